@@ -1,0 +1,113 @@
+/*
+ * arm.h
+ *		The Azure Resource Manager calls peering needs (reference/azure-api.md §3).
+ *		Every function raises ERROR through remote_raise() on failure unless it
+ *		says otherwise.  Results are palloc'd.  "vnet_id" is a full ARM id
+ *		(/subscriptions/…/virtualNetworks/…); a "scope" is such an id too.
+ */
+#ifndef PEERING_ARM_H
+#define PEERING_ARM_H
+
+#include "nodes/pg_list.h"
+
+typedef struct ArmVnet
+{
+	char	   *id;
+	char	   *name;
+	char	   *location;
+	List	   *address_prefixes;	/* of char * */
+} ArmVnet;
+
+typedef struct ArmRoleDefinition
+{
+	char	   *id;				/* full id */
+	char	   *name;			/* GUID */
+	char	   *role_name;
+	char	   *type;			/* BuiltInRole / CustomRole */
+} ArmRoleDefinition;
+
+typedef struct ArmRoleAssignment
+{
+	char	   *id;
+	char	   *name;			/* GUID */
+	bool		existed;		/* 409 RoleAssignmentExists under another name */
+} ArmRoleAssignment;
+
+typedef struct ArmPeering
+{
+	char	   *id;
+	char	   *name;
+	char	   *peering_state;	/* Initiated / Connected / Disconnected */
+	char	   *provisioning_state;
+	char	   *remote_vnet_id;
+	bool		allow_vnet_access;
+	char	   *async_operation;	/* Azure-AsyncOperation URL after a PUT */
+} ArmPeering;
+
+/* GET /subscriptions?api-version: tenantId of subscription, NULL if not listed */
+extern char *arm_get_subscription_tenant(const char *token, const char *subscription);
+
+/* GET virtualNetwork; NULL on 404 */
+extern ArmVnet *arm_get_vnet(const char *token, const char *subscription,
+							 const char *resource_group, const char *vnet);
+
+/* GET roleDefinitions/{guid} at /subscriptions/{sub}; NULL on 404 */
+extern ArmRoleDefinition *arm_get_role_definition(const char *token,
+												  const char *subscription,
+												  const char *guid);
+
+/* list roleDefinitions with $filter=roleName eq '…'; NULL when none */
+extern ArmRoleDefinition *arm_find_role_definition(const char *token,
+												   const char *subscription,
+												   const char *role_name);
+
+/*
+ * PUT a CustomRole at /subscriptions/{sub}, assignable there, holding
+ * actions (List of char *).  NULL when another definition already has that
+ * roleName (RoleDefinitionWithSameNameExists): look it up by name.
+ */
+extern ArmRoleDefinition *arm_put_role_definition(const char *token,
+												  const char *subscription,
+												  const char *guid,
+												  const char *role_name,
+												  const char *description,
+												  List *actions);
+
+/* DELETE roleDefinitions/{guid}; false when already gone */
+extern bool arm_delete_role_definition(const char *token, const char *subscription,
+									   const char *guid);
+
+/*
+ * PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{guid} with
+ * principalType ServicePrincipal; 409 RoleAssignmentExists counts as done.
+ */
+extern ArmRoleAssignment *arm_put_role_assignment(const char *token,
+												  const char *scope,
+												  const char *guid,
+												  const char *role_definition_id,
+												  const char *principal_id);
+
+/* DELETE role assignment; false when already gone */
+extern bool arm_delete_role_assignment(const char *token, const char *scope,
+									   const char *guid);
+
+/*
+ * PUT virtualNetworkPeerings/{name} with allowVirtualNetworkAccess, using
+ * aux_token as x-ms-authorization-auxiliary for the remote tenant.
+ */
+extern ArmPeering *arm_put_peering(const char *token, const char *aux_token,
+								   const char *vnet_id, const char *name,
+								   const char *remote_vnet_id);
+
+/* GET virtualNetworkPeerings/{name}; NULL on 404 */
+extern ArmPeering *arm_get_peering(const char *token, const char *vnet_id,
+								   const char *name);
+
+/* GET an Azure-AsyncOperation URL: "InProgress", "Succeeded", "Failed", … */
+extern char *arm_get_operation_status(const char *token, const char *url);
+
+/* DELETE virtualNetworkPeerings/{name}; false when already gone */
+extern bool arm_delete_peering(const char *token, const char *vnet_id,
+							   const char *name);
+
+#endif							/* PEERING_ARM_H */

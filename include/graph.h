@@ -1,0 +1,71 @@
+/*
+ * graph.h
+ *		The Microsoft Graph v1.0 calls peering needs (reference/azure-api.md §2).
+ *		Every function raises ERROR through remote_raise() on failure unless it
+ *		says otherwise.  Results are palloc'd.
+ */
+#ifndef PEERING_GRAPH_H
+#define PEERING_GRAPH_H
+
+#include "nodes/pg_list.h"
+
+typedef struct GraphApplication
+{
+	char	   *id;				/* object id */
+	char	   *app_id;			/* client id */
+	char	   *unique_name;
+	char	   *display_name;
+	char	   *sign_in_audience;
+	List	   *password_key_ids;	/* of char * */
+	bool		created;		/* by this call */
+} GraphApplication;
+
+typedef struct GraphPassword
+{
+	char	   *key_id;
+	char	   *secret_text;	/* returned once; never log it */
+	char	   *end_date_time;
+} GraphPassword;
+
+typedef struct GraphServicePrincipal
+{
+	char	   *id;				/* object id: ARM principalId */
+	char	   *app_id;
+	bool		created;		/* by this call */
+} GraphServicePrincipal;
+
+/*
+ * PATCH /applications(uniqueName='…') with Prefer: create-if-missing,
+ * multi-tenant (AzureADMultipleOrgs).  On 204 the application is read back.
+ */
+extern GraphApplication *graph_upsert_application(const char *token,
+												  const char *unique_name,
+												  const char *display_name);
+
+/* GET /applications/{id}; NULL on 404 */
+extern GraphApplication *graph_get_application(const char *token,
+											   const char *object_id);
+
+/* POST /applications/{id}/addPassword */
+extern GraphPassword *graph_add_password(const char *token, const char *app_object_id,
+										 const char *display_name);
+
+/* POST /applications/{id}/removePassword; a key already gone is fine */
+extern void graph_remove_password(const char *token, const char *app_object_id,
+								  const char *key_id);
+
+/* DELETE /applications/{id}; false when it was already gone */
+extern bool graph_delete_application(const char *token, const char *object_id);
+
+/* PATCH /servicePrincipals(appId='…') with Prefer: create-if-missing */
+extern GraphServicePrincipal *graph_upsert_service_principal(const char *token,
+															 const char *app_id);
+
+/* GET /servicePrincipals(appId='…'); NULL on 404 */
+extern GraphServicePrincipal *graph_get_service_principal(const char *token,
+														  const char *app_id);
+
+/* DELETE /servicePrincipals/{id}; false when it was already gone */
+extern bool graph_delete_service_principal(const char *token, const char *sp_id);
+
+#endif							/* PEERING_GRAPH_H */

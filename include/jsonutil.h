@@ -1,0 +1,28 @@
+/*
+ * jsonutil.h
+ *		jansson helpers.  jansson allocates through palloc (set up in
+ *		jsonutil_init), so a thrown ERROR leaks nothing and json_dumps()
+ *		output is pfree'd, not free'd.
+ *
+ * Never include utils/builtins.h next to this header, and never call
+ * jansson's json_object(): the postgres binary exports a function of that
+ * name (reference/platform.md).  Build objects with json_pack().
+ */
+#ifndef PEERING_JSONUTIL_H
+#define PEERING_JSONUTIL_H
+
+#include <jansson.h>
+#include "http.h"
+
+extern void jsonutil_init(void);
+
+/* Parses a response body; NULL when empty or not JSON. */
+extern json_t *json_parse_body(const HttpResponse *resp);
+
+/* String member (or a dotted path "error.code"), pstrdup'd; NULL if absent or not a string. */
+extern char *json_get_text(json_t *root, const char *path);
+
+/* Compact JSON text, palloc'd. */
+extern char *json_to_text(json_t *value);
+
+#endif							/* PEERING_JSONUTIL_H */

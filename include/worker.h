@@ -1,0 +1,22 @@
+/*
+ * worker.h
+ *		The background worker and its wake-up at COMMIT.
+ */
+#ifndef PEERING_WORKER_H
+#define PEERING_WORKER_H
+
+extern void peering_worker_register(void);
+extern void peering_shmem_init(void);
+
+/*
+ * Wakes the worker when the current transaction commits (nothing happens
+ * if it aborts).
+ */
+extern void peering_wake_worker_at_commit(void);
+
+/* Hooks for CALL peering_run(), which commits through SPI. */
+extern const struct CycleHooks peering_procedure_hooks;
+
+extern PGDLLEXPORT void peering_worker_main(Datum main_arg);
+
+#endif							/* PEERING_WORKER_H */

@@ -1,0 +1,399 @@
+/*
+ * aiven.c
+ *		The Aiven API calls peering needs (reference/aiven-api.md), and the
+ *		small REST plumbing shared with graph.c and arm.c (aiven.h).
+ *
+ * Requests carry "Authorization: aivenv1 <token>"; every path segment is
+ * percent-encoded.  Peering connections cannot be read one by one: they come
+ * embedded in GET …/vpcs/{id}, and aiven_find_peering() picks one out.
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+#include "peering.h"
+#include "http.h"
+#include "jsonutil.h"
+#include "remote.h"
+#include "aiven.h"
+
+#define AIVEN_SERVICE	"aiven"
+
+/* ----------------------------------------------------------------------
+ * Shared REST plumbing (declared in aiven.h)
+ * ----------------------------------------------------------------------
+ */
+
+char *
+rest_base_url(const char *setting)
+{
+	char	   *base = pstrdup(setting ? setting : "");
+	size_t		len = strlen(base);
+
+	if (len > 0 && base[len - 1] == '/')
+		base[len - 1] = '\0';
+	return base;
+}
+
+HttpRequest *
+rest_request(const char *service, const char *method, const char *url,
+			 const char *scheme, const char *token, const char *body)
+{
+	HttpRequest *req = palloc0(sizeof(HttpRequest));
+	char	   *credentials = psprintf("%s %s", scheme, token);
+
+	req->service = service;
+	req->method = method;
+	req->url = url;
+	req->headers = http_add_header(NIL, "Authorization", credentials);
+	req->body = body;
+	pfree(credentials);
+	return req;
+}
+
+bool
+rest_ok(const HttpResponse *resp)
+{
+	return resp->status >= 200 && resp->status < 300;
+}
+
+static const char *
+rest_service_name(const char *service)
+{
+	if (strcmp(service, "aiven") == 0)
+		return "the Aiven API";
+	if (strcmp(service, "graph") == 0)
+		return "Microsoft Graph";
+	if (strcmp(service, "arm") == 0)
+		return "Azure Resource Manager";
+	return service;
+}
+
+void
+rest_unexpected(const char *service, const char *operation,
+				const HttpResponse *resp, const char *reason)
+{
+	/* A garbled answer is worth another try later, like a 5xx. */
+	remote_clear_error();
+	strlcpy(remote_last_error.service, service, sizeof(remote_last_error.service));
+	remote_last_error.http_status = resp ? resp->status : 0;
+	if (resp && resp->request_id)
+		strlcpy(remote_last_error.request_id, resp->request_id,
+				sizeof(remote_last_error.request_id));
+	remote_last_error.retry = REMOTE_RETRY_TRANSIENT;
+	remote_last_error.retry_after = -1;
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("unexpected response from %s while trying to %s",
+					rest_service_name(service), operation),
+			 resp ?
+			 errdetail("HTTP status %ld: %s; request id %s.",
+					   resp->status, reason,
+					   resp->request_id ? resp->request_id : "none") :
+			 errdetail("%s.", reason)));
+	pg_unreachable();
+}
+
+struct json_t *
+rest_json(const char *service, const char *operation, const HttpResponse *resp)
+{
+	json_t	   *root = json_parse_body(resp);
+
+	if (root == NULL || !json_is_object(root))
+	{
+		if (root)
+			json_decref(root);
+		rest_unexpected(service, operation, resp, "the body is not a JSON object");
+	}
+	return root;
+}
+
+char *
+rest_body(struct json_t *value)
+{
+	char	   *text;
+
+	if (value == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("could not build a JSON request body"),
+				 errdetail("A value is missing or is not valid UTF-8.")));
+	text = json_to_text(value);
+	json_decref(value);
+	return text;
+}
+
+char *
+rest_odata_string(const char *value)
+{
+	StringInfoData buf;
+	const char *p;
+
+	initStringInfo(&buf);
+	for (p = value; *p; p++)
+	{
+		if (*p == '\'')
+			appendStringInfoChar(&buf, '\'');
+		appendStringInfoChar(&buf, *p);
+	}
+	return buf.data;
+}
+
+/* ----------------------------------------------------------------------
+ * Aiven helpers
+ * ----------------------------------------------------------------------
+ */
+
+/* {base}/v1/project/{project}/vpcs[/{vpc_id}] */
+static char *
+aiven_vpc_url(const char *project, const char *vpc_id)
+{
+	char	   *url = psprintf("%s/v1/project/%s/vpcs",
+							   rest_base_url(peering_aiven_url),
+							   http_escape(project));
+
+	if (vpc_id)
+		url = psprintf("%s/%s", url, http_escape(vpc_id));
+	return url;
+}
+
+static HttpResponse *
+aiven_send(const char *token, const char *method, const char *url,
+		   const char *body)
+{
+	return http_perform(rest_request(AIVEN_SERVICE, method, url, "aivenv1",
+									 token, body));
+}
+
+/*
+ * A 404 that means "no such VPC/connection" rather than "no such project":
+ * an unknown project is the caller's mistake and must be reported as such.
+ */
+static bool
+aiven_absent(const HttpResponse *resp)
+{
+	return resp->status == 404 &&
+		strcmp(remote_error_code(AIVEN_SERVICE, resp), "project_not_found") != 0;
+}
+
+static char *
+aiven_vpc_operation(const char *project, const char *vpc_id)
+{
+	return psprintf("read project VPC \"%s\" of project \"%s\"", vpc_id, project);
+}
+
+static char *
+aiven_peering_operation(const char *verb, const char *vpc_id,
+						const char *subscription, const char *resource_group,
+						const char *vnet)
+{
+	return psprintf("%s the peering connection of project VPC \"%s\" with VNet \"%s\" (subscription \"%s\", resource group \"%s\")",
+					verb, vpc_id, vnet, subscription, resource_group);
+}
+
+static AivenPeering *
+aiven_peering_from_json(json_t *obj, const HttpResponse *resp,
+						const char *operation)
+{
+	AivenPeering *p = palloc0(sizeof(AivenPeering));
+	json_t	   *info;
+
+	if (!json_is_object(obj))
+		rest_unexpected(AIVEN_SERVICE, operation, resp,
+						"a peering connection is not a JSON object");
+	p->peer_cloud_account = json_get_text(obj, "peer_cloud_account");
+	p->peer_resource_group = json_get_text(obj, "peer_resource_group");
+	p->peer_vpc = json_get_text(obj, "peer_vpc");
+	p->peer_azure_app_id = json_get_text(obj, "peer_azure_app_id");
+	p->peer_azure_tenant_id = json_get_text(obj, "peer_azure_tenant_id");
+	p->state = json_get_text(obj, "state");
+	p->create_time = json_get_text(obj, "create_time");
+	p->update_time = json_get_text(obj, "update_time");
+	if (!p->peer_cloud_account || !p->peer_vpc || !p->state)
+		rest_unexpected(AIVEN_SERVICE, operation, resp,
+						"a peering connection lacks peer_cloud_account, peer_vpc or state");
+
+	info = json_object_get(obj, "state_info");
+	if (json_is_object(info))
+	{
+		p->state_info = json_to_text(info);
+		p->state_message = json_get_text(info, "message");
+		p->to_tenant_id = json_get_text(info, "to-tenant-id");
+		p->to_network_id = json_get_text(info, "to-network-id");
+	}
+	return p;
+}
+
+static AivenVpc *
+aiven_vpc_from_json(json_t *obj, bool with_peerings, const HttpResponse *resp,
+					const char *operation)
+{
+	AivenVpc   *vpc = palloc0(sizeof(AivenVpc));
+
+	if (!json_is_object(obj))
+		rest_unexpected(AIVEN_SERVICE, operation, resp,
+						"a VPC is not a JSON object");
+	vpc->project_vpc_id = json_get_text(obj, "project_vpc_id");
+	vpc->cloud_name = json_get_text(obj, "cloud_name");
+	vpc->network_cidr = json_get_text(obj, "network_cidr");
+	vpc->state = json_get_text(obj, "state");
+	vpc->create_time = json_get_text(obj, "create_time");
+	vpc->update_time = json_get_text(obj, "update_time");
+	if (!vpc->project_vpc_id || !vpc->cloud_name || !vpc->network_cidr ||
+		!vpc->state)
+		rest_unexpected(AIVEN_SERVICE, operation, resp,
+						"a VPC lacks project_vpc_id, cloud_name, network_cidr or state");
+
+	if (with_peerings)
+	{
+		json_t	   *list = json_object_get(obj, "peering_connections");
+		json_t	   *item;
+		size_t		i;
+
+		if (!json_is_array(list))
+			rest_unexpected(AIVEN_SERVICE, operation, resp,
+							"no \"peering_connections\" array");
+		json_array_foreach(list, i, item)
+			vpc->peerings = lappend(vpc->peerings,
+									aiven_peering_from_json(item, resp, operation));
+	}
+	return vpc;
+}
+
+/* A 2xx peering-connection answer, parsed; raises on anything else. */
+static AivenPeering *
+aiven_peering_response(const HttpResponse *resp, const char *operation)
+{
+	json_t	   *root;
+	AivenPeering *p;
+
+	if (!rest_ok(resp))
+		remote_raise(AIVEN_SERVICE, operation, resp);
+	root = rest_json(AIVEN_SERVICE, operation, resp);
+	p = aiven_peering_from_json(root, resp, operation);
+	json_decref(root);
+	return p;
+}
+
+/* ----------------------------------------------------------------------
+ * Aiven API calls
+ * ----------------------------------------------------------------------
+ */
+
+List *
+aiven_list_vpcs(const char *token, const char *project)
+{
+	char	   *operation = psprintf("list the VPCs of project \"%s\"", project);
+	HttpResponse *resp = aiven_send(token, "GET", aiven_vpc_url(project, NULL), NULL);
+	json_t	   *root;
+	json_t	   *list;
+	json_t	   *item;
+	size_t		i;
+	List	   *vpcs = NIL;
+
+	if (!rest_ok(resp))
+		remote_raise(AIVEN_SERVICE, operation, resp);
+	root = rest_json(AIVEN_SERVICE, operation, resp);
+	list = json_object_get(root, "vpcs");
+	if (!json_is_array(list))
+		rest_unexpected(AIVEN_SERVICE, operation, resp, "no \"vpcs\" array");
+	json_array_foreach(list, i, item)
+		vpcs = lappend(vpcs, aiven_vpc_from_json(item, false, resp, operation));
+	json_decref(root);
+	return vpcs;
+}
+
+HttpRequest *
+aiven_get_vpc_request(const char *token, const char *project, const char *vpc_id)
+{
+	return rest_request(AIVEN_SERVICE, "GET", aiven_vpc_url(project, vpc_id),
+						"aivenv1", token, NULL);
+}
+
+AivenVpc *
+aiven_parse_vpc(const HttpResponse *resp, const char *project, const char *vpc_id)
+{
+	char	   *operation = aiven_vpc_operation(project, vpc_id);
+	json_t	   *root;
+	AivenVpc   *vpc;
+
+	if (aiven_absent(resp))
+		return NULL;
+	if (!rest_ok(resp))
+		remote_raise(AIVEN_SERVICE, operation, resp);
+	root = rest_json(AIVEN_SERVICE, operation, resp);
+	vpc = aiven_vpc_from_json(root, true, resp, operation);
+	json_decref(root);
+	return vpc;
+}
+
+AivenVpc *
+aiven_get_vpc(const char *token, const char *project, const char *vpc_id)
+{
+	HttpResponse *resp = http_perform(aiven_get_vpc_request(token, project, vpc_id));
+
+	return aiven_parse_vpc(resp, project, vpc_id);
+}
+
+AivenPeering *
+aiven_find_peering(const AivenVpc *vpc, const char *subscription,
+				   const char *resource_group, const char *vnet)
+{
+	AivenPeering *found = NULL;
+	ListCell   *lc;
+
+	foreach(lc, vpc->peerings)
+	{
+		AivenPeering *p = (AivenPeering *) lfirst(lc);
+
+		if (p->peer_resource_group == NULL ||
+			strcmp(p->peer_cloud_account, subscription) != 0 ||
+			strcmp(p->peer_resource_group, resource_group) != 0 ||
+			strcmp(p->peer_vpc, vnet) != 0)
+			continue;
+		if (strcmp(p->state, "DELETED") != 0)
+			return p;
+		if (found == NULL)
+			found = p;
+	}
+	return found;
+}
+
+AivenPeering *
+aiven_create_peering(const char *token, const char *project, const char *vpc_id,
+					 const char *subscription, const char *resource_group,
+					 const char *vnet, const char *app_id, const char *tenant_id)
+{
+	char	   *operation = aiven_peering_operation("create", vpc_id, subscription,
+													resource_group, vnet);
+	char	   *url = psprintf("%s/peering-connections",
+							   aiven_vpc_url(project, vpc_id));
+	char	   *body = rest_body(json_pack("{s:s, s:s, s:s, s:s, s:s}",
+										   "peer_cloud_account", subscription,
+										   "peer_vpc", vnet,
+										   "peer_resource_group", resource_group,
+										   "peer_azure_app_id", app_id,
+										   "peer_azure_tenant_id", tenant_id));
+
+	return aiven_peering_response(aiven_send(token, "POST", url, body), operation);
+}
+
+AivenPeering *
+aiven_delete_peering(const char *token, const char *project, const char *vpc_id,
+					 const char *subscription, const char *resource_group,
+					 const char *vnet)
+{
+	char	   *operation = aiven_peering_operation("delete", vpc_id, subscription,
+													resource_group, vnet);
+	char	   *url = psprintf("%s/peering-connections/peer-accounts/%s/peer-resource-groups/%s/peer-vpcs/%s",
+							   aiven_vpc_url(project, vpc_id),
+							   http_escape(subscription),
+							   http_escape(resource_group),
+							   http_escape(vnet));
+	HttpResponse *resp = aiven_send(token, "DELETE", url, NULL);
+
+	if (aiven_absent(resp))
+		return NULL;
+	return aiven_peering_response(resp, operation);
+}

@@ -1,0 +1,646 @@
+/*
+ * api.c
+ *		SQL entry points (design.md §3).
+ *
+ * peering_create validates locally, checks read-only what it can remotely,
+ * and records the desired peering; every mutating remote call is left to the
+ * worker (or CALL peering_run()) after COMMIT, so a rolled-back transaction
+ * leaves nothing behind, here or in the cloud.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "executor/spi.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/inet.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "aiven.h"
+#include "arm.h"
+#include "auth.h"
+#include "catalog.h"
+#include "peering.h"
+#include "reconcile.h"
+#include "util.h"
+#include "worker.h"
+
+PG_FUNCTION_INFO_V1(peering_credential_set);
+PG_FUNCTION_INFO_V1(peering_credential_drop);
+PG_FUNCTION_INFO_V1(peering_create);
+PG_FUNCTION_INFO_V1(peering_status);
+PG_FUNCTION_INFO_V1(peering_wait);
+PG_FUNCTION_INFO_V1(peering_retry);
+PG_FUNCTION_INFO_V1(peering_delete);
+PG_FUNCTION_INFO_V1(peering_vpcs);
+PG_FUNCTION_INFO_V1(peering_run);
+
+/* Aiven states peering_wait() accepts as a target. */
+static const char *const wait_targets[] = {
+	"APPROVED", "PENDING_PEER", "ACTIVE", "DELETED", NULL
+};
+
+/* ----------------------------------------------------------------
+ * Argument helpers
+ * ---------------------------------------------------------------- */
+
+static void
+reject_null(FunctionCallInfo fcinfo, int argno, const char *field)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", field)));
+}
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int argno, const char *field)
+{
+	reject_null(fcinfo, argno, field);
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+static char *
+optional_text_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+static char *
+uuid_arg(FunctionCallInfo fcinfo, int argno, const char *field, bool required)
+{
+	if (PG_ARGISNULL(argno))
+	{
+		if (required)
+			reject_null(fcinfo, argno, field);
+		return NULL;
+	}
+	return DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(argno)));
+}
+
+static void
+check_name(const char *field, const char *value, const char *problem)
+{
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s \"%s\"", field, value),
+				 errdetail("%s", problem)));
+}
+
+static void
+refuse_on_standby(const char *function)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("%s() cannot run during recovery", function),
+				 errhint("Run it on the primary.")));
+}
+
+static PeeringConn *
+load_connection(int64 id, bool lock)
+{
+	PeeringConn *c = catalog_load(id, lock);
+
+	if (c == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("peering connection " INT64_FORMAT " does not exist", id),
+				 errhint("SELECT * FROM peering_status() lists the connections.")));
+	return c;
+}
+
+static bool
+is_azure_kind(const char *kind)
+{
+	return strcmp(kind, "azure_client_secret") == 0 ||
+		strcmp(kind, "azure_token") == 0 ||
+		strcmp(kind, "azure_managed_identity") == 0;
+}
+
+/* The named credential, which must be of the right family. */
+static Credential *
+credential_for(const char *field, const char *name, bool azure)
+{
+	Credential *cred = catalog_get_credential(name, false);
+
+	if (azure != is_azure_kind(cred->kind))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s \"%s\" is a credential of kind %s", field, name, cred->kind),
+				 errhint(azure ?
+						 "Name a credential of kind azure_client_secret, azure_token or azure_managed_identity." :
+						 "Name a credential of kind aiven_token.")));
+	return cred;
+}
+
+/* ----------------------------------------------------------------
+ * Credentials
+ * ---------------------------------------------------------------- */
+
+Datum
+peering_credential_set(PG_FUNCTION_ARGS)
+{
+	Credential	cred = {0};
+	bool		has_secret;
+
+	cred.name = text_arg(fcinfo, 0, "name");
+	cred.kind = text_arg(fcinfo, 1, "kind");
+	cred.secret_file = optional_text_arg(fcinfo, 2);
+	cred.tenant_id = uuid_arg(fcinfo, 3, "tenant_id", false);
+	cred.client_id = uuid_arg(fcinfo, 4, "client_id", false);
+	cred.secret = optional_text_arg(fcinfo, 5);
+	has_secret = cred.secret_file != NULL || cred.secret != NULL;
+
+	refuse_on_standby("peering_credential_set");
+	if (strspn(cred.name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(cred.name) ||
+		strlen(cred.name) < 1 || strlen(cred.name) > 63)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid credential name \"%s\"", cred.name),
+				 errdetail("A name is 1 to 63 letters, digits, underscores, periods or hyphens.")));
+	if (strncmp(cred.name, "peering_app_", 12) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg("credential name \"%s\" is reserved", cred.name),
+				 errdetail("Names starting with \"peering_app_\" hold the secrets of the applications this extension creates.")));
+	if (strcmp(cred.kind, "aiven_token") != 0 && !is_azure_kind(cred.kind))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid credential kind \"%s\"", cred.kind),
+				 errhint("The kinds are aiven_token, azure_client_secret, azure_token and azure_managed_identity.")));
+	if (cred.secret_file != NULL && cred.secret != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("secret_file and secret cannot both be given")));
+	if (strcmp(cred.kind, "azure_managed_identity") == 0 && has_secret)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a credential of kind azure_managed_identity takes no secret"),
+				 errhint("The token comes from the instance metadata service; give client_id to pick a user-assigned identity.")));
+	if (strcmp(cred.kind, "azure_managed_identity") != 0 && !has_secret)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a credential of kind %s needs secret_file", cred.kind),
+				 errhint("Write the secret to a file owned by the database server's user with mode 0600 and pass its path.")));
+	if (strcmp(cred.kind, "azure_client_secret") == 0 &&
+		(cred.tenant_id == NULL || cred.client_id == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a credential of kind azure_client_secret needs tenant_id and client_id"),
+				 errhint("tenant_id is the Azure AD tenant of the subscription; client_id is the application (client) id of the automation identity.")));
+
+	if (cred.secret_file != NULL)
+	{
+		/* naming a server file is reading it: as for COPY FROM a file */
+		if (!has_privs_of_role(GetOuterUserId(), ROLE_PG_READ_SERVER_FILES))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to use a server file as a secret"),
+					 errdetail("Only superusers and roles with privileges of pg_read_server_files may set secret_file.")));
+		if (!is_absolute_path(cred.secret_file))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("secret_file must be an absolute path")));
+		/* fail now, not in the worker: mode, owner, content */
+		(void) auth_read_secret(&cred);
+	}
+	if (cred.secret != NULL)
+		ereport(WARNING,
+				(errmsg("the secret of credential \"%s\" was passed in SQL text", cred.name),
+				 errdetail("Statement logging and pg_stat_statements may have recorded it."),
+				 errhint("Use secret_file instead.")));
+
+	catalog_set_credential(&cred);
+	PG_RETURN_VOID();
+}
+
+Datum
+peering_credential_drop(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	refuse_on_standby("peering_credential_drop");
+	PG_RETURN_BOOL(catalog_drop_credential(name));
+}
+
+/* ----------------------------------------------------------------
+ * peering_create
+ * ---------------------------------------------------------------- */
+
+/* Names Aiven needs in lower case: say so when we change them. */
+static void
+notice_lower_case(const char *field, const char *value)
+{
+	char	   *lower = peering_lower(value);
+
+	if (strcmp(lower, value) != 0)
+		ereport(NOTICE,
+				(errmsg("%s \"%s\" is sent to Aiven in lower case, as \"%s\"",
+						field, value, lower),
+				 errdetail("The Aiven API accepts Azure names in lower case only; Azure compares them without regard to case.")));
+}
+
+static char *
+default_peering_name(const char *project, const char *vpc_id)
+{
+	char	   *name = psprintf("aiven-%s-%.8s", project, vpc_id);
+
+	if (azure_peering_name_problem(name) != NULL)
+		name = psprintf("aiven-%.8s", vpc_id);
+	return name;
+}
+
+static bool
+cidrs_overlap(const char *a, const char *b)
+{
+	Datum		x = DirectFunctionCall1(inet_in, CStringGetDatum(a));
+	Datum		y = DirectFunctionCall1(inet_in, CStringGetDatum(b));
+
+	return DatumGetBool(DirectFunctionCall2(network_overlap, x, y));
+}
+
+/* Read-only checks against Azure and Aiven; fills what they teach. */
+static void
+preflight(PeeringConn *c, Credential *azure, Credential *aiven)
+{
+	char	   *arm_token = auth_azure_token(azure, NULL, AZURE_ARM);
+	char	   *tenant;
+	ArmVnet    *vnet;
+	AivenVpc   *vpc;
+	StringInfoData prefixes;
+	ListCell   *lc;
+
+	/* a supplied token has one audience; other kinds must reach Graph too */
+	if (strcmp(azure->kind, "azure_token") != 0)
+		(void) auth_azure_token(azure, NULL, AZURE_GRAPH);
+
+	tenant = arm_get_subscription_tenant(arm_token, c->subscription_id);
+	if (tenant == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("subscription %s is not visible to credential \"%s\"",
+						c->subscription_id, azure->name),
+				 errhint("Check subscription_id, and that the credential's tenant_id is the subscription's tenant and its identity holds a role on the subscription.")));
+	if (azure->tenant_id != NULL && pg_strcasecmp(tenant, azure->tenant_id) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("subscription %s belongs to tenant %s, but credential \"%s\" is for tenant %s",
+						c->subscription_id, tenant, azure->name, azure->tenant_id),
+				 errhint("Use a credential of the subscription's tenant.")));
+	c->tenant_id = peering_lower(tenant);
+
+	vnet = arm_get_vnet(arm_token, c->subscription_id, c->resource_group, c->vnet_name);
+	if (vnet == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("virtual network \"%s\" does not exist in resource group \"%s\" of subscription %s",
+						c->vnet_name, c->resource_group, c->subscription_id),
+				 errhint("Check vnet_name and resource_group.")));
+	c->vnet_id = vnet->id;
+
+	vpc = aiven_get_vpc(auth_aiven_token(aiven), c->project, c->project_vpc_id);
+	if (vpc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project VPC %s does not exist in project \"%s\"",
+						c->project_vpc_id, c->project),
+				 errhint("SELECT * FROM peering_vpcs('%s') lists the project's VPCs.", c->project)));
+	if (strncmp(vpc->cloud_name, "azure-", 6) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("project VPC %s is in cloud \"%s\", not in Azure",
+						c->project_vpc_id, vpc->cloud_name),
+				 errhint("Choose a project VPC whose cloud_name starts with \"azure-\".")));
+	if (strcmp(vpc->state, "DELETING") == 0 || strcmp(vpc->state, "DELETED") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("project VPC %s is %s", c->project_vpc_id, vpc->state)));
+	c->vpc_network_cidr = vpc->network_cidr;
+
+	initStringInfo(&prefixes);
+	foreach(lc, vnet->address_prefixes)
+	{
+		char	   *prefix = lfirst(lc);
+
+		if (cidrs_overlap(prefix, vpc->network_cidr))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("address space %s of virtual network \"%s\" overlaps network %s of project VPC %s",
+							prefix, c->vnet_name, vpc->network_cidr, c->project_vpc_id),
+					 errhint("Peered networks must not overlap: use another VNet or another project VPC.")));
+		appendStringInfo(&prefixes, "%s%s", prefixes.len ? "," : "", prefix);
+	}
+	c->vnet_address_space = psprintf("{%s}", prefixes.data);
+}
+
+Datum
+peering_create(PG_FUNCTION_ARGS)
+{
+	PeeringConn *c = palloc0(sizeof(PeeringConn));
+	Credential *azure;
+	Credential *aiven;
+	int64		existing;
+
+	c->project = text_arg(fcinfo, 0, "project");
+	c->project_vpc_id = uuid_arg(fcinfo, 1, "project_vpc_id", true);
+	c->subscription_id = uuid_arg(fcinfo, 2, "subscription_id", true);
+	c->resource_group = text_arg(fcinfo, 3, "resource_group");
+	c->vnet_name = text_arg(fcinfo, 4, "vnet_name");
+	c->peering_name = optional_text_arg(fcinfo, 5);
+	c->azure_credential = text_arg(fcinfo, 6, "azure_credential");
+	c->aiven_credential = text_arg(fcinfo, 7, "aiven_credential");
+	c->app_role = text_arg(fcinfo, 8, "app_role");
+	c->desired = "present";
+
+	refuse_on_standby("peering_create");
+
+	/* local validation: nothing remote happens before it passes */
+	if (c->project[0] == '\0' || strlen(c->project) > 63 ||
+		strspn(c->project, "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(c->project))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid project \"%s\"", c->project),
+				 errdetail("Aiven project names are 1 to 63 lower-case letters, digits, hyphens or underscores.")));
+	check_name("resource_group", c->resource_group,
+			   azure_resource_group_problem(c->resource_group));
+	check_name("vnet_name", c->vnet_name, azure_vnet_name_problem(c->vnet_name));
+	if (c->peering_name == NULL)
+		c->peering_name = default_peering_name(c->project, c->project_vpc_id);
+	check_name("peering_name", c->peering_name,
+			   azure_peering_name_problem(c->peering_name));
+	if (strcmp(c->app_role, "custom") != 0 && strcmp(c->app_role, "network_contributor") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid app_role \"%s\"", c->app_role),
+				 errhint("Use \"custom\" (a role holding only what peering needs) or \"network_contributor\".")));
+	azure = credential_for("azure_credential", c->azure_credential, true);
+	aiven = credential_for("aiven_credential", c->aiven_credential, false);
+	notice_lower_case("resource_group", c->resource_group);
+	notice_lower_case("vnet_name", c->vnet_name);
+
+	existing = catalog_find_live(c);
+	if (existing != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("a peering connection of virtual network \"%s\" with project VPC %s already exists",
+						c->vnet_name, c->project_vpc_id),
+				 errdetail("It is connection " INT64_FORMAT ".", existing),
+				 errhint("peering_status(" INT64_FORMAT ") shows it; peering_delete(" INT64_FORMAT ") removes it.",
+						 existing, existing)));
+
+	preflight(c, azure, aiven);
+
+	c->app_unique_name = psprintf("peering-%.12s",
+								  peering_uuid_v5(psprintf("application/%s/%s",
+														   peering_lower(c->vnet_id),
+														   c->project_vpc_id)));
+	catalog_insert(c);
+	peering_wake_worker_at_commit();
+	PG_RETURN_DATUM(catalog_row_datum(c->id));
+}
+
+/* ----------------------------------------------------------------
+ * Status, wait, retry, delete
+ * ---------------------------------------------------------------- */
+
+Datum
+peering_status(PG_FUNCTION_ARGS)
+{
+	int64		id = PG_GETARG_INT64(0);
+	bool		refresh = PG_GETARG_BOOL(1);
+	PeeringConn *c = load_connection(id, false);
+
+	if (refresh && !RecoveryInProgress() && strcmp(c->step, "deleted") != 0)
+	{
+		PeeringConn *before;
+
+		catalog_load_credentials(c);
+		before = conn_copy(c);
+		reconcile_refresh(c);
+		catalog_save(before, c, false);
+	}
+	PG_RETURN_DATUM(catalog_row_datum(id));
+}
+
+static bool
+str_eq(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+Datum
+peering_wait(PG_FUNCTION_ARGS)
+{
+	int64		id = PG_GETARG_INT64(0);
+	char	   *target = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Interval   *timeout = PG_GETARG_INTERVAL_P(2);
+	TimestampTz start = GetCurrentTimestamp();
+	TimestampTz deadline;
+	char	   *seen_state = NULL;
+	char	   *seen_step = NULL;
+	const char *const *t;
+
+	for (t = wait_targets; *t && strcmp(*t, target) != 0; t++)
+		;
+	if (*t == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid target state \"%s\"", target),
+				 errhint("Wait for APPROVED, PENDING_PEER, ACTIVE or DELETED.")));
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("peering_wait() cannot run in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errdetail("Such a transaction would never see the state change.")));
+	(void) load_connection(id, false);
+	if (catalog_created_here(id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peering connection " INT64_FORMAT " was created in this transaction", id),
+				 errhint("COMMIT first: the worker starts the work only after COMMIT.")));
+
+	deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+													   TimestampTzGetDatum(start),
+													   IntervalPGetDatum(timeout)));
+	for (;;)
+	{
+		PeeringConn *c = load_connection(id, false);
+		bool		reached = str_eq(c->state, target) ||
+			(strcmp(target, "DELETED") == 0 && strcmp(c->step, "deleted") == 0);
+
+		if (!str_eq(c->state, seen_state) || !str_eq(c->step, seen_step))
+		{
+			ereport(NOTICE,
+					(errmsg("peering " INT64_FORMAT ": state %s, step %s (%.1f s)",
+							id, c->state ? c->state : "none", c->step,
+							(GetCurrentTimestamp() - start) / 1000000.0)));
+			seen_state = c->state ? pstrdup(c->state) : NULL;
+			seen_step = pstrdup(c->step);
+		}
+		if (reached)
+			PG_RETURN_TEXT_P(cstring_to_text(c->state ? c->state : target));
+		if (c->failed || strcmp(c->step, "deleted") == 0)
+		{
+			ereport(WARNING,
+					(errmsg("peering connection " INT64_FORMAT " stopped at step %s before reaching %s",
+							id, c->step, target),
+					 c->last_error ? errdetail("%s", c->last_error) : 0,
+					 errhint("Fix the cause, then call peering_retry(" INT64_FORMAT ").", id)));
+			break;
+		}
+		if (GetCurrentTimestamp() >= deadline)
+		{
+			ereport(WARNING,
+					(errmsg("peering connection " INT64_FORMAT " did not reach %s in time", id, target),
+					 errdetail("It is at step %s.", c->step)));
+			break;
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 250L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (seen_state == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(seen_state));
+}
+
+Datum
+peering_retry(PG_FUNCTION_ARGS)
+{
+	int64		id = PG_GETARG_INT64(0);
+	PeeringConn *c;
+	const char *step;
+
+	refuse_on_standby("peering_retry");
+	c = load_connection(id, true);
+	if (strcmp(c->step, "deleted") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peering connection " INT64_FORMAT " is deleted", id),
+				 errhint("Create it again with peering_create().")));
+	if (!c->failed)
+		ereport(NOTICE,
+				(errmsg("peering connection " INT64_FORMAT " has not failed; it is due now", id)));
+	step = c->failed ? reconcile_restart_step(c) : c->step;
+	catalog_rearm(id, c->desired, step, "retry",
+				  psprintf("re-armed by %s at step %s", GetUserNameFromId(GetOuterUserId(), false), step));
+	peering_wake_worker_at_commit();
+	PG_RETURN_DATUM(catalog_row_datum(id));
+}
+
+Datum
+peering_delete(PG_FUNCTION_ARGS)
+{
+	int64		id = PG_GETARG_INT64(0);
+	PeeringConn *c;
+
+	refuse_on_standby("peering_delete");
+	c = load_connection(id, true);
+	if (strcmp(c->step, "deleted") == 0)
+		ereport(NOTICE,
+				(errmsg("peering connection " INT64_FORMAT " is already deleted", id)));
+	else if (strcmp(c->desired, "absent") == 0 && !c->failed)
+		ereport(NOTICE,
+				(errmsg("peering connection " INT64_FORMAT " is already being deleted", id)));
+	else
+	{
+		const char *step = strcmp(c->desired, "absent") == 0 ? c->step : "delete_azure_peering";
+
+		catalog_rearm(id, "absent", step, "delete",
+					  psprintf("deletion requested by %s", GetUserNameFromId(GetOuterUserId(), false)));
+		peering_wake_worker_at_commit();
+	}
+	PG_RETURN_DATUM(catalog_row_datum(id));
+}
+
+/* ----------------------------------------------------------------
+ * peering_vpcs, peering_run
+ * ---------------------------------------------------------------- */
+
+Datum
+peering_vpcs(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *project = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *credential = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Credential *aiven = credential_for("aiven_credential", credential, false);
+	AttInMetadata *attinmeta;
+	List	   *vpcs;
+	ListCell   *lc;
+
+	vpcs = aiven_list_vpcs(auth_aiven_token(aiven), project);
+
+	InitMaterializedSRF(fcinfo, 0);
+	attinmeta = TupleDescGetAttInMetadata(rsinfo->setDesc);
+	foreach(lc, vpcs)
+	{
+		AivenVpc   *vpc = lfirst(lc);
+		char	   *values[6];
+
+		values[0] = vpc->project_vpc_id;
+		values[1] = vpc->cloud_name;
+		values[2] = vpc->network_cidr;
+		values[3] = vpc->state;
+		values[4] = vpc->create_time;
+		values[5] = vpc->update_time;
+		tuplestore_puttuple(rsinfo->setResult, BuildTupleFromCStrings(attinmeta, values));
+	}
+	return (Datum) 0;
+}
+
+/*
+ * CALL peering_run(): the worker's cycle, committing after each step, until
+ * nothing is due now.  Not SECURITY DEFINER (it commits); catalog.c reads
+ * the tables as the extension owner.
+ */
+Datum
+peering_run(PG_FUNCTION_ARGS)
+{
+	MemoryContext cycle_cxt;
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		castNode(CallContext, fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("peering_run() must be called with CALL outside a transaction block"),
+				 errdetail("It commits after each step.")));
+	refuse_on_standby("peering_run");
+
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect_ext failed");
+	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "peering_run cycle",
+									  ALLOCSET_DEFAULT_SIZES);
+	PG_TRY();
+	{
+		for (;;)
+		{
+			MemoryContextReset(cycle_cxt);
+			if (reconcile_cycle(&peering_procedure_hooks, cycle_cxt, 256) == 0)
+				break;
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_FINALLY();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextDelete(cycle_cxt);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PG_RETURN_VOID();
+}

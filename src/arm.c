@@ -1,0 +1,526 @@
+/*
+ * arm.c
+ *		The Azure Resource Manager calls peering needs (reference/azure-api.md §3).
+ *
+ * Every URL carries ?api-version= for its resource provider and every request
+ * "Authorization: Bearer <token>".  ARM ids (a VNet id, a scope) are used as
+ * paths as they are; names are percent-encoded.  Absolute URLs handed out by
+ * ARM (nextLink, Azure-AsyncOperation) are requested verbatim, but only when
+ * they lie under peering.arm_url: the token must not travel anywhere else.
+ */
+#include "postgres.h"
+
+#include "peering.h"
+#include "http.h"
+#include "jsonutil.h"
+#include "remote.h"
+#include "aiven.h"
+#include "arm.h"
+
+#define ARM_SERVICE		"arm"
+
+/* A list that pages on beyond this is not a list we asked for. */
+#define ARM_MAX_PAGES	1000
+
+/* ----------------------------------------------------------------------
+ * Helpers
+ * ----------------------------------------------------------------------
+ */
+
+/* {base}{path}?api-version={version}[&{query}] */
+static char *
+arm_url(const char *path, const char *api_version, const char *query)
+{
+	return psprintf("%s%s%s?api-version=%s%s%s",
+					rest_base_url(peering_arm_url),
+					path[0] == '/' ? "" : "/", path, api_version,
+					query ? "&" : "", query ? query : "");
+}
+
+static char *
+arm_role_definition_path(const char *subscription, const char *guid)
+{
+	return psprintf("/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions%s%s",
+					http_escape(subscription), guid ? "/" : "",
+					guid ? http_escape(guid) : "");
+}
+
+static char *
+arm_role_assignment_url(const char *scope, const char *guid)
+{
+	return arm_url(psprintf("%s/providers/Microsoft.Authorization/roleAssignments/%s",
+							scope, http_escape(guid)),
+				   ARM_API_AUTHORIZATION, NULL);
+}
+
+static char *
+arm_peering_url(const char *vnet_id, const char *name)
+{
+	return arm_url(psprintf("%s/virtualNetworkPeerings/%s", vnet_id, http_escape(name)),
+				   ARM_API_NETWORK, NULL);
+}
+
+/* Refuses an absolute URL from ARM that would carry the token elsewhere. */
+static void
+arm_check_link(const char *url, const char *operation, const HttpResponse *resp)
+{
+	char	   *base = rest_base_url(peering_arm_url);
+	size_t		len = strlen(base);
+
+	if (pg_strncasecmp(url, base, len) != 0 ||
+		(url[len] != '/' && url[len] != '?' && url[len] != '\0'))
+		rest_unexpected(ARM_SERVICE, operation, resp,
+						"a link points outside peering.arm_url");
+}
+
+/* Sends; aux_token, when given, goes in x-ms-authorization-auxiliary. */
+static HttpResponse *
+arm_send(const char *token, const char *aux_token, const char *method,
+		 const char *url, const char *body)
+{
+	HttpRequest *req = rest_request(ARM_SERVICE, method, url, "Bearer", token, body);
+
+	if (aux_token)
+	{
+		char	   *aux = psprintf("Bearer %s", aux_token);
+
+		req->headers = http_add_header(req->headers,
+									   "x-ms-authorization-auxiliary", aux);
+		pfree(aux);
+	}
+	return http_perform(req);
+}
+
+/*
+ * A 404 meaning "that resource is not there".  Other 404s (a subscription
+ * that does not exist, an unknown route) are errors to report.
+ */
+static bool
+arm_absent(const HttpResponse *resp)
+{
+	static const char *const codes[] = {
+		"ResourceNotFound", "ResourceGroupNotFound", "ParentResourceNotFound",
+		"NotFound", "RoleDefinitionDoesNotExist", "RoleAssignmentNotFound"
+	};
+	char	   *code;
+	size_t		i;
+
+	if (resp->status != 404)
+		return false;
+	code = remote_error_code(ARM_SERVICE, resp);
+	for (i = 0; i < lengthof(codes); i++)
+		if (strcmp(code, codes[i]) == 0)
+			return true;
+	return false;
+}
+
+/* GET url: the 2xx response, NULL when absent; raises otherwise. */
+static HttpResponse *
+arm_read(const char *token, const char *url, const char *operation)
+{
+	HttpResponse *resp = arm_send(token, NULL, "GET", url, NULL);
+
+	if (arm_absent(resp))
+		return NULL;
+	if (!rest_ok(resp))
+		remote_raise(ARM_SERVICE, operation, resp);
+	return resp;
+}
+
+/*
+ * DELETE url: true when something was deleted (200, 202, and 204 when
+ * no_content_deleted), false when it was already gone (404, or 204 when
+ * ARM uses it for "did not exist"); raises otherwise.
+ */
+static bool
+arm_delete(const char *token, const char *url, const char *operation,
+		   bool no_content_deleted)
+{
+	HttpResponse *resp = arm_send(token, NULL, "DELETE", url, NULL);
+
+	if (arm_absent(resp))
+		return false;
+	if (!rest_ok(resp))
+		remote_raise(ARM_SERVICE, operation, resp);
+	return resp->status != 204 || no_content_deleted;
+}
+
+/*
+ * Pages through a list at url (following nextLink) for the first item whose
+ * string at path (dotted) equals value, case-insensitively.  Returns the item
+ * (a new reference) and the page it came in, or NULL.
+ */
+static json_t *
+arm_find(const char *token, const char *url, const char *path, const char *value,
+		 const char *operation, const HttpResponse **page)
+{
+	int			pages = 0;
+
+	while (url != NULL)
+	{
+		HttpResponse *resp = arm_send(token, NULL, "GET", url, NULL);
+		json_t	   *root;
+		json_t	   *list;
+		json_t	   *item;
+		size_t		i;
+
+		if (!rest_ok(resp))
+			remote_raise(ARM_SERVICE, operation, resp);
+		root = rest_json(ARM_SERVICE, operation, resp);
+		list = json_object_get(root, "value");
+		if (!json_is_array(list))
+			rest_unexpected(ARM_SERVICE, operation, resp, "no \"value\" array");
+		json_array_foreach(list, i, item)
+		{
+			char	   *text = json_get_text(item, path);
+
+			if (text && pg_strcasecmp(text, value) == 0)
+			{
+				json_incref(item);
+				json_decref(root);
+				*page = resp;
+				return item;
+			}
+		}
+
+		url = json_get_text(root, "nextLink");
+		if (url && url[0] == '\0')
+			url = NULL;
+		if (url)
+		{
+			arm_check_link(url, operation, resp);
+			if (++pages >= ARM_MAX_PAGES)
+				rest_unexpected(ARM_SERVICE, operation, resp,
+								"the list does not end");
+		}
+		json_decref(root);
+	}
+	return NULL;
+}
+
+static ArmRoleDefinition *
+arm_role_definition_from(json_t *obj, const HttpResponse *resp,
+						 const char *operation)
+{
+	ArmRoleDefinition *def = palloc0(sizeof(ArmRoleDefinition));
+
+	def->id = json_get_text(obj, "id");
+	def->name = json_get_text(obj, "name");
+	def->role_name = json_get_text(obj, "properties.roleName");
+	def->type = json_get_text(obj, "properties.type");
+	if (!def->id || !def->name || !def->role_name)
+		rest_unexpected(ARM_SERVICE, operation, resp,
+						"the role definition lacks \"id\", \"name\" or \"properties.roleName\"");
+	return def;
+}
+
+/* A 2xx role definition answer, parsed. */
+static ArmRoleDefinition *
+arm_role_definition_response(const HttpResponse *resp, const char *operation)
+{
+	json_t	   *root = rest_json(ARM_SERVICE, operation, resp);
+	ArmRoleDefinition *def = arm_role_definition_from(root, resp, operation);
+
+	json_decref(root);
+	return def;
+}
+
+/* A 2xx peering answer, parsed. */
+static ArmPeering *
+arm_peering_response(const HttpResponse *resp, const char *operation)
+{
+	json_t	   *root = rest_json(ARM_SERVICE, operation, resp);
+	json_t	   *props = json_object_get(root, "properties");
+	ArmPeering *peering = palloc0(sizeof(ArmPeering));
+
+	peering->id = json_get_text(root, "id");
+	peering->name = json_get_text(root, "name");
+	peering->peering_state = json_get_text(root, "properties.peeringState");
+	peering->provisioning_state = json_get_text(root, "properties.provisioningState");
+	peering->remote_vnet_id = json_get_text(root, "properties.remoteVirtualNetwork.id");
+	peering->allow_vnet_access =
+		json_is_true(json_object_get(props, "allowVirtualNetworkAccess"));
+	if (resp->async_operation)
+		peering->async_operation = pstrdup(resp->async_operation);
+	if (!peering->id || !peering->name || !peering->peering_state)
+		rest_unexpected(ARM_SERVICE, operation, resp,
+						"the peering lacks \"id\", \"name\" or \"properties.peeringState\"");
+	json_decref(root);
+	return peering;
+}
+
+/* ----------------------------------------------------------------------
+ * Subscriptions and virtual networks
+ * ----------------------------------------------------------------------
+ */
+
+char *
+arm_get_subscription_tenant(const char *token, const char *subscription)
+{
+	const char *operation = "list subscriptions";
+	const HttpResponse *page = NULL;
+	json_t	   *sub = arm_find(token, arm_url("/subscriptions", ARM_API_SUBSCRIPTIONS, NULL),
+							   "subscriptionId", subscription, operation, &page);
+	char	   *tenant;
+
+	if (sub == NULL)
+		return NULL;
+	tenant = json_get_text(sub, "tenantId");
+	if (tenant == NULL)
+		rest_unexpected(ARM_SERVICE, operation, page,
+						"the subscription lacks \"tenantId\"");
+	json_decref(sub);
+	return tenant;
+}
+
+ArmVnet *
+arm_get_vnet(const char *token, const char *subscription,
+			 const char *resource_group, const char *vnet)
+{
+	char	   *operation = psprintf("read virtual network \"%s\"", vnet);
+	char	   *path = psprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/virtualNetworks/%s",
+								http_escape(subscription),
+								http_escape(resource_group),
+								http_escape(vnet));
+	HttpResponse *resp = arm_read(token, arm_url(path, ARM_API_NETWORK, NULL),
+								  operation);
+	json_t	   *root;
+	json_t	   *prefixes;
+	json_t	   *prefix;
+	size_t		i;
+	ArmVnet    *result;
+
+	if (resp == NULL)
+		return NULL;
+	root = rest_json(ARM_SERVICE, operation, resp);
+	result = palloc0(sizeof(ArmVnet));
+	result->id = json_get_text(root, "id");
+	result->name = json_get_text(root, "name");
+	result->location = json_get_text(root, "location");
+	if (!result->id || !result->name || !result->location)
+		rest_unexpected(ARM_SERVICE, operation, resp,
+						"the virtual network lacks \"id\", \"name\" or \"location\"");
+
+	prefixes = json_object_get(json_object_get(json_object_get(root, "properties"),
+											   "addressSpace"),
+							   "addressPrefixes");
+	if (!json_is_array(prefixes))
+		rest_unexpected(ARM_SERVICE, operation, resp,
+						"no \"properties.addressSpace.addressPrefixes\" array");
+	json_array_foreach(prefixes, i, prefix)
+	{
+		if (!json_is_string(prefix))
+			rest_unexpected(ARM_SERVICE, operation, resp,
+							"an address prefix is not a string");
+		result->address_prefixes = lappend(result->address_prefixes,
+										   pstrdup(json_string_value(prefix)));
+	}
+	json_decref(root);
+	return result;
+}
+
+/* ----------------------------------------------------------------------
+ * Role definitions
+ * ----------------------------------------------------------------------
+ */
+
+ArmRoleDefinition *
+arm_get_role_definition(const char *token, const char *subscription,
+						const char *guid)
+{
+	char	   *operation = psprintf("read role definition \"%s\"", guid);
+	HttpResponse *resp = arm_read(token,
+								  arm_url(arm_role_definition_path(subscription, guid),
+										  ARM_API_AUTHORIZATION, NULL),
+								  operation);
+
+	return resp ? arm_role_definition_response(resp, operation) : NULL;
+}
+
+ArmRoleDefinition *
+arm_find_role_definition(const char *token, const char *subscription,
+						 const char *role_name)
+{
+	char	   *operation = psprintf("look up role definition \"%s\"", role_name);
+	char	   *filter = psprintf("roleName eq '%s'", rest_odata_string(role_name));
+	char	   *url = arm_url(arm_role_definition_path(subscription, NULL),
+							  ARM_API_AUTHORIZATION,
+							  psprintf("$filter=%s", http_escape(filter)));
+	const HttpResponse *page = NULL;
+	json_t	   *item = arm_find(token, url, "properties.roleName", role_name,
+								operation, &page);
+	ArmRoleDefinition *def;
+
+	if (item == NULL)
+		return NULL;
+	def = arm_role_definition_from(item, page, operation);
+	json_decref(item);
+	return def;
+}
+
+ArmRoleDefinition *
+arm_put_role_definition(const char *token, const char *subscription,
+						const char *guid, const char *role_name,
+						const char *description, List *actions)
+{
+	char	   *operation = psprintf("create role definition \"%s\"", role_name);
+	json_t	   *action_array = json_array();
+	ListCell   *lc;
+	char	   *body;
+	HttpResponse *resp;
+
+	foreach(lc, actions)
+	{
+		json_t	   *action = json_string((const char *) lfirst(lc));
+
+		if (action == NULL || json_array_append_new(action_array, action) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("role definition action is not valid UTF-8")));
+	}
+	/* "o" hands action_array over to the packed value. */
+	body = rest_body(json_pack("{s:{s:s, s:s, s:s, s:[{s:o, s:[], s:[], s:[]}], s:[s]}}",
+							   "properties",
+							   "roleName", role_name,
+							   "description", description,
+							   "type", "CustomRole",
+							   "permissions",
+							   "actions", action_array,
+							   "notActions", "dataActions", "notDataActions",
+							   "assignableScopes",
+							   psprintf("/subscriptions/%s", subscription)));
+
+	resp = arm_send(token, NULL, "PUT",
+					arm_url(arm_role_definition_path(subscription, guid),
+							ARM_API_AUTHORIZATION, NULL),
+					body);
+	if (resp->status == 409 &&
+		strcmp(remote_error_code(ARM_SERVICE, resp),
+			   "RoleDefinitionWithSameNameExists") == 0)
+		return NULL;
+	if (!rest_ok(resp))
+		remote_raise(ARM_SERVICE, operation, resp);
+	return arm_role_definition_response(resp, operation);
+}
+
+bool
+arm_delete_role_definition(const char *token, const char *subscription,
+						   const char *guid)
+{
+	return arm_delete(token,
+					  arm_url(arm_role_definition_path(subscription, guid),
+							  ARM_API_AUTHORIZATION, NULL),
+					  psprintf("delete role definition \"%s\"", guid),
+					  false);
+}
+
+/* ----------------------------------------------------------------------
+ * Role assignments
+ * ----------------------------------------------------------------------
+ */
+
+ArmRoleAssignment *
+arm_put_role_assignment(const char *token, const char *scope, const char *guid,
+						const char *role_definition_id, const char *principal_id)
+{
+	char	   *operation = psprintf("create role assignment \"%s\" for principal \"%s\" on \"%s\"",
+									 guid, principal_id, scope);
+	char	   *body = rest_body(json_pack("{s:{s:s, s:s, s:s}}",
+										   "properties",
+										   "roleDefinitionId", role_definition_id,
+										   "principalId", principal_id,
+										   "principalType", "ServicePrincipal"));
+	HttpResponse *resp = arm_send(token, NULL, "PUT",
+								  arm_role_assignment_url(scope, guid), body);
+	ArmRoleAssignment *ra = palloc0(sizeof(ArmRoleAssignment));
+	json_t	   *root;
+
+	if (resp->status == 409 &&
+		strcmp(remote_error_code(ARM_SERVICE, resp), "RoleAssignmentExists") == 0)
+	{
+		/* id and name of the existing assignment are unknown: left NULL */
+		ra->existed = true;
+		return ra;
+	}
+	if (!rest_ok(resp))
+		remote_raise(ARM_SERVICE, operation, resp);
+	root = rest_json(ARM_SERVICE, operation, resp);
+	ra->id = json_get_text(root, "id");
+	ra->name = json_get_text(root, "name");
+	if (!ra->id || !ra->name)
+		rest_unexpected(ARM_SERVICE, operation, resp,
+						"the role assignment lacks \"id\" or \"name\"");
+	json_decref(root);
+	return ra;
+}
+
+bool
+arm_delete_role_assignment(const char *token, const char *scope, const char *guid)
+{
+	return arm_delete(token, arm_role_assignment_url(scope, guid),
+					  psprintf("delete role assignment \"%s\" on \"%s\"", guid, scope),
+					  false);
+}
+
+/* ----------------------------------------------------------------------
+ * Virtual network peerings
+ * ----------------------------------------------------------------------
+ */
+
+ArmPeering *
+arm_put_peering(const char *token, const char *aux_token, const char *vnet_id,
+				const char *name, const char *remote_vnet_id)
+{
+	char	   *operation = psprintf("create virtual network peering \"%s\"", name);
+	char	   *body = rest_body(json_pack("{s:{s:b, s:b, s:b, s:b, s:{s:s}}}",
+										   "properties",
+										   "allowVirtualNetworkAccess", 1,
+										   "allowForwardedTraffic", 0,
+										   "allowGatewayTransit", 0,
+										   "useRemoteGateways", 0,
+										   "remoteVirtualNetwork",
+										   "id", remote_vnet_id));
+	HttpResponse *resp = arm_send(token, aux_token, "PUT",
+								  arm_peering_url(vnet_id, name), body);
+
+	if (!rest_ok(resp))
+		remote_raise(ARM_SERVICE, operation, resp);
+	return arm_peering_response(resp, operation);
+}
+
+ArmPeering *
+arm_get_peering(const char *token, const char *vnet_id, const char *name)
+{
+	char	   *operation = psprintf("read virtual network peering \"%s\"", name);
+	HttpResponse *resp = arm_read(token, arm_peering_url(vnet_id, name), operation);
+
+	return resp ? arm_peering_response(resp, operation) : NULL;
+}
+
+char *
+arm_get_operation_status(const char *token, const char *url)
+{
+	const char *operation = "read the status of an Azure operation";
+	HttpResponse *resp;
+	json_t	   *root;
+	char	   *status;
+
+	arm_check_link(url, operation, NULL);
+	resp = arm_send(token, NULL, "GET", url, NULL);
+	if (!rest_ok(resp))
+		remote_raise(ARM_SERVICE, operation, resp);
+	root = rest_json(ARM_SERVICE, operation, resp);
+	status = json_get_text(root, "status");
+	if (status == NULL)
+		rest_unexpected(ARM_SERVICE, operation, resp, "no \"status\"");
+	json_decref(root);
+	return status;
+}
+
+bool
+arm_delete_peering(const char *token, const char *vnet_id, const char *name)
+{
+	return arm_delete(token, arm_peering_url(vnet_id, name),
+					  psprintf("delete virtual network peering \"%s\"", name),
+					  true);
+}

@@ -1,0 +1,1022 @@
+/*
+ * http.c
+ *		The HTTPS client: the only file of peering that includes curl/curl.h.
+ *
+ * Every transfer, even a single one, runs through a curl multi handle driven
+ * from here: curl_multi_perform, then curl_multi_poll for at most 100 ms,
+ * then a look at pending interrupts.  So statement_timeout,
+ * pg_cancel_backend() and SIGTERM raise their own error within ~0.1 s, and
+ * curl handles are freed before CHECK_FOR_INTERRUPTS() may throw (and again,
+ * for any other ERROR, by PG_FINALLY).  libcurl callbacks never ereport and
+ * never palloc: they write into malloc'd buffers that are copied into
+ * palloc'd memory once the attempt is over.
+ *
+ * Retries happen here for transient failures (transport errors, 408, 429,
+ * 500, 502, 503, 504), at most HTTP_MAX_ATTEMPTS tries per request.  Waits
+ * between tries honour Retry-After for 429/503 and otherwise back off
+ * exponentially with jitter; they add up to no more than
+ * peering.http_timeout per request, after which the last response is
+ * returned (its retry_after tells the caller when to come back).  A request
+ * waiting for its next try does not hold up the others of a batch.
+ *
+ * Connection reuse: one CURLSH per process shares the connection cache, DNS
+ * cache and TLS sessions.  Easy and multi handles are created per call and
+ * freed on every path, so an ERROR never leaves one half-used; only the
+ * share, which holds idle connections and no per-request state, outlives a
+ * call.  That keeps consecutive calls to one service on a warm TLS
+ * connection without any process-lifetime handle that could be caught
+ * mid-transfer by a longjmp.
+ *
+ * Nothing here logs a header or a body: they carry tokens and secrets.
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/pmsignal.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "http.h"
+#include "peering.h"
+
+#define HTTP_MAX_ATTEMPTS		4
+#define HTTP_POLL_MS			100
+#define HTTP_MAX_CONNECT_MS		10000
+#define HTTP_DEFAULT_TIMEOUT_MS 30000
+#define HTTP_BACKOFF_BASE_MS	500
+#define HTTP_MAX_RETRY_AFTER	86400
+#define HTTP_MAX_HEADER_VALUE	8192
+#define HTTP_MAX_CONNECTS		16
+#define HTTP_USER_AGENT			"peering/1.0"
+#define HTTP_IMDS_HOST			"169.254.169.254"
+
+typedef enum HttpTransferState
+{
+	XFER_WAITING,				/* next attempt due at not_before */
+	XFER_RUNNING,				/* attempt in the multi handle */
+	XFER_DONE					/* resp is final */
+} HttpTransferState;
+
+/* One request of a batch, across its attempts. */
+typedef struct HttpTransfer
+{
+	const HttpRequest *req;
+	HttpTransferState state;
+	HttpResponse *resp;			/* last finished attempt, palloc'd */
+	int			attempts;
+	long		waited_ms;		/* time spent waiting between attempts */
+	TimestampTz not_before;
+	TimestampTz started;		/* of the current attempt */
+
+	/* The current attempt: libcurl handles and malloc'd capture buffers. */
+	CURL	   *easy;
+	bool		in_multi;
+	struct curl_slist *headers;
+	char	   *body;
+	size_t		body_len;
+	size_t		body_cap;
+	bool		too_large;
+	bool		out_of_memory;
+	char	   *request_id;
+	int			request_id_rank;
+	char	   *location;
+	char	   *async_operation;
+	int			retry_after;
+	char		errbuf[CURL_ERROR_SIZE];
+} HttpTransfer;
+
+typedef struct HttpBatch
+{
+	CURLM	   *multi;
+	HttpTransfer *xfers;
+	int			n;
+	int			max_parallel;
+	int			running;		/* transfers in the multi handle */
+} HttpBatch;
+
+static bool http_initialized = false;
+static CURLSH *http_share = NULL;
+static int	http_share_pid = 0;
+
+#define HTTP_SETOPT(easy, option, value) \
+	http_check_setopt(curl_easy_setopt((easy), (option), (value)), #option)
+
+/*
+ * Initializes libcurl once per process.  Called from _PG_init and lazily
+ * before every transfer.
+ */
+void
+http_init(void)
+{
+	CURLcode	rc;
+	curl_version_info_data *info;
+
+	if (http_initialized)
+		return;
+
+	rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (rc != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not initialize libcurl: %s",
+						curl_easy_strerror(rc))));
+	http_initialized = true;
+
+	info = curl_version_info(CURLVERSION_NOW);
+	if ((info->features & CURL_VERSION_ASYNCHDNS) == 0)
+		ereport(WARNING,
+				(errmsg("libcurl %s resolves host names synchronously",
+						info->version),
+				 errdetail("A slow DNS lookup cannot be interrupted by statement_timeout or pg_cancel_backend()."),
+				 errhint("Use a libcurl built with the threaded resolver or c-ares.")));
+	elog(DEBUG1, "peering: using libcurl %s with %s", info->version,
+		 info->ssl_version ? info->ssl_version : "no TLS library");
+}
+
+/*
+ * The per-process share (see the file header), or NULL to work without one.
+ * A share inherited across fork() belongs to the parent and is not touched.
+ */
+static CURLSH *
+http_get_share(void)
+{
+	CURLSH	   *share;
+
+	if (http_share != NULL && http_share_pid == MyProcPid)
+		return http_share;
+	http_share = NULL;
+
+	share = curl_share_init();
+	if (share == NULL)
+		return NULL;
+	if (curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+		curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+		curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+	{
+		curl_share_cleanup(share);
+		return NULL;
+	}
+	http_share = share;
+	http_share_pid = MyProcPid;
+	return share;
+}
+
+static long
+http_timeout_ms(void)
+{
+	return peering_http_timeout > 0 ? peering_http_timeout : HTTP_DEFAULT_TIMEOUT_MS;
+}
+
+static void
+http_check_setopt(CURLcode rc, const char *option)
+{
+	if (rc != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not set libcurl option %s: %s",
+						option, curl_easy_strerror(rc))));
+}
+
+/*
+ * Is url plain http to the Azure instance metadata service?  Only that
+ * link-local address may be reached without TLS.  The URL is parsed by
+ * libcurl itself, so userinfo tricks ("http://169.254.169.254@host/") see
+ * the same host curl would connect to.
+ */
+static bool
+http_url_is_imds(const char *url)
+{
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	bool		result = false;
+
+	if (u == NULL)
+		return false;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		result = (strcmp(scheme, "http") == 0 && strcmp(host, HTTP_IMDS_HOST) == 0);
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return result;
+}
+
+/* ---- libcurl callbacks: no ereport, no palloc ---- */
+
+static size_t
+http_write_cb(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	HttpTransfer *x = (HttpTransfer *) userdata;
+	size_t		len = size * nmemb;
+	size_t		need = x->body_len + len;
+
+	if (need > HTTP_MAX_RESPONSE_SIZE)
+	{
+		x->too_large = true;
+		return 0;
+	}
+	if (need > x->body_cap)
+	{
+		size_t		cap = Max(x->body_cap * 2, 16384);
+		char	   *grown;
+
+		while (cap < need)
+			cap *= 2;
+		cap = Min(cap, HTTP_MAX_RESPONSE_SIZE);
+		grown = realloc(x->body, cap);
+		if (grown == NULL)
+		{
+			x->out_of_memory = true;
+			return 0;
+		}
+		x->body = grown;
+		x->body_cap = cap;
+	}
+	memcpy(x->body + x->body_len, data, len);
+	x->body_len = need;
+	return len;
+}
+
+/* Replaces *dst with a malloc'd copy of value; keeps NULL on OOM. */
+static void
+http_capture(char **dst, const char *value, size_t len)
+{
+	char	   *copy = malloc(len + 1);
+
+	free(*dst);
+	*dst = copy;
+	if (copy == NULL)
+		return;
+	memcpy(copy, value, len);
+	copy[len] = '\0';
+}
+
+/* Retry-After: delay in seconds, or an HTTP-date; -1 if unusable. */
+static int
+http_parse_retry_after(const char *value, size_t len)
+{
+	char		buf[64];
+	long		seconds;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, value, len);
+	buf[len] = '\0';
+
+	if (strspn(buf, "0123456789") == len)
+		seconds = strtol(buf, NULL, 10);
+	else
+	{
+		time_t		when = curl_getdate(buf, NULL);
+
+		if (when == (time_t) -1)
+			return -1;
+		seconds = Max((long) (when - time(NULL)), 0);
+	}
+	return (int) Min(seconds, HTTP_MAX_RETRY_AFTER);
+}
+
+static void
+http_clear_captured(HttpTransfer *x)
+{
+	free(x->request_id);
+	free(x->location);
+	free(x->async_operation);
+	x->request_id = NULL;
+	x->request_id_rank = 0;
+	x->location = NULL;
+	x->async_operation = NULL;
+	x->retry_after = -1;
+}
+
+static bool
+http_header_is(const char *name, size_t namelen, const char *wanted)
+{
+	return namelen == strlen(wanted) && pg_strncasecmp(name, wanted, namelen) == 0;
+}
+
+static size_t
+http_header_cb(char *data, size_t size, size_t nitems, void *userdata)
+{
+	HttpTransfer *x = (HttpTransfer *) userdata;
+	size_t		len = size * nitems;
+	const char *colon;
+	const char *value;
+	size_t		namelen;
+	size_t		valuelen;
+	int			rank = 0;
+
+	/* A status line starts a new header block (1xx, proxy CONNECT). */
+	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+	{
+		http_clear_captured(x);
+		return len;
+	}
+
+	colon = memchr(data, ':', len);
+	if (colon == NULL)
+		return len;
+	namelen = colon - data;
+	value = colon + 1;
+	valuelen = len - namelen - 1;
+	while (valuelen > 0 && (*value == ' ' || *value == '\t'))
+		value++, valuelen--;
+	while (valuelen > 0 && isspace((unsigned char) value[valuelen - 1]))
+		valuelen--;
+	if (valuelen == 0 || valuelen > HTTP_MAX_HEADER_VALUE)
+		return len;
+
+	if (http_header_is(data, namelen, "x-ms-request-id"))
+		rank = 3;
+	else if (http_header_is(data, namelen, "request-id"))
+		rank = 2;
+	else if (http_header_is(data, namelen, "x-request-id"))
+		rank = 1;
+	else if (http_header_is(data, namelen, "location"))
+		http_capture(&x->location, value, valuelen);
+	else if (http_header_is(data, namelen, "azure-asyncoperation"))
+		http_capture(&x->async_operation, value, valuelen);
+	else if (http_header_is(data, namelen, "retry-after"))
+		x->retry_after = http_parse_retry_after(value, valuelen);
+
+	if (rank > x->request_id_rank)
+	{
+		http_capture(&x->request_id, value, valuelen);
+		x->request_id_rank = rank;
+	}
+	return len;
+}
+
+/* ---- transfers ---- */
+
+/*
+ * Frees everything the current attempt of x holds.  Safe to call at any
+ * point and more than once.
+ */
+static void
+xfer_release(HttpBatch *b, HttpTransfer *x)
+{
+	if (x->easy != NULL)
+	{
+		if (x->in_multi)
+		{
+			curl_multi_remove_handle(b->multi, x->easy);
+			b->running--;
+		}
+		curl_easy_cleanup(x->easy);
+	}
+	x->easy = NULL;
+	x->in_multi = false;
+
+	curl_slist_free_all(x->headers);
+	x->headers = NULL;
+
+	/* bodies may hold tokens or secrets */
+	if (x->body != NULL)
+		explicit_bzero(x->body, x->body_len);
+	free(x->body);
+	x->body = NULL;
+	x->body_len = 0;
+	x->body_cap = 0;
+	x->too_large = false;
+	x->out_of_memory = false;
+
+	http_clear_captured(x);
+}
+
+/* Frees every handle of the batch: on all exits, including ERROR. */
+static void
+http_batch_release(HttpBatch *b)
+{
+	int			i;
+
+	for (i = 0; i < b->n; i++)
+		xfer_release(b, &b->xfers[i]);
+	if (b->multi != NULL)
+		curl_multi_cleanup(b->multi);
+	b->multi = NULL;
+}
+
+static CURLM *
+http_multi_create(void)
+{
+	CURLM	   *multi = curl_multi_init();
+
+	if (multi == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl multi handle")));
+	/* idle connections kept in the share's cache */
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) HTTP_MAX_CONNECTS);
+	return multi;
+}
+
+static void
+xfer_append_header(HttpTransfer *x, const char *header)
+{
+	struct curl_slist *list = curl_slist_append(x->headers, header);
+
+	if (list == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	x->headers = list;
+}
+
+/* Sets method, body and headers of the attempt. */
+static void
+xfer_set_request(HttpTransfer *x)
+{
+	const HttpRequest *req = x->req;
+	const char *method = req->method ? req->method : "GET";
+	bool		sends_body = (req->body != NULL || strcmp(method, "POST") == 0);
+	ListCell   *lc;
+
+	if (sends_body)
+	{
+		const char *body = req->body ? req->body : "";
+		char	   *content_type;
+
+		HTTP_SETOPT(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(body));
+		HTTP_SETOPT(x->easy, CURLOPT_POSTFIELDS, body);
+
+		content_type = psprintf("Content-Type: %s",
+								req->content_type ? req->content_type : "application/json");
+		xfer_append_header(x, content_type);
+		pfree(content_type);
+	}
+	else
+		HTTP_SETOPT(x->easy, CURLOPT_HTTPGET, 1L);
+
+	/* PUT, PATCH, DELETE: curl's POST or GET with another verb */
+	if (strcmp(method, sends_body ? "POST" : "GET") != 0)
+		HTTP_SETOPT(x->easy, CURLOPT_CUSTOMREQUEST, method);
+
+	foreach(lc, req->headers)
+		xfer_append_header(x, (const char *) lfirst(lc));
+	/* no "Expect: 100-continue" round trip before bodies */
+	xfer_append_header(x, "Expect:");
+	HTTP_SETOPT(x->easy, CURLOPT_HTTPHEADER, x->headers);
+}
+
+/* Starts the next attempt of x in the batch's multi handle. */
+static void
+xfer_start(HttpBatch *b, HttpTransfer *x)
+{
+	const HttpRequest *req = x->req;
+	long		timeout = http_timeout_ms();
+	CURLSH	   *share = http_get_share();
+	bool		imds;
+	CURLMcode	mc;
+
+	if (req->url == NULL)
+		elog(ERROR, "peering: %s request without a URL", req->service);
+	imds = http_url_is_imds(req->url);
+
+	x->easy = curl_easy_init();
+	if (x->easy == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl handle")));
+	x->retry_after = -1;
+	x->errbuf[0] = '\0';
+
+	HTTP_SETOPT(x->easy, CURLOPT_PRIVATE, x);
+	HTTP_SETOPT(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
+	HTTP_SETOPT(x->easy, CURLOPT_URL, req->url);
+	if (share != NULL)
+		HTTP_SETOPT(x->easy, CURLOPT_SHARE, share);
+	/* PostgreSQL owns SIGALRM; libcurl must not use signals */
+	HTTP_SETOPT(x->easy, CURLOPT_NOSIGNAL, 1L);
+	HTTP_SETOPT(x->easy, CURLOPT_PROTOCOLS_STR, imds ? "http" : "https");
+	HTTP_SETOPT(x->easy, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	HTTP_SETOPT(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
+	HTTP_SETOPT(x->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	HTTP_SETOPT(x->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (peering_ca_file != NULL && peering_ca_file[0] != '\0')
+		HTTP_SETOPT(x->easy, CURLOPT_CAINFO, peering_ca_file);
+	if (imds)
+		HTTP_SETOPT(x->easy, CURLOPT_NOPROXY, HTTP_IMDS_HOST);
+	/* HTTP/1.1 on reused connections: no HTTP/2 framing surprises */
+	HTTP_SETOPT(x->easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
+	HTTP_SETOPT(x->easy, CURLOPT_CONNECTTIMEOUT_MS, Min(timeout, HTTP_MAX_CONNECT_MS));
+	HTTP_SETOPT(x->easy, CURLOPT_TIMEOUT_MS, timeout);
+	HTTP_SETOPT(x->easy, CURLOPT_USERAGENT, HTTP_USER_AGENT);
+	HTTP_SETOPT(x->easy, CURLOPT_ACCEPT_ENCODING, "");
+	HTTP_SETOPT(x->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) HTTP_MAX_RESPONSE_SIZE);
+	HTTP_SETOPT(x->easy, CURLOPT_WRITEFUNCTION, http_write_cb);
+	HTTP_SETOPT(x->easy, CURLOPT_WRITEDATA, x);
+	HTTP_SETOPT(x->easy, CURLOPT_HEADERFUNCTION, http_header_cb);
+	HTTP_SETOPT(x->easy, CURLOPT_HEADERDATA, x);
+	xfer_set_request(x);
+
+	mc = curl_multi_add_handle(b->multi, x->easy);
+	if (mc != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not start an HTTP request: %s",
+						curl_multi_strerror(mc))));
+	x->in_multi = true;
+	b->running++;
+	x->attempts++;
+	x->started = GetCurrentTimestamp();
+	x->state = XFER_RUNNING;
+}
+
+static void
+http_response_free(HttpResponse *resp)
+{
+	pfree(resp->body);
+	if (resp->request_id)
+		pfree(resp->request_id);
+	if (resp->location)
+		pfree(resp->location);
+	if (resp->async_operation)
+		pfree(resp->async_operation);
+	if (resp->error)
+		pfree(resp->error);
+	pfree(resp);
+}
+
+/* A response with no HTTP status, for a failure that kept one from arriving. */
+static HttpResponse *
+http_failed_response(HttpFailure failure, char *error, int attempts)
+{
+	HttpResponse *resp = palloc0(sizeof(HttpResponse));
+
+	resp->body = pstrdup("");
+	resp->retry_after = -1;
+	resp->attempts = attempts;
+	resp->failure = failure;
+	resp->error = error;
+	return resp;
+}
+
+/* Classifies a libcurl failure; TLS and size problems are not transient. */
+static HttpResponse *
+http_transport_failure(HttpTransfer *x, CURLcode rc)
+{
+	const char *why = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+	HttpFailure failure;
+	char	   *error;
+
+	switch (rc)
+	{
+		case CURLE_OPERATION_TIMEDOUT:
+			failure = HTTP_FAILURE_TIMEOUT;
+			error = psprintf("request timed out: %s", why);
+			break;
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CACERT_BADFILE:
+		case CURLE_SSL_CERTPROBLEM:
+		case CURLE_SSL_CRL_BADFILE:
+		case CURLE_SSL_ISSUER_ERROR:
+		case CURLE_SSL_INVALIDCERTSTATUS:
+		case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+			failure = HTTP_FAILURE_TLS;
+			error = psprintf("TLS certificate verification failed: %s", why);
+			break;
+		case CURLE_FILESIZE_EXCEEDED:
+		case CURLE_WRITE_ERROR:
+			if (x->out_of_memory)
+			{
+				failure = HTTP_FAILURE_NONE;
+				error = pstrdup("out of memory while receiving the response");
+			}
+			else
+			{
+				failure = HTTP_FAILURE_TOO_LARGE;
+				error = psprintf("response larger than %d MB",
+								 HTTP_MAX_RESPONSE_SIZE / (1024 * 1024));
+			}
+			break;
+		case CURLE_UNSUPPORTED_PROTOCOL:
+		case CURLE_URL_MALFORMAT:
+			failure = HTTP_FAILURE_REQUEST;
+			error = psprintf("URL not usable (only https is allowed): %s", why);
+			break;
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_RESOLVE_PROXY:
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+		case CURLE_GOT_NOTHING:
+		case CURLE_PARTIAL_FILE:
+			failure = HTTP_FAILURE_CONNECT;
+			error = psprintf("connection failed: %s", why);
+			break;
+		default:
+			failure = HTTP_FAILURE_NONE;
+			error = pstrdup(why);
+			break;
+	}
+	return http_failed_response(failure, error, x->attempts);
+}
+
+/* Copies the finished attempt out of libcurl and malloc'd memory. */
+static HttpResponse *
+xfer_collect(HttpTransfer *x, CURLcode rc)
+{
+	HttpResponse *resp;
+	long		status = 0;
+
+	if (rc != CURLE_OK)
+		return http_transport_failure(x, rc);
+
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+	resp = palloc0(sizeof(HttpResponse));
+	resp->status = status;
+	resp->body = palloc(x->body_len + 1);
+	if (x->body_len > 0)
+		memcpy(resp->body, x->body, x->body_len);
+	resp->body[x->body_len] = '\0';
+	resp->body_len = x->body_len;
+	resp->request_id = x->request_id ? pstrdup(x->request_id) : NULL;
+	resp->location = x->location ? pstrdup(x->location) : NULL;
+	resp->async_operation = x->async_operation ? pstrdup(x->async_operation) : NULL;
+	resp->retry_after = x->retry_after;
+	resp->attempts = x->attempts;
+	return resp;
+}
+
+/* Worth another try right now?  (408, 429, 500, 502-504, transport.) */
+static bool
+http_retry_now(const HttpResponse *resp)
+{
+	switch (resp->status)
+	{
+		case 0:
+			return http_is_transient(resp);
+		case 408:
+		case 429:
+		case 500:
+		case 502:
+		case 503:
+		case 504:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* 0.5 s, 1 s, 2 s … after the first, second, third try, ±25 %. */
+static long
+http_backoff_ms(int attempts)
+{
+	double		base = HTTP_BACKOFF_BASE_MS * (double) (1 << Min(attempts - 1, 10));
+
+	return (long) (base * (0.75 + 0.5 * pg_prng_double(&pg_global_prng_state)));
+}
+
+/* Decides whether x is done or when its next attempt starts. */
+static void
+xfer_plan_next(HttpTransfer *x, TimestampTz now)
+{
+	const HttpResponse *resp = x->resp;
+	long		wait_ms;
+
+	x->state = XFER_DONE;
+	if (x->req->no_retry || x->attempts >= HTTP_MAX_ATTEMPTS || !http_retry_now(resp))
+		return;
+
+	if ((resp->status == 429 || resp->status == 503) && resp->retry_after >= 0)
+		wait_ms = resp->retry_after * 1000L;
+	else
+		wait_ms = http_backoff_ms(x->attempts);
+
+	/* Waiting in place is bounded; past that the caller comes back later. */
+	if (x->waited_ms + wait_ms > http_timeout_ms())
+		return;
+
+	x->waited_ms += wait_ms;
+	x->not_before = TimestampTzPlusMilliseconds(now, wait_ms);
+	x->state = XFER_WAITING;
+	elog(DEBUG1, "peering: %s %s retried in %ld ms (attempt %d of %d)",
+		 x->req->service, x->req->method ? x->req->method : "GET",
+		 wait_ms, x->attempts + 1, HTTP_MAX_ATTEMPTS);
+}
+
+static void
+xfer_log(const HttpTransfer *x, const HttpResponse *resp, TimestampTz now)
+{
+	const char *url = x->req->url;
+	char	   *path;
+
+	if (!message_level_is_interesting(DEBUG1))
+		return;
+
+	/* the query string may carry parameters worth keeping out of logs */
+	path = pnstrdup(url, strcspn(url, "?#"));
+	elog(DEBUG1, "peering: %s %s %s -> %ld in %ld ms (request id %s)",
+		 x->req->service, x->req->method ? x->req->method : "GET", path,
+		 resp->status, TimestampDifferenceMilliseconds(x->started, now),
+		 resp->request_id ? resp->request_id : "none");
+	if (resp->status == 0)
+		elog(DEBUG1, "peering: %s %s %s failed: %s",
+			 x->req->service, x->req->method ? x->req->method : "GET", path,
+			 resp->error);
+	pfree(path);
+}
+
+/* An attempt of x ended with rc: record it, free it, plan the next. */
+static void
+xfer_finish(HttpBatch *b, HttpTransfer *x, CURLcode rc)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	HttpResponse *resp = xfer_collect(x, rc);
+
+	xfer_release(b, x);
+	xfer_log(x, resp, now);
+	if (x->resp != NULL)
+		http_response_free(x->resp);
+	x->resp = resp;
+	xfer_plan_next(x, now);
+}
+
+/* ---- the batch loop ---- */
+
+static void
+http_start_due(HttpBatch *b)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			i;
+
+	for (i = 0; i < b->n && b->running < b->max_parallel; i++)
+	{
+		HttpTransfer *x = &b->xfers[i];
+
+		if (x->state == XFER_WAITING && x->not_before <= now)
+			xfer_start(b, x);
+	}
+}
+
+/*
+ * Milliseconds until a waiting transfer can start, -1 when none is waiting.
+ * One that is due but has no free slot waits for a running one to finish,
+ * which the poll notices, so it sets no timer.
+ */
+static long
+http_next_due_ms(HttpBatch *b)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long		next = -1;
+	int			i;
+
+	for (i = 0; i < b->n; i++)
+	{
+		HttpTransfer *x = &b->xfers[i];
+		long		ms;
+
+		if (x->state != XFER_WAITING)
+			continue;
+		if (x->not_before <= now && b->running >= b->max_parallel)
+			ms = HTTP_POLL_MS;
+		else
+			ms = TimestampDifferenceMilliseconds(now, x->not_before);
+		if (next < 0 || ms < next)
+			next = ms;
+	}
+	return next;
+}
+
+/* Lets libcurl work, then records every attempt that ended. */
+static void
+http_pump(HttpBatch *b)
+{
+	int			still_running;
+	int			queued;
+	CURLMcode	mc;
+	CURLMsg    *msg;
+
+	mc = curl_multi_perform(b->multi, &still_running);
+	if (mc != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("libcurl failed: %s", curl_multi_strerror(mc))));
+
+	while ((msg = curl_multi_info_read(b->multi, &queued)) != NULL)
+	{
+		CURL	   *easy = msg->easy_handle;
+		CURLcode	rc = msg->data.result;
+		char	   *priv = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		/* msg dies with the handle: copy what we need first */
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+		xfer_finish(b, (HttpTransfer *) priv, rc);
+	}
+}
+
+/* Waits for socket activity, at most timeout_ms. */
+static void
+http_poll(HttpBatch *b, long timeout_ms)
+{
+	CURLMcode	mc;
+
+	pgstat_report_wait_start(PG_WAIT_EXTENSION);
+	mc = curl_multi_poll(b->multi, NULL, 0, (int) timeout_ms, NULL);
+	pgstat_report_wait_end();
+	if (mc != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("libcurl failed: %s", curl_multi_strerror(mc))));
+}
+
+/* Waits for a retry with nothing in flight. */
+static void
+http_sleep(long timeout_ms)
+{
+	int			rc;
+
+	rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+				   timeout_ms, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+}
+
+/*
+ * Serves pending interrupts between turns of the loop.
+ *
+ * When the interrupt will end the query or the process (cancel, statement
+ * timeout, termination, lost client), all curl state is freed first, so
+ * CHECK_FOR_INTERRUPTS() raises its genuine error with nothing of libcurl
+ * left behind even on the FATAL path, which does not unwind through
+ * PG_FINALLY.  Anything else (a ProcSignalBarrier, a memory context dump)
+ * is served in place without dropping transfers, which would resend
+ * requests the server may already have acted on; should it throw,
+ * PG_FINALLY frees everything.  With interrupts held off by our caller we
+ * just keep going.
+ */
+static void
+http_serve_interrupts(HttpBatch *b)
+{
+	bool		ending;
+	int			i;
+
+	if (!PostmasterIsAlive())
+	{
+		http_batch_release(b);
+		proc_exit(1);
+	}
+
+	if (!INTERRUPTS_PENDING_CONDITION() || !INTERRUPTS_CAN_BE_PROCESSED())
+		return;
+
+	ending = (QueryCancelPending || ProcDiePending || ClientConnectionLost);
+	if (ending)
+		http_batch_release(b);
+
+	CHECK_FOR_INTERRUPTS();
+
+	if (!ending)
+		return;
+
+	/* The interrupt did not throw after all: the dropped attempts failed. */
+	for (i = 0; i < b->n; i++)
+	{
+		HttpTransfer *x = &b->xfers[i];
+
+		if (x->state != XFER_RUNNING)
+			continue;
+		if (x->resp != NULL)
+			http_response_free(x->resp);
+		x->resp = http_failed_response(HTTP_FAILURE_INTERRUPTED,
+									   pstrdup("request abandoned to serve an interrupt"),
+									   x->attempts);
+		x->state = XFER_DONE;
+	}
+	b->multi = http_multi_create();
+}
+
+static void
+http_run(HttpBatch *b)
+{
+	for (;;)
+	{
+		long		next_ms;
+
+		http_serve_interrupts(b);
+		http_start_due(b);
+		if (b->running > 0)
+			http_pump(b);
+
+		next_ms = http_next_due_ms(b);
+		if (b->running > 0)
+			http_poll(b, next_ms < 0 ? HTTP_POLL_MS : Min(next_ms, HTTP_POLL_MS));
+		else if (next_ms >= 0)
+			http_sleep(next_ms);
+		else
+			break;				/* every transfer is done */
+	}
+}
+
+/* Runs n requests, at most max_parallel at a time; fills resps. */
+static void
+http_execute(const HttpRequest *const *reqs, HttpResponse **resps,
+			 int n, int max_parallel)
+{
+	HttpBatch  *b;
+	int			i;
+
+	if (n <= 0)
+		return;
+
+	http_init();
+
+	b = palloc0(sizeof(HttpBatch));
+	b->xfers = palloc0(sizeof(HttpTransfer) * n);
+	b->n = n;
+	b->max_parallel = Min(Max(max_parallel, 1), n);
+	for (i = 0; i < n; i++)
+	{
+		b->xfers[i].req = reqs[i];
+		b->xfers[i].state = XFER_WAITING;
+		b->xfers[i].retry_after = -1;
+	}
+
+	PG_TRY();
+	{
+		b->multi = http_multi_create();
+		http_run(b);
+	}
+	PG_FINALLY();
+	{
+		http_batch_release(b);
+	}
+	PG_END_TRY();
+
+	for (i = 0; i < n; i++)
+		resps[i] = b->xfers[i].resp;
+	pfree(b->xfers);
+	pfree(b);
+}
+
+HttpResponse *
+http_perform(const HttpRequest *req)
+{
+	HttpResponse *resp = NULL;
+
+	http_execute(&req, &resp, 1, 1);
+	return resp;
+}
+
+void
+http_perform_many(HttpRequest **reqs, HttpResponse **resps, int n,
+				  int max_parallel)
+{
+	if (max_parallel <= 0)
+		max_parallel = peering_max_parallel_requests;
+	http_execute((const HttpRequest *const *) reqs, resps, n, max_parallel);
+}
+
+bool
+http_is_transient(const HttpResponse *resp)
+{
+	if (resp->status == 0)
+		return (resp->failure != HTTP_FAILURE_TLS &&
+				resp->failure != HTTP_FAILURE_TOO_LARGE &&
+				resp->failure != HTTP_FAILURE_REQUEST);
+	return (resp->status == 408 || resp->status == 429 ||
+			(resp->status >= 500 && resp->status <= 599));
+}
+
+char *
+http_escape(const char *s)
+{
+	char	   *escaped = curl_easy_escape(NULL, s, (int) strlen(s));
+	char	   *result;
+
+	if (escaped == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	result = pstrdup(escaped);
+	/* form values include client secrets */
+	explicit_bzero(escaped, strlen(escaped));
+	curl_free(escaped);
+	return result;
+}
+
+List *
+http_add_header(List *headers, const char *name, const char *value)
+{
+	/* a line break would smuggle in another header */
+	if (strpbrk(name, "\r\n:") != NULL || strpbrk(value, "\r\n") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for HTTP header \"%s\"", name)));
+	return lappend(headers, psprintf("%s: %s", name, value));
+}

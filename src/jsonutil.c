@@ -1,0 +1,124 @@
+/*
+ * jsonutil.c
+ *		jansson helpers: allocation through palloc, body parsing and dotted
+ *		path look-ups.
+ *
+ * jansson allocates through palloc in CurrentMemoryContext, so a json_t
+ * lives and dies with the memory context it was built in: an ERROR thrown
+ * while a document is open leaks nothing, and json_dumps() output is
+ * palloc'd.  The allocator asks for MCXT_ALLOC_NO_OOM so that running out
+ * of memory comes back to jansson as NULL (which it handles) instead of a
+ * longjmp through its frames.
+ *
+ * This file includes jansson.h and must therefore never include
+ * utils/builtins.h (both declare json_object; see reference/platform.md).
+ */
+#include "postgres.h"
+
+#include <stdlib.h>
+
+#include "jsonutil.h"
+
+static bool jsonutil_initialized = false;
+
+static void *
+jsonutil_malloc(size_t size)
+{
+	return palloc_extended(size, MCXT_ALLOC_NO_OOM);
+}
+
+static void
+jsonutil_free(void *ptr)
+{
+	if (ptr != NULL)
+		pfree(ptr);
+}
+
+/*
+ * Installs the palloc allocator.  Must run before jansson allocates anything
+ * (so from _PG_init); calling it again is harmless.
+ */
+void
+jsonutil_init(void)
+{
+	if (jsonutil_initialized)
+		return;
+	json_set_alloc_funcs(jsonutil_malloc, jsonutil_free);
+	jsonutil_initialized = true;
+}
+
+json_t *
+json_parse_body(const HttpResponse *resp)
+{
+	json_error_t error;
+
+	jsonutil_init();
+
+	if (resp == NULL || resp->body == NULL || resp->body_len == 0)
+		return NULL;
+
+	return json_loadb(resp->body, resp->body_len, 0, &error);
+}
+
+/*
+ * Follows one step of a dotted path: an object member, or an array element
+ * when the current node is an array and the segment is a decimal index
+ * ("errors.0.error_code").
+ */
+static json_t *
+json_step(json_t *node, const char *segment)
+{
+	if (json_is_object(node))
+		return json_object_get(node, segment);
+
+	if (json_is_array(node) && segment[0] != '\0' &&
+		strspn(segment, "0123456789") == strlen(segment))
+		return json_array_get(node, (size_t) strtoul(segment, NULL, 10));
+
+	return NULL;
+}
+
+char *
+json_get_text(json_t *root, const char *path)
+{
+	char	   *copy;
+	char	   *segment;
+	char	   *next;
+	json_t	   *node = root;
+
+	if (root == NULL || path == NULL)
+		return NULL;
+
+	copy = pstrdup(path);
+	for (segment = copy; node != NULL && segment != NULL; segment = next)
+	{
+		next = strchr(segment, '.');
+		if (next != NULL)
+			*next++ = '\0';
+		node = json_step(node, segment);
+	}
+	pfree(copy);
+
+	if (!json_is_string(node))
+		return NULL;
+
+	return pnstrdup(json_string_value(node), json_string_length(node));
+}
+
+char *
+json_to_text(json_t *value)
+{
+	char	   *text;
+
+	if (value == NULL)
+		return NULL;
+
+	/* Allocated by jsonutil_malloc, hence palloc'd. */
+	text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (text == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+
+	return text;
+}

@@ -1,0 +1,30 @@
+/*
+ * peering.c
+ *		Module entry point.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+
+#include "http.h"
+#include "jsonutil.h"
+#include "peering.h"
+#include "worker.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	peering_define_gucs();
+	jsonutil_init();
+
+	/* the worker and its shared state exist only when preloaded */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	peering_shmem_init();
+	peering_worker_register();
+}

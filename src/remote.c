@@ -1,0 +1,564 @@
+/*
+ * remote.c
+ *		Classification of remote failures: one table maps (service, HTTP
+ *		status, remote error code) to SQLSTATE, reason, hint and retry class.
+ *
+ * SQLSTATE classes used:
+ *	28000 invalid_authorization_specification: a credential or token is wrong
+ *	42501 insufficient_privilege: the identity lacks a permission or role
+ *	42704 undefined_object / 42710 duplicate_object: remote object missing/there
+ *	22023 invalid_parameter_value: the remote service rejected our input
+ *	53400 configuration_limit_exceeded: throttled (429)
+ *	55006 object_in_use: another operation holds the resource
+ *	08001 sqlclient_unable_to_establish_sqlconnection: could not connect (DNS,
+ *		  refused, TLS verification)
+ *	08006 connection_failure: timeouts, resets and 5xx answers
+ *	08P01 protocol_violation: a response we cannot use (bad body, redirect)
+ *	54000 program_limit_exceeded: response body over the size cap
+ *	XX000 internal_error: a request the service says is malformed by us
+ *
+ * The remote message quoted in errdetail is cut at anything that looks like
+ * a secret (client_secret, access_token, …), flattened to one line and
+ * truncated: the services do not echo secrets, but an error text is the last
+ * place one should leak through.
+ *
+ * This file includes jansson (via jsonutil.h) and must not include
+ * utils/builtins.h.
+ */
+#include "postgres.h"
+
+#include "mb/pg_wchar.h"
+
+#include "jsonutil.h"
+#include "remote.h"
+
+RemoteError remote_last_error = {.retry_after = -1};
+
+typedef struct RemoteRule
+{
+	const char *service;		/* NULL: any service */
+	long		status_min;		/* HTTP status range; 0..0: no response */
+	long		status_max;
+	const char *code;			/* remote error code (or transport class for
+								 * no response), NULL: any */
+	int			sqlstate;
+	const char *reason;			/* NULL: the transport error text */
+	const char *hint;			/* may be NULL */
+	RemoteRetry retry;
+} RemoteRule;
+
+#define HTTP(s)			(s), (s)
+#define HTTP_4XX		400, 499
+#define HTTP_5XX		500, 599
+#define HTTP_ANY		0, 999
+#define NO_RESPONSE		0, 0
+
+#define HINT_CONNECT \
+	"Check that the database server can reach the service (peering.login_url, peering.graph_url, peering.arm_url, peering.aiven_url); a slow service may need a larger peering.http_timeout."
+#define HINT_TIMEOUT \
+	"The service did not answer within peering.http_timeout; the request is retried later.  Raise peering.http_timeout if the service is just slow."
+#define HINT_TLS \
+	"Check peering.ca_file; the server's certificate must be signed by a CA in that file or in the system store."
+#define HINT_SECRET \
+	"Check the secret file of the credential; a secret created in the last minute may not work yet."
+#define HINT_TENANT \
+	"Check tenant_id of the credential."
+#define HINT_AIVEN_TOKEN \
+	"Check the Aiven token file of the credential."
+
+/* First match wins: specific rows first, then status classes, then fallbacks. */
+static const RemoteRule remote_rules[] = {
+	/* no response at all: the code is the transport failure class */
+	{NULL, NO_RESPONSE, "tls", ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+	NULL, HINT_TLS, REMOTE_RETRY_NEVER},
+	{NULL, NO_RESPONSE, "timeout", ERRCODE_CONNECTION_FAILURE,
+	NULL, HINT_TIMEOUT, REMOTE_RETRY_TRANSIENT},
+	{NULL, NO_RESPONSE, "connect", ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+	NULL, HINT_CONNECT, REMOTE_RETRY_TRANSIENT},
+	{NULL, NO_RESPONSE, "too_large", ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+	NULL, NULL, REMOTE_RETRY_NEVER},
+	{NULL, NO_RESPONSE, "request", ERRCODE_INVALID_PARAMETER_VALUE,
+	NULL, "Check the peering.*_url settings: only https URLs are allowed.",
+	REMOTE_RETRY_NEVER},
+	{NULL, NO_RESPONSE, NULL, ERRCODE_CONNECTION_FAILURE,
+	NULL, HINT_CONNECT, REMOTE_RETRY_TRANSIENT},
+
+	/* Microsoft Entra ID token endpoint (and IMDS) */
+	{"login", HTTP_ANY, "AADSTS7000215", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"invalid client secret", HINT_SECRET, REMOTE_RETRY_PROPAGATION},
+	{"login", HTTP_ANY, "AADSTS7000222", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"the client secret has expired",
+	"Create a new client secret and store it in the secret file of the credential.",
+	REMOTE_RETRY_NEVER},
+	{"login", HTTP_ANY, "AADSTS700016", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"application not found in the tenant",
+	"The application has no service principal in that tenant yet, or the tenant id is wrong.",
+	REMOTE_RETRY_PROPAGATION},
+	{"login", HTTP_ANY, "AADSTS90002", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"tenant not found", HINT_TENANT, REMOTE_RETRY_NEVER},
+	{"login", HTTP_ANY, "AADSTS900023", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"invalid tenant identifier", HINT_TENANT, REMOTE_RETRY_NEVER},
+	{"login", HTTP_ANY, "AADSTS70011", ERRCODE_INVALID_PARAMETER_VALUE,
+	"invalid scope", NULL, REMOTE_RETRY_NEVER},
+	{"login", 400, 401, NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"authentication failed",
+	"Check tenant_id, client_id and the secret of the credential.",
+	REMOTE_RETRY_NEVER},
+
+	/* Microsoft Graph */
+	{"graph", HTTP(403), "Authorization_RequestDenied", ERRCODE_INSUFFICIENT_PRIVILEGE,
+	"permission denied in Microsoft Graph",
+	"The automation identity needs the Microsoft Graph application permission Application.ReadWrite.All with admin consent, or the Application Administrator role.",
+	REMOTE_RETRY_NEVER},
+	{"graph", HTTP(404), "Request_ResourceNotFound", ERRCODE_UNDEFINED_OBJECT,
+	"directory object not found",
+	"A directory object created moments ago can take a while to replicate.",
+	REMOTE_RETRY_PROPAGATION},
+	{"graph", HTTP(409), "Request_MultipleObjectsWithSameKeyValue", ERRCODE_DUPLICATE_OBJECT,
+	"a directory object with the same key already exists", NULL,
+	REMOTE_RETRY_NEVER},
+	{"graph", HTTP(401), "InvalidAuthenticationToken", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"invalid access token",
+	"The token must be issued for Microsoft Graph in the tenant of the application.",
+	REMOTE_RETRY_NEVER},
+
+	/* Azure Resource Manager */
+	{"arm", HTTP(403), "AuthorizationFailed", ERRCODE_INSUFFICIENT_PRIVILEGE,
+	"permission denied in Azure",
+	"Grant the identity the role on that scope; a grant made in the last minutes may not have taken effect yet.",
+	REMOTE_RETRY_PROPAGATION},
+	{"arm", HTTP(403), "LinkedAuthorizationFailed", ERRCODE_INSUFFICIENT_PRIVILEGE,
+	"permission denied on the linked remote resource",
+	"The request needs a token for the remote tenant (x-ms-authorization-auxiliary), and the provider's service principal needs a role with Microsoft.Network/virtualNetworks/peer/action on the virtual network; a recent grant can take minutes to apply.",
+	REMOTE_RETRY_PROPAGATION},
+	{"arm", HTTP(400), "PrincipalNotFound", ERRCODE_UNDEFINED_OBJECT,
+	"principal not found",
+	"A service principal created moments ago can take a while to replicate.",
+	REMOTE_RETRY_PROPAGATION},
+	{"arm", HTTP(401), "InvalidAuthenticationTokenTenant", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"access token issued for the wrong tenant",
+	"The credential's tenant_id must be the tenant of the subscription.",
+	REMOTE_RETRY_NEVER},
+	{"arm", HTTP(401), "InvalidAuthenticationToken", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"invalid access token", NULL, REMOTE_RETRY_TRANSIENT},
+	{"arm", HTTP(401), "ExpiredAuthenticationToken", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"expired access token", NULL, REMOTE_RETRY_TRANSIENT},
+	{"arm", HTTP(404), "SubscriptionNotFound", ERRCODE_UNDEFINED_OBJECT,
+	"subscription not found",
+	"Check subscription_id, and that the identity has access to the subscription.",
+	REMOTE_RETRY_NEVER},
+	{"arm", HTTP(404), "ResourceGroupNotFound", ERRCODE_UNDEFINED_OBJECT,
+	"resource group not found", "Check resource_group.", REMOTE_RETRY_NEVER},
+	{"arm", HTTP(404), "ResourceNotFound", ERRCODE_UNDEFINED_OBJECT,
+	"resource not found", NULL, REMOTE_RETRY_NEVER},
+	{"arm", HTTP(409), "RoleAssignmentExists", ERRCODE_DUPLICATE_OBJECT,
+	"the role assignment already exists", NULL, REMOTE_RETRY_NEVER},
+	{"arm", HTTP(409), "RoleDefinitionWithSameNameExists", ERRCODE_DUPLICATE_OBJECT,
+	"a role definition with the same name already exists", NULL,
+	REMOTE_RETRY_NEVER},
+	{"arm", HTTP(409), "AnotherOperationInProgress", ERRCODE_OBJECT_IN_USE,
+	"another operation is in progress on the resource", NULL,
+	REMOTE_RETRY_TRANSIENT},
+	{"arm", HTTP(429), "RetryableErrorDueToAnotherOperation", ERRCODE_OBJECT_IN_USE,
+	"another operation is in progress on the resource", NULL,
+	REMOTE_RETRY_TRANSIENT},
+	{"arm", HTTP(400), "MissingApiVersionParameter", ERRCODE_INTERNAL_ERROR,
+	"request rejected as malformed", NULL, REMOTE_RETRY_NEVER},
+	{"arm", HTTP(400), "InvalidApiVersionParameter", ERRCODE_INTERNAL_ERROR,
+	"request rejected as malformed", NULL, REMOTE_RETRY_NEVER},
+
+	/* Aiven */
+	{"aiven", HTTP(401), NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"authentication failed", HINT_AIVEN_TOKEN, REMOTE_RETRY_NEVER},
+	{"aiven", HTTP(403), NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"permission denied", HINT_AIVEN_TOKEN, REMOTE_RETRY_NEVER},
+	{"aiven", HTTP(404), "project_not_found", ERRCODE_UNDEFINED_OBJECT,
+	"project not found", "Check the project name.", REMOTE_RETRY_NEVER},
+
+	/* any service, by status class */
+	{NULL, HTTP(408), NULL, ERRCODE_CONNECTION_FAILURE,
+	"request timed out", NULL, REMOTE_RETRY_TRANSIENT},
+	{NULL, HTTP(429), NULL, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+	"too many requests", NULL, REMOTE_RETRY_TRANSIENT},
+	{NULL, HTTP_5XX, NULL, ERRCODE_CONNECTION_FAILURE,
+	"the service failed", NULL, REMOTE_RETRY_TRANSIENT},
+	{NULL, HTTP(401), NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"authentication failed", NULL, REMOTE_RETRY_NEVER},
+	{NULL, HTTP(403), NULL, ERRCODE_INSUFFICIENT_PRIVILEGE,
+	"permission denied", NULL, REMOTE_RETRY_NEVER},
+	{NULL, HTTP(404), NULL, ERRCODE_UNDEFINED_OBJECT,
+	"not found", NULL, REMOTE_RETRY_NEVER},
+	{NULL, HTTP(409), NULL, ERRCODE_DUPLICATE_OBJECT,
+	"conflict with an existing object", NULL, REMOTE_RETRY_NEVER},
+	{NULL, HTTP_4XX, NULL, ERRCODE_INVALID_PARAMETER_VALUE,
+	"request rejected", NULL, REMOTE_RETRY_NEVER},
+	{NULL, 200, 299, NULL, ERRCODE_PROTOCOL_VIOLATION,
+	"unexpected response", NULL, REMOTE_RETRY_TRANSIENT},
+	{NULL, 300, 399, NULL, ERRCODE_PROTOCOL_VIOLATION,
+	"unexpected redirect",
+	"Redirects are not followed; check the peering.*_url settings.",
+	REMOTE_RETRY_NEVER},
+
+	/* fallbacks */
+	{"login", HTTP_ANY, NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"unexpected answer from the token endpoint", NULL, REMOTE_RETRY_NEVER},
+	{"graph", HTTP_ANY, NULL, ERRCODE_PROTOCOL_VIOLATION,
+	"unexpected answer from Microsoft Graph", NULL, REMOTE_RETRY_NEVER},
+	{"arm", HTTP_ANY, NULL, ERRCODE_PROTOCOL_VIOLATION,
+	"unexpected answer from Azure Resource Manager", NULL, REMOTE_RETRY_NEVER},
+	{"aiven", HTTP_ANY, NULL, ERRCODE_PROTOCOL_VIOLATION,
+	"unexpected answer from the Aiven API", NULL, REMOTE_RETRY_NEVER},
+	{NULL, HTTP_ANY, NULL, ERRCODE_PROTOCOL_VIOLATION,
+	"unexpected answer", NULL, REMOTE_RETRY_NEVER},
+};
+
+/* ARM codes that only wrap the real cause, which is in details[0]. */
+static const char *const arm_wrapper_codes[] = {
+	"DeploymentFailed",
+	"InvalidTemplateDeployment",
+	"ResourceDeploymentFailure",
+	"MultipleErrorsOccurred",
+};
+
+/* Where a remote message is cut: anything after these may be a secret. */
+static const char *const secret_markers[] = {
+	"client_secret",
+	"client_assertion",
+	"secretText",
+	"access_token",
+	"refresh_token",
+	"Authorization:",
+	"x-ms-authorization-auxiliary",
+	"Bearer ",
+	"aivenv1 ",
+};
+
+#define REMOTE_MESSAGE_MAX	300
+
+void
+remote_clear_error(void)
+{
+	memset(&remote_last_error, 0, sizeof(remote_last_error));
+	remote_last_error.retry_after = -1;
+}
+
+static const char *
+service_label(const char *service)
+{
+	if (strcmp(service, "login") == 0)
+		return "Microsoft Entra ID";
+	if (strcmp(service, "graph") == 0)
+		return "Microsoft Graph";
+	if (strcmp(service, "arm") == 0)
+		return "Azure Resource Manager";
+	if (strcmp(service, "aiven") == 0)
+		return "Aiven API";
+	return service;
+}
+
+/* The table's code for a request that got no response. */
+static const char *
+transport_code(HttpFailure failure)
+{
+	switch (failure)
+	{
+		case HTTP_FAILURE_TLS:
+			return "tls";
+		case HTTP_FAILURE_TIMEOUT:
+			return "timeout";
+		case HTTP_FAILURE_CONNECT:
+			return "connect";
+		case HTTP_FAILURE_TOO_LARGE:
+			return "too_large";
+		case HTTP_FAILURE_REQUEST:
+			return "request";
+		case HTTP_FAILURE_NONE:
+		case HTTP_FAILURE_INTERRUPTED:
+			break;
+	}
+	return "";
+}
+
+static const RemoteRule *
+remote_lookup(const char *service, long status, const char *code)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(remote_rules); i++)
+	{
+		const RemoteRule *r = &remote_rules[i];
+
+		if (r->service != NULL && strcmp(r->service, service) != 0)
+			continue;
+		if (status < r->status_min || status > r->status_max)
+			continue;
+		if (r->code != NULL && pg_strcasecmp(r->code, code) != 0)
+			continue;
+		return r;
+	}
+	/* unreachable: the last row matches everything */
+	return &remote_rules[lengthof(remote_rules) - 1];
+}
+
+static bool
+arm_is_wrapper_code(const char *code)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(arm_wrapper_codes); i++)
+		if (pg_strcasecmp(code, arm_wrapper_codes[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The "AADSTSnnnn" code of a token endpoint error: error_codes[0], else the
+ * prefix of error_description, else NULL.
+ */
+static char *
+login_aadsts_code(json_t *root)
+{
+	json_t	   *first = json_array_get(json_object_get(root, "error_codes"), 0);
+	const char *desc;
+	size_t		digits;
+
+	if (json_is_integer(first))
+		return psprintf("AADSTS%" JSON_INTEGER_FORMAT, json_integer_value(first));
+
+	desc = json_string_value(json_object_get(root, "error_description"));
+	if (desc == NULL || strncmp(desc, "AADSTS", 6) != 0)
+		return NULL;
+	digits = strspn(desc + 6, "0123456789");
+	if (digits == 0)
+		return NULL;
+	return pnstrdup(desc, 6 + digits);
+}
+
+/*
+ * Extracts the remote error code and message from a parsed error body, per
+ * service.  Either may come back NULL.
+ */
+static void
+remote_parse_error(const char *service, json_t *root, char **code, char **message)
+{
+	*code = NULL;
+	*message = NULL;
+
+	if (root == NULL)
+		return;
+
+	if (strcmp(service, "login") == 0)
+	{
+		*code = login_aadsts_code(root);
+		if (*code == NULL)
+			*code = json_get_text(root, "error");
+		*message = json_get_text(root, "error_description");
+	}
+	else if (strcmp(service, "aiven") == 0)
+	{
+		*code = json_get_text(root, "errors.0.error_code");
+		*message = json_get_text(root, "errors.0.message");
+		if (*message == NULL)
+			*message = json_get_text(root, "message");
+	}
+	else
+	{
+		/* graph and arm: {"error": {"code", "message", "details": [...]}} */
+		*code = json_get_text(root, "error.code");
+		*message = json_get_text(root, "error.message");
+		if (strcmp(service, "arm") == 0 && *code != NULL &&
+			arm_is_wrapper_code(*code))
+		{
+			char	   *inner = json_get_text(root, "error.details.0.code");
+
+			if (inner != NULL)
+			{
+				*code = inner;
+				*message = json_get_text(root, "error.details.0.message");
+			}
+		}
+	}
+}
+
+char *
+remote_error_code(const char *service, const HttpResponse *resp)
+{
+	json_t	   *root;
+	char	   *code;
+	char	   *message;
+
+	if (resp == NULL || resp->status == 0)
+		return pstrdup("");
+
+	root = json_parse_body(resp);
+	remote_parse_error(service, root, &code, &message);
+	if (root != NULL)
+		json_decref(root);
+
+	return code != NULL ? code : pstrdup("");
+}
+
+/* Case-insensitive strstr. */
+static const char *
+find_marker(const char *haystack, const char *needle)
+{
+	size_t		n = strlen(needle);
+
+	for (; *haystack != '\0'; haystack++)
+		if (pg_strncasecmp(haystack, needle, n) == 0)
+			return haystack;
+	return NULL;
+}
+
+/*
+ * Makes a remote message fit for errdetail: cut at the first secret marker,
+ * one line, printable, valid in the database encoding, at most
+ * REMOTE_MESSAGE_MAX bytes.
+ */
+static char *
+remote_scrub(const char *message)
+{
+	StringInfoData buf;
+	size_t		keep = strlen(message);
+	bool		redacted = false;
+	bool		ascii_only = (GetDatabaseEncoding() != PG_UTF8);
+	bool		space = false;
+	size_t		i;
+	int			clip;
+
+	for (i = 0; i < lengthof(secret_markers); i++)
+	{
+		const char *hit = find_marker(message, secret_markers[i]);
+
+		if (hit != NULL && (size_t) (hit - message) < keep)
+		{
+			keep = hit - message;
+			redacted = true;
+		}
+	}
+
+	initStringInfo(&buf);
+	for (i = 0; i < keep; i++)
+	{
+		unsigned char c = (unsigned char) message[i];
+
+		if (c <= ' ' || c == 0x7f)
+		{
+			space = (buf.len > 0);
+			continue;
+		}
+		if (space)
+			appendStringInfoChar(&buf, ' ');
+		space = false;
+		/* jansson strings are UTF-8; other server encodings get ASCII only */
+		appendStringInfoChar(&buf, (ascii_only && c >= 0x80) ? '?' : (char) c);
+	}
+
+	/* the detail sentence ends with its own period */
+	while (buf.len > 0 && buf.data[buf.len - 1] == '.')
+		buf.data[--buf.len] = '\0';
+
+	clip = pg_mbcliplen(buf.data, buf.len, REMOTE_MESSAGE_MAX);
+	if (clip < buf.len)
+	{
+		buf.data[clip] = '\0';
+		buf.len = clip;
+		appendStringInfoString(&buf, "...");
+	}
+	if (redacted)
+		appendStringInfoString(&buf, " [rest redacted]");
+
+	return buf.data;
+}
+
+/* Classifies a response: the matching rule, and the remote code and message. */
+static const RemoteRule *
+remote_classify(const char *service, const HttpResponse *resp,
+				char **code, char **message)
+{
+	json_t	   *root;
+
+	*code = NULL;
+	*message = NULL;
+
+	if (resp->status == 0)
+		return remote_lookup(service, 0, transport_code(resp->failure));
+
+	root = json_parse_body(resp);
+	remote_parse_error(service, root, code, message);
+	if (root != NULL)
+		json_decref(root);
+
+	return remote_lookup(service, resp->status, *code != NULL ? *code : "");
+}
+
+RemoteRetry
+remote_retry_class(const char *service, const HttpResponse *resp)
+{
+	char	   *code;
+	char	   *message;
+
+	return remote_classify(service, resp, &code, &message)->retry;
+}
+
+void
+remote_raise(const char *service, const char *operation,
+			 const HttpResponse *resp)
+{
+	static const HttpResponse no_response = {
+		.status = 0,
+		.body = "",
+		.retry_after = -1,
+		.error = "no response",
+	};
+	const RemoteRule *rule;
+	const char *label = service_label(service);
+	char	   *code;
+	char	   *message;
+	StringInfoData remote;
+	StringInfoData request_id;
+
+	if (resp == NULL)
+		resp = &no_response;
+
+	rule = remote_classify(service, resp, &code, &message);
+
+	remote_clear_error();
+	strlcpy(remote_last_error.service, service, sizeof(remote_last_error.service));
+	remote_last_error.http_status = resp->status;
+	if (code != NULL)
+		strlcpy(remote_last_error.code, code, sizeof(remote_last_error.code));
+	if (resp->request_id != NULL)
+		strlcpy(remote_last_error.request_id, resp->request_id,
+				sizeof(remote_last_error.request_id));
+	remote_last_error.retry = rule->retry;
+	remote_last_error.retry_after = resp->retry_after;
+
+	initStringInfo(&request_id);
+	if (resp->request_id != NULL)
+		appendStringInfo(&request_id, " (request id %s)", resp->request_id);
+
+	if (resp->status == 0)
+		ereport(ERROR,
+				(errcode(rule->sqlstate),
+				 errmsg("could not %s: %s", operation,
+						resp->error != NULL ? resp->error : "no response"),
+				 errdetail("No response from %s (attempts: %d)%s.",
+						   label, resp->attempts, request_id.data),
+				 rule->hint ? errhint("%s", rule->hint) : 0));
+
+	initStringInfo(&remote);
+	if (code != NULL && code[0] != '\0')
+		appendStringInfo(&remote, ", %s", code);
+	if (message != NULL && message[0] != '\0')
+		appendStringInfo(&remote, "%s %s", remote.len > 0 ? ":" : ",",
+						 remote_scrub(message));
+
+	ereport(ERROR,
+			(errcode(rule->sqlstate),
+			 errmsg("could not %s: %s", operation, rule->reason),
+			 errdetail("%s returned HTTP %ld%s%s.",
+					   label, resp->status, remote.data, request_id.data),
+			 rule->hint ? errhint("%s", rule->hint) : 0));
+	pg_unreachable();
+}

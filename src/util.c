@@ -1,0 +1,132 @@
+/*
+ * util.c
+ *		UUIDs and name rules.
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "common/cryptohash.h"
+#include "common/sha1.h"
+
+#include "util.h"
+
+/* Namespace of every UUIDv5 this extension derives (a fixed random UUID). */
+static const uint8 peering_namespace[16] = {
+	0x6f, 0x3b, 0x1c, 0x52, 0x8d, 0x0e, 0x4a, 0x7b,
+	0x9e, 0x21, 0x5c, 0x44, 0x0b, 0xd3, 0x71, 0x96
+};
+
+bool
+peering_is_uuid(const char *s)
+{
+	int			i;
+
+	for (i = 0; i < 36; i++)
+	{
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (s[i] != '-')
+				return false;
+		}
+		else if (!isxdigit((unsigned char) s[i]))
+			return false;
+	}
+	return s[36] == '\0';
+}
+
+char *
+peering_uuid_v5(const char *name)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA1);
+	uint8		hash[SHA1_DIGEST_LENGTH];
+
+	if (ctx == NULL ||
+		pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, peering_namespace, sizeof(peering_namespace)) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) name, strlen(name)) < 0 ||
+		pg_cryptohash_final(ctx, hash, sizeof(hash)) < 0)
+	{
+		pg_cryptohash_free(ctx);
+		elog(ERROR, "could not compute SHA-1 for a UUIDv5");
+	}
+	pg_cryptohash_free(ctx);
+
+	hash[6] = (hash[6] & 0x0f) | 0x50;	/* version 5 */
+	hash[8] = (hash[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+
+	return psprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+					hash[0], hash[1], hash[2], hash[3], hash[4], hash[5],
+					hash[6], hash[7], hash[8], hash[9], hash[10], hash[11],
+					hash[12], hash[13], hash[14], hash[15]);
+}
+
+char *
+peering_lower(const char *s)
+{
+	char	   *r = pstrdup(s);
+	char	   *p;
+
+	for (p = r; *p; p++)
+		*p = pg_ascii_tolower((unsigned char) *p);
+	return r;
+}
+
+/*
+ * VNet and peering names: letters, digits, '_', '.', '-'; starting with a
+ * letter or digit; ending with a letter, digit or '_'.
+ */
+static const char *
+azure_network_name_problem(const char *name, int minlen, int maxlen)
+{
+	int			len = strlen(name);
+	const char *p;
+
+	if (len < minlen || len > maxlen)
+		return psprintf("It must be %d to %d characters long.", minlen, maxlen);
+	for (p = name; *p; p++)
+		if (!isalnum((unsigned char) *p) && *p != '_' && *p != '.' && *p != '-')
+			return "Only letters, digits, underscores, periods and hyphens are allowed.";
+	if (!isalnum((unsigned char) name[0]))
+		return "It must start with a letter or digit.";
+	if (!isalnum((unsigned char) name[len - 1]) && name[len - 1] != '_')
+		return "It must end with a letter, digit or underscore.";
+	return NULL;
+}
+
+const char *
+azure_vnet_name_problem(const char *name)
+{
+	return azure_network_name_problem(name, 2, 64);
+}
+
+const char *
+azure_peering_name_problem(const char *name)
+{
+	return azure_network_name_problem(name, 1, 80);
+}
+
+/*
+ * Resource groups: 1 to 90 of letters, digits, '_', '(', ')', '-', '.'
+ * (Unicode letters are allowed by Azure: accept any non-ASCII byte), not
+ * ending with a period.
+ */
+const char *
+azure_resource_group_problem(const char *name)
+{
+	int			len = strlen(name);
+	const char *p;
+
+	if (len < 1 || len > 90)
+		return "It must be 1 to 90 characters long.";
+	for (p = name; *p; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (!IS_HIGHBIT_SET(c) && !isalnum(c) && strchr("_()-.", c) == NULL)
+			return "Only letters, digits, underscores, parentheses, hyphens and periods are allowed.";
+	}
+	if (name[len - 1] == '.')
+		return "It must not end with a period.";
+	return NULL;
+}

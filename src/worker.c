@@ -1,0 +1,280 @@
+/*
+ * worker.c
+ *		The peering background worker: wakes at the COMMIT of peering_create,
+ *		peering_retry and peering_delete (latch), when the next connection is
+ *		due, and on a bounded safety-net timeout; does nothing on a standby.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "peering.h"
+#include "reconcile.h"
+#include "worker.h"
+
+/* Connections claimed per cycle. */
+#define CYCLE_LIMIT			256
+/* Longest sleep: wake-ups can be lost (direct inserts, PREPARE TRANSACTION). */
+#define SAFETY_NET_MS		60000L
+
+typedef struct PeeringShared
+{
+	slock_t		mutex;
+	Latch	   *worker_latch;	/* NULL when no worker runs */
+} PeeringShared;
+
+static PeeringShared *peering_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static bool wake_at_commit = false;
+static bool xact_callback_registered = false;
+
+static void
+peering_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(PeeringShared)));
+}
+
+static void
+peering_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	peering_shared = ShmemInitStruct("peering", sizeof(PeeringShared), &found);
+	if (!found)
+	{
+		SpinLockInit(&peering_shared->mutex);
+		peering_shared->worker_latch = NULL;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+peering_shmem_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = peering_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = peering_shmem_startup;
+}
+
+void
+peering_worker_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	/* not on a hot standby; starts at promotion */
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 1;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "peering");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "peering_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "peering worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "peering worker");
+	RegisterBackgroundWorker(&worker);
+}
+
+static void
+wake_worker(void)
+{
+	Latch	   *latch;
+
+	if (peering_shared == NULL)
+		return;
+	SpinLockAcquire(&peering_shared->mutex);
+	latch = peering_shared->worker_latch;
+	SpinLockRelease(&peering_shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+static void
+wake_xact_callback(XactEvent event, void *arg)
+{
+	if (!wake_at_commit)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			wake_worker();
+			wake_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* a prepared transaction is picked up by the safety net */
+			wake_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+peering_wake_worker_at_commit(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(wake_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	wake_at_commit = true;
+}
+
+/* ----------------------------------------------------------------
+ * Transactions of the worker's cycle
+ * ---------------------------------------------------------------- */
+
+static void
+worker_begin(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "peering: reading or writing connections");
+}
+
+static void
+worker_commit(void)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static const CycleHooks worker_hooks = {worker_begin, worker_commit};
+
+/* CALL peering_run(): SPI_commit ends a transaction and starts the next. */
+static void
+procedure_begin(void)
+{
+}
+
+static void
+procedure_commit(void)
+{
+	SPI_commit();
+}
+
+const CycleHooks peering_procedure_hooks = {procedure_begin, procedure_commit};
+
+/* ----------------------------------------------------------------
+ * The worker
+ * ---------------------------------------------------------------- */
+
+static void
+worker_detach(int code, Datum arg)
+{
+	SpinLockAcquire(&peering_shared->mutex);
+	if (peering_shared->worker_latch == MyLatch)
+		peering_shared->worker_latch = NULL;
+	SpinLockRelease(&peering_shared->mutex);
+}
+
+/* Is there work to look at: the extension installed, and the switch on? */
+static bool
+worker_should_run(void)
+{
+	bool		installed;
+
+	if (!peering_worker_enabled || RecoveryInProgress())
+		return false;
+	worker_begin();
+	installed = OidIsValid(get_extension_oid("peering", true));
+	worker_commit();
+	return installed;
+}
+
+/* Milliseconds until the next connection is due, within the safety net. */
+static long
+worker_sleep_ms(void)
+{
+	TimestampTz due;
+	long		ms;
+
+	worker_begin();
+	due = catalog_next_due();
+	worker_commit();
+	if (due == 0)
+		return SAFETY_NET_MS;
+	ms = (long) ((due - GetCurrentTimestamp()) / 1000);
+	/* a connection claimed by another driver must not spin us */
+	return Max(100L, Min(ms, SAFETY_NET_MS));
+}
+
+void
+peering_worker_main(Datum main_arg)
+{
+	MemoryContext cycle_cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(peering_database, NULL, 0);
+	pgstat_report_appname("peering worker");
+
+	SpinLockAcquire(&peering_shared->mutex);
+	peering_shared->worker_latch = MyLatch;
+	SpinLockRelease(&peering_shared->mutex);
+	before_shmem_exit(worker_detach, (Datum) 0);
+
+	ereport(LOG,
+			(errmsg("peering worker started in database \"%s\"", peering_database)));
+
+	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "peering cycle",
+									  ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		long		sleep_ms = SAFETY_NET_MS;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		if (worker_should_run())
+		{
+			int			advanced;
+
+			MemoryContextReset(cycle_cxt);
+			advanced = reconcile_cycle(&worker_hooks, cycle_cxt, CYCLE_LIMIT);
+			MemoryContextSwitchTo(TopMemoryContext);
+			sleep_ms = advanced > 0 ? 0 : worker_sleep_ms();
+		}
+
+		if (sleep_ms > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 sleep_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+}
