@@ -407,7 +407,9 @@ class Cloud:
             self.faults.clear()
             self.d = {"tenants": {}, "subscriptions": {}, "rgs": {}, "vnets": {}, "apps": {}, "sps": {},
                       "roledefs": {}, "ras": {}, "ops": {}, "projects": {}, "aiven_tokens": {}}
+            self.deleting = set()
             self._build_initial()
+            self.peer_dirty = True
 
     def _build_initial(self):
         I = self.ids()
@@ -644,13 +646,23 @@ class Cloud:
         return None
 
     def _sync_peerings(self, now):
+        """Finish due peering deletions and recompute peeringState (only when something changed)."""
         changed = False
-        for v in self.d["vnets"].values():
-            for key in [k for k, p in v["peerings"].items()
-                        if p["deleting_until"] is not None and p["deleting_until"] <= now]:
-                del v["peerings"][key]
-                changed = True
-        for _ in range(2):
+        if self.deleting:
+            for vkey, pkey in list(self.deleting):
+                v = self.d["vnets"].get(vkey)
+                p = v["peerings"].get(pkey) if v else None
+                if p is None or p["deleting_until"] is None:
+                    self.deleting.discard((vkey, pkey))
+                elif p["deleting_until"] <= now:
+                    del v["peerings"][pkey]
+                    self.deleting.discard((vkey, pkey))
+                    changed = True
+        if not (changed or self.peer_dirty):
+            return False
+        self.peer_dirty = False
+        for _ in range(4):
+            moved = False
             for v in self.d["vnets"].values():
                 for p in v["peerings"].values():
                     if p["deleting_until"] is not None:
@@ -658,10 +670,13 @@ class Cloud:
                     back = self._back_peering(v, p)
                     if p["state"] == "Initiated" and back is not None and back["state"] != "Disconnected":
                         p["state"] = "Connected"
-                        changed = True
+                        moved = True
                     elif p["state"] == "Connected" and (back is None or back["state"] == "Disconnected"):
                         p["state"] = "Disconnected"
-                        changed = True
+                        moved = True
+            if not moved:
+                break
+            changed = True
         return changed
 
     def _conn_set(self, c, state, info, now):
@@ -763,6 +778,7 @@ class Cloud:
             c["_created_ra"] = ra_name
         pname = "aiven-peer-" + c["_uid"][:13]
         pvnet["peerings"][pname.lower()] = self._new_peering(pvnet, pname, v["id"], True, now, owner="provider")
+        self.peer_dirty = True
         c["_provider_peering"] = (pvnet["id"], pname.lower())
         self._conn_set(c, "PENDING_PEER", {
             "message": "Pending peering from the peer VNet to the project VNet", "type": "pending-peer",
@@ -774,17 +790,24 @@ class Cloud:
             pv = self.d["vnets"].get(pp[0].lower())
             if pv:
                 pv["peerings"].pop(pp[1], None)
-        live = [x for p in self.d["projects"].values() for y in p["vpcs"].values() for x in y["connections"]
-                if x is not c and x["state"] in ("APPROVED", "PENDING_PEER", "ACTIVE")
+                self.peer_dirty = True
+        # objects the provider made for this app stay while another live connection still needs them
+        live = [(y, x) for p in self.d["projects"].values() for y in p["vpcs"].values() for x in y["connections"]
+                if x is not c and x["state"] in ("PENDING_PEER", "ACTIVE")
                 and (x["peer_azure_app_id"] or "").lower() == (c["peer_azure_app_id"] or "").lower()]
         ra = c.pop("_created_ra", None)
-        if ra and not any(x.get("_created_ra") == ra for x in live):
-            self.d["ras"].pop(ra, None)
+        if ra:
+            heirs = [x for y, x in live if y["provider_vnet_id"] == vpc["provider_vnet_id"]]
+            if heirs:
+                heirs[0]["_created_ra"] = ra
+            else:
+                self.d["ras"].pop(ra, None)
         spid = c.pop("_created_sp", None)
-        if spid and not live:
-            self.d["sps"].pop(spid, None)
-        elif spid and live:
-            live[0]["_created_sp"] = spid
+        if spid:
+            if live:
+                live[0][1]["_created_sp"] = spid
+            else:
+                self.d["sps"].pop(spid, None)
 
     def _new_peering(self, vnet, name, remote_id, allow_access, now, owner="customer", props=None):
         props = props or {}
@@ -1697,6 +1720,8 @@ class Cloud:
             if p["deleting_until"] is None:
                 p["deleting_until"] = now + self.settings["async_operation_seconds"]
                 p["_del_op"] = self._new_op(sid, v["location"], "delete", p["id"], now)
+                self.deleting.add((v["id"].lower(), pname.lower()))
+                self.peer_dirty = True
             oid = p["_del_op"]
             aurl, lurl = self._op_urls(sid, v["location"], oid, ver)
             return self.aok(202, None, headers=[("Location", lurl), ("Azure-AsyncOperation", aurl)])
@@ -1804,6 +1829,7 @@ class Cloud:
             p["op_done_at"] = now + self.settings["async_operation_seconds"]
             p["etag"] = new_id()
             status = 200
+        self.peer_dirty = True
         self._sync_peerings(now)
         oid = self._new_op(sid, v["location"], "put", p["id"], now)
         aurl, _ = self._op_urls(sid, v["location"], oid, ver)
@@ -2311,17 +2337,20 @@ class Cloud:
             x = self._add_vnet(sub, v["resource_group"], v["name"], list(v["address_prefixes"]),
                                v.get("location") or "westeurope", created=now)
             out["vnets"].append(x["id"])
+            self.peer_dirty = True
         n = 0
         for v in b.get("remove_vnets") or []:
             x = self._vnet(v["subscription"], v["resource_group"], v["name"])
             if x:
                 del self.d["vnets"][x["id"].lower()]
+                self.peer_dirty = True
                 n += 1
         out["removed_vnets"] = n
         n = 0
         for p in b.get("remove_peerings") or []:
             x = self._vnet(p["subscription"], p["resource_group"], p["vnet"])
             if x and x["peerings"].pop(p["name"].lower(), None) is not None:
+                self.peer_dirty = True
                 n += 1
         out["removed_peerings"] = n
         out["aiven_projects"] = []
@@ -2588,7 +2617,12 @@ class Handler(BaseHTTPRequestHandler):
             return
         req = Req(self.command, self.path, self.headers, body, cloud.base_url)
         if req.raw_path.startswith("/_fake/") or req.raw_path == "/_fake":
-            self._write(cloud.control(req))
+            try:
+                resp = cloud.control(req)
+            except Exception as e:  # a bug must not kill the connection silently
+                traceback.print_exc()
+                resp = Resp(500, {"error": "fakecloud internal error: %r" % e})
+            self._write(resp)
             return
         entry = cloud.log.arrive(req)
         try:
