@@ -25,12 +25,23 @@ PGFILEDESC = "peering - Azure VNet to Aiven project VPC peering from SQL"
 
 PG_CPPFLAGS = -Iinclude
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
-# jansson is linked statically with its symbols hidden: the postgres binary
-# exports json_object(), which would otherwise capture jansson's.
-SHLIB_LINK = -lcurl -Wl,--exclude-libs,libjansson.a -l:libjansson.a
+# jansson is linked dynamically (Debian's libjansson.a is not PIC): the postgres
+# binary exports json_object(), so our code never calls jansson's (json_pack instead).
+SHLIB_LINK = -lcurl -ljansson
 
-REGRESS = preflight_offline privileges catalog
-REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=peering
+# pg_regress starts its own server with the library preloaded
+REGRESS = validation privileges catalog
+REGRESS_OPTS = --inputdir=test --outputdir=test --temp-instance=./tmp_check \
+	--temp-config=test/regress.conf --load-extension=peering
+TAP_TESTS = 1
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The suites separately (scripts/test.sh runs them as an unprivileged user).
+.PHONY: installcheck-regress installcheck-tap
+installcheck-regress:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+
+installcheck-tap:
+	$(prove_installcheck)

@@ -59,6 +59,7 @@
 typedef struct PeeringEvent
 {
 	const char *kind;			/* created, step, state, error, failed, retry, delete, drift */
+	char	   *step;			/* the step it concerns */
 	char	   *message;
 	char	   *error_code;
 	char	   *request_id;

@@ -52,6 +52,10 @@ REVOKE ALL ON peering.credentials FROM PUBLIC;
 COMMENT ON TABLE peering.credentials IS 'Secrets for Azure and Aiven; readable by the extension owner only';
 COMMENT ON COLUMN peering.credentials.name IS 'Name used by peering_create(azure_credential, aiven_credential)';
 COMMENT ON COLUMN peering.credentials.kind IS 'aiven_token, azure_client_secret, azure_token or azure_managed_identity';
+COMMENT ON COLUMN peering.credentials.tenant_id IS 'Azure AD tenant of the identity';
+COMMENT ON COLUMN peering.credentials.client_id IS 'Application (client) id of the identity';
+COMMENT ON COLUMN peering.credentials.created_at IS 'When it was first set';
+COMMENT ON COLUMN peering.credentials.updated_at IS 'When it was last set';
 COMMENT ON COLUMN peering.credentials.secret_file IS 'Server-side file holding the secret, mode 0600, read when a token is needed';
 COMMENT ON COLUMN peering.credentials.secret IS 'Inline secret (discouraged: statement logging can capture it)';
 COMMENT ON COLUMN peering.credentials.internal IS 'Created by the extension (the peering application''s secret)';
@@ -169,6 +173,8 @@ COMMENT ON COLUMN peering.connections.last_error_code IS 'SQLSTATE and remote er
 COMMENT ON COLUMN peering.connections.attempts IS 'Failed attempts at the current step';
 COMMENT ON COLUMN peering.connections.next_attempt_at IS 'When the connection is next due; NULL when nothing is scheduled';
 COMMENT ON COLUMN peering.connections.step_since IS 'When the current step began';
+COMMENT ON COLUMN peering.connections.created_at IS 'When peering_create() recorded it';
+COMMENT ON COLUMN peering.connections.updated_at IS 'When the row last changed';
 COMMENT ON COLUMN peering.connections.active_since IS 'When the peering last became ACTIVE';
 COMMENT ON COLUMN peering.connections.checked_at IS 'When the remote state was last read';
 COMMENT ON COLUMN peering.connections.generation IS 'Bumped by peering_retry() and peering_delete(); results of older work are not applied to the step';
@@ -191,6 +197,7 @@ CREATE TABLE peering.events (
 CREATE INDEX events_connection_at ON peering.events (connection_id, at);
 
 COMMENT ON TABLE peering.events IS 'Append-only history: one row per step, state change or remote error';
+COMMENT ON COLUMN peering.events.id IS 'Event id, increasing in the order events were recorded';
 COMMENT ON COLUMN peering.events.at IS 'When it happened';
 COMMENT ON COLUMN peering.events.connection_id IS 'The connection';
 COMMENT ON COLUMN peering.events.kind IS 'created, step (a step completed), state (Aiven or Azure state changed), error (retried), failed (stopped), retry, delete, drift';

@@ -133,7 +133,15 @@ is_azure_kind(const char *kind)
 static Credential *
 credential_for(const char *field, const char *name, bool azure)
 {
-	Credential *cred = catalog_get_credential(name, false);
+	/* the applications' own secrets are not for users */
+	Credential *cred = strncmp(name, "peering_app_", 12) == 0 ? NULL :
+		catalog_get_credential(name, true);
+
+	if (cred == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("credential \"%s\" does not exist", name),
+				 errhint("Create it with peering_credential_set().")));
 
 	if (azure != is_azure_kind(cred->kind))
 		ereport(ERROR,
@@ -161,6 +169,8 @@ peering_credential_set(PG_FUNCTION_ARGS)
 	cred.tenant_id = uuid_arg(fcinfo, 3, "tenant_id", false);
 	cred.client_id = uuid_arg(fcinfo, 4, "client_id", false);
 	cred.secret = optional_text_arg(fcinfo, 5);
+	if (cred.secret != NULL && cred.secret[0] == '\0')
+		cred.secret = NULL;
 	has_secret = cred.secret_file != NULL || cred.secret != NULL;
 
 	refuse_on_standby("peering_credential_set");

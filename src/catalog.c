@@ -200,6 +200,7 @@ conn_event(PeeringConn *c, const char *kind, const char *message,
 	PeeringEvent *e = palloc0(sizeof(PeeringEvent));
 
 	e->kind = kind;
+	e->step = copy_or_null(c->step);
 	e->message = copy_or_null(message);
 	e->error_code = copy_or_null(error_code);
 	e->request_id = copy_or_null(request_id);
@@ -235,7 +236,12 @@ catalog_claim_due(int limit)
 				 " RETURNING c.*",
 				 2, args, SPI_OK_UPDATE_RETURNING);
 	for (i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(scope.caller_cxt);
+
 		result = lappend(result, conn_from_row(i, scope.caller_cxt));
+		MemoryContextSwitchTo(old);
+	}
 	catalog_leave(&scope);
 
 	foreach(lc, result)
@@ -388,7 +394,7 @@ insert_event(const PeeringConn *c, const PeeringEvent *e)
 
 	args[0] = psprintf(INT64_FORMAT, c->id);
 	args[1] = e->kind;
-	args[2] = c->step;
+	args[2] = e->step;
 	args[3] = c->state;
 	args[4] = c->azure_peering_state;
 	args[5] = e->message;

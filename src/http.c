@@ -38,6 +38,7 @@
 #include <curl/curl.h>
 
 #include "common/pg_prng.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -111,8 +112,9 @@ static int	http_share_pid = 0;
 	http_check_setopt(curl_easy_setopt((easy), (option), (value)), #option)
 
 /*
- * Initializes libcurl once per process.  Called from _PG_init and lazily
- * before every transfer.
+ * Initializes libcurl once per process.  Every transfer calls it first, so
+ * calling it from _PG_init is optional (it would only move the one-time
+ * warning to server start).
  */
 void
 http_init(void)
@@ -331,7 +333,10 @@ http_header_cb(char *data, size_t size, size_t nitems, void *userdata)
 	value = colon + 1;
 	valuelen = len - namelen - 1;
 	while (valuelen > 0 && (*value == ' ' || *value == '\t'))
-		value++, valuelen--;
+	{
+		value++;
+		valuelen--;
+	}
 	while (valuelen > 0 && isspace((unsigned char) value[valuelen - 1]))
 		valuelen--;
 	if (valuelen == 0 || valuelen > HTTP_MAX_HEADER_VALUE)
@@ -367,6 +372,8 @@ http_header_cb(char *data, size_t size, size_t nitems, void *userdata)
 static void
 xfer_release(HttpBatch *b, HttpTransfer *x)
 {
+	struct curl_slist *h;
+
 	if (x->easy != NULL)
 	{
 		if (x->in_multi)
@@ -379,10 +386,12 @@ xfer_release(HttpBatch *b, HttpTransfer *x)
 	x->easy = NULL;
 	x->in_multi = false;
 
+	/* request headers and response bodies may hold tokens or secrets */
+	for (h = x->headers; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(x->headers);
 	x->headers = NULL;
 
-	/* bodies may hold tokens or secrets */
 	if (x->body != NULL)
 		explicit_bzero(x->body, x->body_len);
 	free(x->body);
@@ -708,17 +717,36 @@ xfer_plan_next(HttpTransfer *x, TimestampTz now)
 		 wait_ms, x->attempts + 1, HTTP_MAX_ATTEMPTS);
 }
 
+/*
+ * url as it may appear in the log: without userinfo, query string or
+ * fragment, any of which could carry something worth keeping out of logs.
+ */
+static char *
+http_loggable_url(const char *url)
+{
+	const char *scheme_end = strstr(url, "://");
+	const char *host = scheme_end ? scheme_end + 3 : url;
+	size_t		authority = strcspn(host, "/?#");
+	const char *at = memchr(host, '@', authority);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, url, host - url);
+	if (at != NULL)
+		host = at + 1;
+	appendBinaryStringInfo(&buf, host, strcspn(host, "?#"));
+	return buf.data;
+}
+
 static void
 xfer_log(const HttpTransfer *x, const HttpResponse *resp, TimestampTz now)
 {
-	const char *url = x->req->url;
 	char	   *path;
 
 	if (!message_level_is_interesting(DEBUG1))
 		return;
 
-	/* the query string may carry parameters worth keeping out of logs */
-	path = pnstrdup(url, strcspn(url, "?#"));
+	path = http_loggable_url(x->req->url);
 	elog(DEBUG1, "peering: %s %s %s -> %ld in %ld ms (request id %s)",
 		 x->req->service, x->req->method ? x->req->method : "GET", path,
 		 resp->status, TimestampDifferenceMilliseconds(x->started, now),
@@ -996,9 +1024,12 @@ http_is_transient(const HttpResponse *resp)
 char *
 http_escape(const char *s)
 {
-	char	   *escaped = curl_easy_escape(NULL, s, (int) strlen(s));
+	char	   *escaped;
 	char	   *result;
 
+	if (s == NULL)
+		elog(ERROR, "peering: cannot escape a null string");
+	escaped = curl_easy_escape(NULL, s, (int) strlen(s));
 	if (escaped == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -1014,7 +1045,7 @@ List *
 http_add_header(List *headers, const char *name, const char *value)
 {
 	/* a line break would smuggle in another header */
-	if (strpbrk(name, "\r\n:") != NULL || strpbrk(value, "\r\n") != NULL)
+	if (value == NULL || strpbrk(name, "\r\n:") != NULL || strpbrk(value, "\r\n") != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for HTTP header \"%s\"", name)));

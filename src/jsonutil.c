@@ -81,23 +81,29 @@ json_step(json_t *node, const char *segment)
 char *
 json_get_text(json_t *root, const char *path)
 {
-	char	   *copy;
-	char	   *segment;
-	char	   *next;
-	json_t	   *node = root;
+	json_t	   *node;
 
 	if (root == NULL || path == NULL)
 		return NULL;
 
-	copy = pstrdup(path);
-	for (segment = copy; node != NULL && segment != NULL; segment = next)
+	/* a member whose name has dots of its own ("@odata.nextLink") */
+	node = json_object_get(root, path);
+	if (node == NULL)
 	{
-		next = strchr(segment, '.');
-		if (next != NULL)
-			*next++ = '\0';
-		node = json_step(node, segment);
+		char	   *copy = pstrdup(path);
+		char	   *segment;
+		char	   *next;
+
+		node = root;
+		for (segment = copy; node != NULL && segment != NULL; segment = next)
+		{
+			next = strchr(segment, '.');
+			if (next != NULL)
+				*next++ = '\0';
+			node = json_step(node, segment);
+		}
+		pfree(copy);
 	}
-	pfree(copy);
 
 	if (!json_is_string(node))
 		return NULL;

@@ -850,7 +850,7 @@ apply_outcome(PeeringConn *c, const StepDef *def, StepResult *r)
 	switch (r->outcome)
 	{
 		case STEP_ADVANCED:
-			conn_event(c, "step", psprintf("%s: %s", c->step, r->message), NULL, NULL);
+			conn_event(c, "step", r->message, NULL, NULL);
 			c->step = pstrdup(r->next ? r->next : def->next);
 			c->attempts = 0;
 			c->last_error = NULL;
@@ -869,7 +869,7 @@ apply_outcome(PeeringConn *c, const StepDef *def, StepResult *r)
 			c->last_error = error_text(r);
 			c->last_error_code = r->error_code;
 			c->next_attempt_at = next_retry(c, r, now);
-			conn_event(c, "error", psprintf("%s: %s", c->step, c->last_error),
+			conn_event(c, "error", c->last_error,
 					   r->error_code, r->request_id);
 			break;
 		case STEP_FAILED:
@@ -879,8 +879,7 @@ apply_outcome(PeeringConn *c, const StepDef *def, StepResult *r)
 			c->last_error_code = r->error_code;
 			c->next_attempt_at = 0;
 			conn_event(c, strcmp(c->step, "active") == 0 ? "drift" : "failed",
-					   psprintf("%s: %s", c->step, c->last_error),
-					   r->error_code, r->request_id);
+					   c->last_error, r->error_code, r->request_id);
 			break;
 	}
 }

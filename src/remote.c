@@ -27,6 +27,7 @@
  */
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 
 #include "jsonutil.h"
@@ -282,7 +283,7 @@ transport_code(HttpFailure failure)
 static const RemoteRule *
 remote_lookup(const char *service, long status, const char *code)
 {
-	int			i;
+	size_t		i;
 
 	for (i = 0; i < lengthof(remote_rules); i++)
 	{
@@ -303,7 +304,7 @@ remote_lookup(const char *service, long status, const char *code)
 static bool
 arm_is_wrapper_code(const char *code)
 {
-	int			i;
+	size_t		i;
 
 	for (i = 0; i < lengthof(arm_wrapper_codes); i++)
 		if (pg_strcasecmp(code, arm_wrapper_codes[i]) == 0)
@@ -534,9 +535,11 @@ remote_raise(const char *service, const char *operation,
 	remote_last_error.retry = rule->retry;
 	remote_last_error.retry_after = resp->retry_after;
 
+	/* the request id is a header value: remote text like the message */
 	initStringInfo(&request_id);
 	if (resp->request_id != NULL)
-		appendStringInfo(&request_id, " (request id %s)", resp->request_id);
+		appendStringInfo(&request_id, " (request id %s)",
+						 remote_scrub(resp->request_id));
 
 	if (resp->status == 0)
 		ereport(ERROR,
@@ -549,7 +552,15 @@ remote_raise(const char *service, const char *operation,
 
 	initStringInfo(&remote);
 	if (code != NULL && code[0] != '\0')
+	{
+		size_t		len = strlen(code);
+
 		appendStringInfo(&remote, ", %s", code);
+		/* AADSTS descriptions start with their own code */
+		if (message != NULL && strncmp(message, code, len) == 0 &&
+			message[len] == ':')
+			message += len + 1;
+	}
 	if (message != NULL && message[0] != '\0')
 		appendStringInfo(&remote, "%s %s", remote.len > 0 ? ":" : ",",
 						 remote_scrub(message));

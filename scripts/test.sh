@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a Debian 12 machine: installs what is missing,
+# builds and installs the extension, then runs as the unprivileged "postgres"
+# user: the fake cloud's own suite, pg_regress (SQL surface) and the TAP
+# integration tests (real clusters, the worker, the fake cloud).
+# Run as root (it installs packages and the extension).  Exits non-zero on
+# any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+
+need_root
+bash scripts/deps.sh
+build_and_install
+
+work=$(make_work_copy)
+trap 'rm -rf "$work"' EXIT
+
+status=0
+run_suite() {
+	local name=$1; shift
+	echo "=== $name"
+	if (cd "$work" && runuser -u postgres -- "$@"); then
+		echo "=== $name: ok"
+	else
+		echo "=== $name: FAILED"
+		status=1
+	fi
+}
+
+run_suite "fake cloud" env PYTHONDONTWRITEBYTECODE=1 \
+	/usr/bin/python3 -m unittest discover -s test/fakecloud -p 'test_*.py'
+run_suite "pg_regress" make -s PG_CONFIG="$PG_CONFIG" installcheck-regress
+run_suite "TAP" make -s PG_CONFIG="$PG_CONFIG" installcheck-tap
+
+if [ $status -ne 0 ]; then
+	for f in "$work"/test/regression.diffs "$work"/tmp_check/log/*; do
+		[ -f "$f" ] && { echo "--- $f"; tail -n 200 "$f"; }
+	done
+fi
+exit $status
