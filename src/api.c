@@ -450,6 +450,13 @@ str_eq(const char *a, const char *b)
 	return a != NULL && b != NULL && strcmp(a, b) == 0;
 }
 
+/* NULL-safe: two NULLs are the same */
+static bool
+str_same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || str_eq(a, b);
+}
+
 Datum
 peering_wait(PG_FUNCTION_ARGS)
 {
@@ -490,7 +497,7 @@ peering_wait(PG_FUNCTION_ARGS)
 		bool		reached = str_eq(c->state, target) ||
 			(strcmp(target, "DELETED") == 0 && strcmp(c->step, "deleted") == 0);
 
-		if (!str_eq(c->state, seen_state) || !str_eq(c->step, seen_step))
+		if (!str_same(c->state, seen_state) || !str_same(c->step, seen_step))
 		{
 			ereport(NOTICE,
 					(errmsg("peering " INT64_FORMAT ": state %s, step %s (%.1f s)",

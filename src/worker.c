@@ -21,6 +21,7 @@
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -42,6 +43,12 @@ typedef struct PeeringShared
 static PeeringShared *peering_shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/*
+ * Resource owner of the network phase, between transactions: PostgreSQL's
+ * SHA-1 (UUIDv5 names) registers its OpenSSL context with one.
+ */
+static ResourceOwner worker_owner = NULL;
 
 static bool wake_at_commit = false;
 static bool xact_callback_registered = false;
@@ -163,6 +170,7 @@ worker_commit(void)
 {
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	CurrentResourceOwner = worker_owner;
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
@@ -238,6 +246,8 @@ peering_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnection(peering_database, NULL, 0);
 	pgstat_report_appname("peering worker");
+	worker_owner = ResourceOwnerCreate(NULL, "peering worker");
+	CurrentResourceOwner = worker_owner;
 
 	SpinLockAcquire(&peering_shared->mutex);
 	peering_shared->worker_latch = MyLatch;
