@@ -112,7 +112,9 @@ for my $r (@rejections)
 		is($state, $r->{state}, "$r->{name}: SQLSTATE $r->{state}")
 		  or diag($err);
 	}
+	note($err);
 	like($err, $r->{msg}, "$r->{name}: the error names the object");
+	like($err, qr/^HINT:\s+\S/m, "$r->{name}: the error has a hint");
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM peering.connections'),
 		'0', "$r->{name}: no row");
 	my $reqs = requests_since($since);
@@ -249,6 +251,7 @@ for my $r (@rejections)
 		"SELECT count(*) FROM peering_vpcs('$w->{project}')");
 	ok(defined $state, 'wrong CA: peering_vpcs fails');
 	is($state, '08001', 'wrong CA: SQLSTATE 08001') or diag($err);
+	note($err);
 	like($err, qr/certificate|ca_file/i, 'wrong CA: the error names the certificate or ca_file');
 	reload_with($node, 'peering.ca_file', undef, $w->{ca_file});
 	is($node->safe_psql('postgres',
@@ -272,6 +275,7 @@ like($id, qr/^\d+$/, 'a connection is recorded');
 		'SELECT peering_create(' . create_args() . ')');
 	is($state, '42710', 'duplicate live connection: SQLSTATE 42710') or diag($err);
 	like($err, qr/\Q$w->{vnet_name}\E/, 'duplicate: the error names the VNet');
+	like($err, qr/^HINT:\s+\S/m, 'duplicate: the error has a hint');
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM peering.connections'),
 		'1', 'duplicate: no new row');
 	is_deeply(
