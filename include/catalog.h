@@ -94,6 +94,7 @@ typedef struct PeeringConn
 	bool		drop_app_secret;
 	bool		app_role_shared;	/* another live connection uses app_role_id */
 	bool		peer_role_shared;	/* likewise peer_role_id */
+	bool		peer_assignment_shared; /* likewise peer_role_assignment_id */
 	List	   *events;			/* of PeeringEvent * */
 } PeeringConn;
 
@@ -123,8 +124,8 @@ extern void catalog_save(PeeringConn *before, PeeringConn *after, bool progress)
 /* The earliest next_attempt_at of a connection not failed, or 0 if none. */
 extern TimestampTz catalog_next_due(void);
 
-/* Does a live connection other than id use this role definition? */
-extern bool catalog_role_used_elsewhere(int64 id, const char *role_id);
+/* Does a live connection other than id have value in this uuid column? */
+extern bool catalog_used_elsewhere(int64 id, const char *column, const char *value);
 
 /* Deep copy of a connection (strings and credentials), for before/after. */
 extern PeeringConn *conn_copy(const PeeringConn *c);

@@ -46,6 +46,10 @@ extern GraphApplication *graph_upsert_application(const char *token,
 extern GraphApplication *graph_get_application(const char *token,
 											   const char *object_id);
 
+/* GET /applications(uniqueName='…'); NULL on 404 */
+extern GraphApplication *graph_find_application(const char *token,
+												const char *unique_name);
+
 /* POST /applications/{id}/addPassword */
 extern GraphPassword *graph_add_password(const char *token, const char *app_object_id,
 										 const char *display_name);

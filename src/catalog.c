@@ -249,12 +249,17 @@ catalog_claim_due(int limit)
 		PeeringConn *c = lfirst(lc);
 
 		catalog_load_credentials(c);
+		/* shared objects survive while another connection uses them */
+		if (strcmp(c->step, "delete_role_assignments") == 0)
+			c->peer_assignment_shared =
+				catalog_used_elsewhere(c->id, "peer_role_assignment_id",
+									   c->peer_role_assignment_id);
 		if (strcmp(c->step, "delete_roles") == 0)
 		{
-			c->app_role_shared = c->app_role_id &&
-				catalog_role_used_elsewhere(c->id, c->app_role_id);
-			c->peer_role_shared = c->peer_role_id &&
-				catalog_role_used_elsewhere(c->id, c->peer_role_id);
+			c->app_role_shared = catalog_used_elsewhere(c->id, "app_role_id",
+														c->app_role_id);
+			c->peer_role_shared = catalog_used_elsewhere(c->id, "peer_role_id",
+														 c->peer_role_id);
 		}
 	}
 	return result;
@@ -320,19 +325,21 @@ catalog_load_credentials(PeeringConn *c)
 }
 
 bool
-catalog_role_used_elsewhere(int64 id, const char *role_id)
+catalog_used_elsewhere(int64 id, const char *column, const char *value)
 {
 	CatalogScope scope;
 	const char *args[2];
 	bool		used;
 
+	if (value == NULL)
+		return false;
 	args[0] = psprintf(INT64_FORMAT, id);
-	args[1] = role_id;
+	args[1] = value;
 	catalog_enter(&scope);
-	catalog_exec("SELECT FROM peering.connections"
-				 " WHERE id <> $1::bigint AND step <> 'deleted'"
-				 "   AND (app_role_id = $2::uuid OR peer_role_id = $2::uuid)"
-				 " LIMIT 1",
+	/* column is one of ours, never user input */
+	catalog_exec(psprintf("SELECT FROM peering.connections"
+						  " WHERE id <> $1::bigint AND step <> 'deleted'"
+						  "   AND %s = $2::uuid LIMIT 1", column),
 				 2, args, SPI_OK_SELECT);
 	used = SPI_processed > 0;
 	catalog_leave(&scope);
@@ -369,22 +376,42 @@ str_differs(const char *a, const char *b)
 	return strcmp(a, b) != 0;
 }
 
+/* Inserts or replaces a credential; inside catalog scope. */
+static void
+upsert_credential(const Credential *cred, bool internal)
+{
+	const char *args[7];
+
+	args[0] = cred->name;
+	args[1] = cred->kind;
+	args[2] = cred->tenant_id;
+	args[3] = cred->client_id;
+	args[4] = cred->secret_file;
+	args[5] = cred->secret;
+	args[6] = internal ? "true" : "false";
+	catalog_exec("INSERT INTO peering.credentials"
+				 "   (name, kind, tenant_id, client_id, secret_file, secret, internal)"
+				 " VALUES ($1, $2, $3::uuid, $4::uuid, $5, $6, $7::boolean)"
+				 " ON CONFLICT (name) DO UPDATE"
+				 "   SET kind = excluded.kind, tenant_id = excluded.tenant_id,"
+				 "       client_id = excluded.client_id, secret_file = excluded.secret_file,"
+				 "       secret = excluded.secret, internal = excluded.internal,"
+				 "       updated_at = now()",
+				 7, args, SPI_OK_INSERT);
+}
+
+/* The peering application's secret becomes the connection's credential. */
 static void
 store_app_secret(const PeeringConn *c)
 {
-	const char *args[4];
+	Credential	cred = {0};
 
-	args[0] = psprintf(APP_CREDENTIAL_FMT, c->id);
-	args[1] = c->tenant_id;
-	args[2] = c->app_id;
-	args[3] = c->new_app_secret;
-	catalog_exec("INSERT INTO peering.credentials AS p"
-				 "   (name, kind, tenant_id, client_id, secret, internal)"
-				 " VALUES ($1, 'azure_client_secret', $2::uuid, $3::uuid, $4, true)"
-				 " ON CONFLICT (name) DO UPDATE"
-				 "   SET tenant_id = excluded.tenant_id, client_id = excluded.client_id,"
-				 "       secret = excluded.secret, secret_file = NULL, updated_at = now()",
-				 4, args, SPI_OK_INSERT);
+	cred.name = psprintf(APP_CREDENTIAL_FMT, c->id);
+	cred.kind = "azure_client_secret";
+	cred.tenant_id = c->tenant_id;
+	cred.client_id = c->app_id;
+	cred.secret = c->new_app_secret;
+	upsert_credential(&cred, true);
 }
 
 static void
@@ -664,23 +691,9 @@ void
 catalog_set_credential(const Credential *cred)
 {
 	CatalogScope scope;
-	const char *args[6];
 
-	args[0] = cred->name;
-	args[1] = cred->kind;
-	args[2] = cred->tenant_id;
-	args[3] = cred->client_id;
-	args[4] = cred->secret_file;
-	args[5] = cred->secret;
 	catalog_enter(&scope);
-	catalog_exec("INSERT INTO peering.credentials"
-				 "   (name, kind, tenant_id, client_id, secret_file, secret)"
-				 " VALUES ($1, $2, $3::uuid, $4::uuid, $5, $6)"
-				 " ON CONFLICT (name) DO UPDATE"
-				 "   SET kind = excluded.kind, tenant_id = excluded.tenant_id,"
-				 "       client_id = excluded.client_id, secret_file = excluded.secret_file,"
-				 "       secret = excluded.secret, updated_at = now()",
-				 6, args, SPI_OK_INSERT);
+	upsert_credential(cred, false);
 	catalog_leave(&scope);
 }
 

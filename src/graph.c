@@ -180,6 +180,17 @@ graph_get_application(const char *token, const char *object_id)
 	return resp ? graph_application_from(resp, operation, false) : NULL;
 }
 
+GraphApplication *
+graph_find_application(const char *token, const char *unique_name)
+{
+	char	   *operation = psprintf("read application \"%s\"", unique_name);
+	HttpResponse *resp = graph_read(token,
+									graph_by_key("applications", "uniqueName", unique_name),
+									operation, true);
+
+	return resp ? graph_application_from(resp, operation, false) : NULL;
+}
+
 GraphPassword *
 graph_add_password(const char *token, const char *app_object_id,
 				   const char *display_name)

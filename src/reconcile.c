@@ -707,7 +707,8 @@ step_delete_role_assignments(PeeringConn *c, StepContext *ctx, StepResult *r)
 	if (c->app_role_assignment_id && c->vnet_id &&
 		arm_delete_role_assignment(token, c->vnet_id, c->app_role_assignment_id))
 		deleted++;
-	if (c->peer_role_assignment_id && c->vnet_id &&
+	/* the provider's assignment on a VNet serves every VPC peered with it */
+	if (c->peer_role_assignment_id && c->vnet_id && !c->peer_assignment_shared &&
 		arm_delete_role_assignment(token, c->vnet_id, c->peer_role_assignment_id))
 		deleted++;
 	c->app_role_assignment_id = NULL;
@@ -720,6 +721,14 @@ step_delete_app(PeeringConn *c, StepContext *ctx, StepResult *r)
 {
 	char	   *token = admin_token(c, AZURE_GRAPH);
 
+	/* an application created just before a crash may not be recorded */
+	if (c->app_object_id == NULL && c->app_unique_name != NULL)
+	{
+		GraphApplication *app = graph_find_application(token, c->app_unique_name);
+
+		if (app != NULL)
+			c->app_object_id = app->id;
+	}
 	if (c->app_sp_id)
 		graph_delete_service_principal(token, c->app_sp_id);
 	if (c->app_object_id)
