@@ -10,6 +10,8 @@
 
 #include "nodes/pg_list.h"
 
+#include "http.h"
+
 typedef struct ArmVnet
 {
 	char	   *id;
@@ -102,6 +104,11 @@ extern ArmPeering *arm_put_peering(const char *token, const char *aux_token,
 /* GET virtualNetworkPeerings/{name}; NULL on 404 */
 extern ArmPeering *arm_get_peering(const char *token, const char *vnet_id,
 								   const char *name);
+
+/* The same split in two, so the worker can send many GETs in parallel. */
+extern HttpRequest *arm_get_peering_request(const char *token, const char *vnet_id,
+											const char *name);
+extern ArmPeering *arm_parse_peering(const HttpResponse *resp, const char *name);
 
 /* GET an Azure-AsyncOperation URL: "InProgress", "Succeeded", "Failed", … */
 extern char *arm_get_operation_status(const char *token, const char *url);

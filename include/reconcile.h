@@ -22,9 +22,6 @@ typedef struct CycleHooks
  */
 extern int	reconcile_cycle(const CycleHooks *hooks, MemoryContext cycle_cxt, int limit);
 
-/* Performs the connection's current step; records the outcome in c. */
-extern void reconcile_step(PeeringConn *c, List *vpc_fetches);
-
 /* Reads the Aiven connection and the Azure peering into c (peering_status). */
 extern void reconcile_refresh(PeeringConn *c);
 

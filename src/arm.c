@@ -488,13 +488,30 @@ arm_put_peering(const char *token, const char *aux_token, const char *vnet_id,
 	return arm_peering_response(resp, operation);
 }
 
+HttpRequest *
+arm_get_peering_request(const char *token, const char *vnet_id, const char *name)
+{
+	return rest_request(ARM_SERVICE, "GET", arm_peering_url(vnet_id, name),
+						"Bearer", token, NULL);
+}
+
+ArmPeering *
+arm_parse_peering(const HttpResponse *resp, const char *name)
+{
+	char	   *operation = psprintf("read virtual network peering \"%s\"", name);
+
+	if (arm_absent(resp))
+		return NULL;
+	if (!rest_ok(resp))
+		remote_raise(ARM_SERVICE, operation, resp);
+	return arm_peering_response(resp, operation);
+}
+
 ArmPeering *
 arm_get_peering(const char *token, const char *vnet_id, const char *name)
 {
-	char	   *operation = psprintf("read virtual network peering \"%s\"", name);
-	HttpResponse *resp = arm_read(token, arm_peering_url(vnet_id, name), operation);
-
-	return resp ? arm_peering_response(resp, operation) : NULL;
+	return arm_parse_peering(http_perform(arm_get_peering_request(token, vnet_id, name)),
+							 name);
 }
 
 char *

@@ -47,9 +47,16 @@ typedef struct StepResult
 	RemoteRetry retry;
 } StepResult;
 
+/* Reads of the cycle, sent together in parallel before the steps run. */
+typedef struct Prefetch
+{
+	List	   *vpcs;			/* of VpcFetch *: one per project VPC */
+	List	   *peerings;		/* of PeeringFetch *: one per connection */
+} Prefetch;
+
 typedef struct StepContext
 {
-	List	   *vpc_fetches;	/* of VpcFetch *, prefetched by the cycle */
+	Prefetch   *prefetch;		/* NULL: every read is made on the spot */
 } StepContext;
 
 typedef void (*StepFunction) (PeeringConn *c, StepContext *ctx, StepResult *r);
@@ -59,7 +66,8 @@ typedef struct StepDef
 	const char *name;
 	StepFunction fn;
 	const char *next;
-	bool		needs_vpc;		/* reads the Aiven VPC (prefetched in parallel) */
+	bool		needs_vpc;		/* reads the Aiven VPC (prefetched) */
+	bool		needs_peering;	/* reads the Azure peering (prefetched) */
 } StepDef;
 
 /* One GET of a project VPC, shared by every connection of that VPC. */
@@ -68,8 +76,17 @@ typedef struct VpcFetch
 	const char *credential;
 	const char *project;
 	const char *vpc_id;
+	int			slot;			/* index in the batch of requests */
 	HttpResponse *resp;
 } VpcFetch;
+
+/* One GET of a connection's Azure peering. */
+typedef struct PeeringFetch
+{
+	int64		id;
+	int			slot;
+	HttpResponse *resp;
+} PeeringFetch;
 
 /* Attempts of one step before a retryable error stops the connection. */
 #define MAX_STEP_ATTEMPTS		30
@@ -192,7 +209,7 @@ find_fetch(List *fetches, const PeeringConn *c)
 static AivenPeering *
 aiven_connection(PeeringConn *c, StepContext *ctx)
 {
-	VpcFetch   *f = ctx ? find_fetch(ctx->vpc_fetches, c) : NULL;
+	VpcFetch   *f = ctx && ctx->prefetch ? find_fetch(ctx->prefetch->vpcs, c) : NULL;
 	AivenVpc   *vpc;
 
 	if (f != NULL)
@@ -225,13 +242,34 @@ observe_aiven(PeeringConn *c, const AivenPeering *p)
 		c->to_network_id = pstrdup(p->to_network_id);
 }
 
+static PeeringFetch *
+find_peering_fetch(StepContext *ctx, const PeeringConn *c)
+{
+	ListCell   *lc;
+
+	if (ctx == NULL || ctx->prefetch == NULL)
+		return NULL;
+	foreach(lc, ctx->prefetch->peerings)
+	{
+		PeeringFetch *f = lfirst(lc);
+
+		if (f->id == c->id)
+			return f;
+	}
+	return NULL;
+}
+
 /* Reads the Azure peering (as the automation identity) into c. */
 static ArmPeering *
-observe_azure(PeeringConn *c)
+observe_azure(PeeringConn *c, StepContext *ctx)
 {
-	ArmPeering *pe = arm_get_peering(admin_token(c, AZURE_ARM), c->vnet_id,
-									 c->peering_name);
+	PeeringFetch *f = find_peering_fetch(ctx, c);
+	ArmPeering *pe;
 
+	if (f != NULL)
+		pe = arm_parse_peering(f->resp, c->peering_name);
+	else
+		pe = arm_get_peering(admin_token(c, AZURE_ARM), c->vnet_id, c->peering_name);
 	c->azure_peering_state = pe ? pstrdup(pe->peering_state) : NULL;
 	if (pe)
 		c->azure_peering_id = pstrdup(pe->id);
@@ -531,7 +569,7 @@ step_azure_peering(PeeringConn *c, StepContext *ctx, StepResult *r)
 		jump(r, "app_secret", "the application's secret is missing; adding one");
 		return;
 	}
-	pe = observe_azure(c);
+	pe = observe_azure(c, ctx);
 	if (pe != NULL && str_eq(pe->peering_state, "Disconnected"))
 	{
 		arm_delete_peering(admin_token(c, AZURE_ARM), c->vnet_id, c->peering_name);
@@ -587,7 +625,7 @@ step_azure_peering_wait(PeeringConn *c, StepContext *ctx, StepResult *r)
 		}
 		c->azure_operation = NULL;
 	}
-	pe = observe_azure(c);
+	pe = observe_azure(c, ctx);
 	if (pe == NULL)
 		jump(r, "azure_peering", "the Azure peering is gone; creating it again");
 	else if (pe->provisioning_state && !str_eq(pe->provisioning_state, "Succeeded"))
@@ -611,7 +649,7 @@ step_aiven_active(PeeringConn *c, StepContext *ctx, StepResult *r)
 	observe_aiven(c, p);
 	if (fail_if_refused(c, p, r))
 		return;
-	pe = observe_azure(c);
+	pe = observe_azure(c, ctx);
 	if (pe == NULL || str_eq(pe->peering_state, "Disconnected"))
 	{
 		jump(r, "azure_peering", "the Azure peering is missing or disconnected; creating it again");
@@ -636,7 +674,7 @@ step_active(PeeringConn *c, StepContext *ctx, StepResult *r)
 	observe_aiven(c, p);
 	if (p == NULL)
 		c->state = "DELETED";
-	pe = observe_azure(c);
+	pe = observe_azure(c, ctx);
 	if (p != NULL && str_eq(p->state, "ACTIVE") &&
 		pe != NULL && str_eq(pe->peering_state, "Connected"))
 	{
@@ -764,26 +802,26 @@ step_delete_roles(PeeringConn *c, StepContext *ctx, StepResult *r)
 }
 
 static const StepDef step_table[] = {
-	{"app", step_app, "app_sp", false},
-	{"app_sp", step_app_sp, "app_secret", false},
-	{"app_secret", step_app_secret, "app_role", false},
-	{"app_role", step_app_role, "app_role_assignment", false},
-	{"app_role_assignment", step_app_role_assignment, "provider_sp", false},
-	{"provider_sp", step_provider_sp, "peer_role", false},
-	{"peer_role", step_peer_role, "peer_role_assignment", false},
-	{"peer_role_assignment", step_peer_role_assignment, "aiven_request", false},
-	{"aiven_request", step_aiven_request, "aiven_pending", true},
-	{"aiven_pending", step_aiven_pending, "azure_peering", true},
-	{"azure_peering", step_azure_peering, "azure_peering_wait", false},
-	{"azure_peering_wait", step_azure_peering_wait, "aiven_active", false},
-	{"aiven_active", step_aiven_active, "active", true},
-	{"active", step_active, "active", true},
-	{"delete_azure_peering", step_delete_azure_peering, "delete_aiven", false},
-	{"delete_aiven", step_delete_aiven, "aiven_deleted", false},
-	{"aiven_deleted", step_aiven_deleted, "delete_role_assignments", true},
-	{"delete_role_assignments", step_delete_role_assignments, "delete_app", false},
-	{"delete_app", step_delete_app, "delete_roles", false},
-	{"delete_roles", step_delete_roles, "deleted", false},
+	{"app", step_app, "app_sp", false, false},
+	{"app_sp", step_app_sp, "app_secret", false, false},
+	{"app_secret", step_app_secret, "app_role", false, false},
+	{"app_role", step_app_role, "app_role_assignment", false, false},
+	{"app_role_assignment", step_app_role_assignment, "provider_sp", false, false},
+	{"provider_sp", step_provider_sp, "peer_role", false, false},
+	{"peer_role", step_peer_role, "peer_role_assignment", false, false},
+	{"peer_role_assignment", step_peer_role_assignment, "aiven_request", false, false},
+	{"aiven_request", step_aiven_request, "aiven_pending", true, false},
+	{"aiven_pending", step_aiven_pending, "azure_peering", true, false},
+	{"azure_peering", step_azure_peering, "azure_peering_wait", false, false},
+	{"azure_peering_wait", step_azure_peering_wait, "aiven_active", false, false},
+	{"aiven_active", step_aiven_active, "active", true, true},
+	{"active", step_active, "active", true, true},
+	{"delete_azure_peering", step_delete_azure_peering, "delete_aiven", false, false},
+	{"delete_aiven", step_delete_aiven, "aiven_deleted", false, false},
+	{"aiven_deleted", step_aiven_deleted, "delete_role_assignments", true, false},
+	{"delete_role_assignments", step_delete_role_assignments, "delete_app", false, false},
+	{"delete_app", step_delete_app, "delete_roles", false, false},
+	{"delete_roles", step_delete_roles, "deleted", false, false},
 };
 
 static const StepDef *
@@ -928,11 +966,11 @@ classify_error(ErrorData *ed, StepResult *r)
 	r->outcome = r->retry == REMOTE_RETRY_NEVER ? STEP_FAILED : STEP_RETRY;
 }
 
-void
-reconcile_step(PeeringConn *c, List *vpc_fetches)
+static void
+perform_step(PeeringConn *c, Prefetch *prefetch)
 {
 	const StepDef *def = step_lookup(c->step);
-	StepContext ctx = {vpc_fetches};
+	StepContext ctx = {prefetch};
 	StepResult	r = {0};
 	MemoryContext cxt = CurrentMemoryContext;
 
@@ -970,19 +1008,23 @@ reconcile_refresh(PeeringConn *c)
 	p = aiven_connection(c, NULL);
 	observe_aiven(c, p);
 	if (c->vnet_id != NULL && c->azure_peering_id != NULL)
-		observe_azure(c);
+		observe_azure(c, NULL);
 }
 
 /* ----------------------------------------------------------------
  * The cycle
  * ---------------------------------------------------------------- */
 
-/* One GET per distinct project VPC that a claimed step reads, in parallel. */
-static List *
-fetch_vpcs(List *conns)
+/*
+ * The reads the claimed steps will make, sent in parallel: one GET per
+ * distinct project VPC, one per Azure peering to check.
+ */
+static Prefetch *
+prefetch_reads(List *conns)
 {
-	List	   *fetches = NIL;
-	HttpRequest **reqs;
+	Prefetch   *pre = palloc0(sizeof(Prefetch));
+	List	   *reqs = NIL;
+	HttpRequest **req_array;
 	HttpResponse **resps;
 	ListCell   *lc;
 	int			n = 0;
@@ -990,66 +1032,77 @@ fetch_vpcs(List *conns)
 	foreach(lc, conns)
 	{
 		PeeringConn *c = lfirst(lc);
-		VpcFetch   *f;
+		const StepDef *def = step_lookup(c->step);
 
-		if (!step_lookup(c->step)->needs_vpc || find_fetch(fetches, c) != NULL)
-			continue;
-		f = palloc0(sizeof(VpcFetch));
-		f->credential = c->aiven_credential;
-		f->project = c->project;
-		f->vpc_id = c->project_vpc_id;
-		fetches = lappend(fetches, f);
+		if (def->needs_vpc && find_fetch(pre->vpcs, c) == NULL)
+		{
+			VpcFetch   *f = palloc0(sizeof(VpcFetch));
+
+			f->credential = c->aiven_credential;
+			f->project = c->project;
+			f->vpc_id = c->project_vpc_id;
+			f->slot = list_length(reqs);
+			pre->vpcs = lappend(pre->vpcs, f);
+			reqs = lappend(reqs, aiven_get_vpc_request(auth_aiven_token(c->aiven_cred),
+													   c->project, c->project_vpc_id));
+		}
+		if (def->needs_peering && c->vnet_id != NULL)
+		{
+			PeeringFetch *f = palloc0(sizeof(PeeringFetch));
+
+			f->id = c->id;
+			f->slot = list_length(reqs);
+			pre->peerings = lappend(pre->peerings, f);
+			reqs = lappend(reqs, arm_get_peering_request(admin_token(c, AZURE_ARM),
+														 c->vnet_id, c->peering_name));
+		}
 	}
-	if (fetches == NIL)
-		return NIL;
+	if (reqs == NIL)
+		return pre;
 
-	reqs = palloc(sizeof(HttpRequest *) * list_length(fetches));
-	resps = palloc0(sizeof(HttpResponse *) * list_length(fetches));
-	foreach(lc, fetches)
+	req_array = palloc(sizeof(HttpRequest *) * list_length(reqs));
+	resps = palloc0(sizeof(HttpResponse *) * list_length(reqs));
+	foreach(lc, reqs)
+		req_array[n++] = lfirst(lc);
+	http_perform_many(req_array, resps, n, peering_max_parallel_requests);
+
+	foreach(lc, pre->vpcs)
 	{
 		VpcFetch   *f = lfirst(lc);
-		PeeringConn *owner = NULL;
-		ListCell   *lc2;
 
-		/* the token comes from a connection that uses this credential */
-		foreach(lc2, conns)
-		{
-			owner = lfirst(lc2);
-			if (find_fetch(list_make1(f), owner) != NULL)
-				break;
-		}
-		reqs[n++] = aiven_get_vpc_request(auth_aiven_token(owner->aiven_cred),
-										  f->project, f->vpc_id);
+		f->resp = resps[f->slot];
 	}
-	http_perform_many(reqs, resps, n, peering_max_parallel_requests);
-	n = 0;
-	foreach(lc, fetches)
-		((VpcFetch *) lfirst(lc))->resp = resps[n++];
-	return fetches;
+	foreach(lc, pre->peerings)
+	{
+		PeeringFetch *f = lfirst(lc);
+
+		f->resp = resps[f->slot];
+	}
+	return pre;
 }
 
 /*
- * An unreadable Aiven token fails the prefetch; each step then fetches (and
- * reports the failure) for itself.
+ * A failure to prepare the reads (an unreadable token, say) leaves each step
+ * to read, and report the failure, for itself.
  */
-static List *
-fetch_vpcs_or_nothing(List *conns)
+static Prefetch *
+prefetch_or_nothing(List *conns)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	List	   *volatile fetches = NIL;
+	Prefetch   *volatile pre = NULL;
 
 	PG_TRY();
 	{
-		fetches = fetch_vpcs(conns);
+		pre = prefetch_reads(conns);
 	}
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(cxt);
 		FlushErrorState();
-		fetches = NIL;
+		pre = NULL;
 	}
 	PG_END_TRY();
-	return fetches;
+	return pre;
 }
 
 int
@@ -1057,7 +1110,7 @@ reconcile_cycle(const CycleHooks *hooks, MemoryContext cycle_cxt, int limit)
 {
 	List	   *conns;
 	List	   *befores = NIL;
-	List	   *fetches = NIL;
+	Prefetch   *prefetch;
 	ListCell   *lc;
 	ListCell   *lc2;
 	int			advanced = 0;
@@ -1072,14 +1125,14 @@ reconcile_cycle(const CycleHooks *hooks, MemoryContext cycle_cxt, int limit)
 		return 0;
 
 	/* phase 2: the network, with no transaction, snapshot or lock */
-	fetches = fetch_vpcs_or_nothing(conns);
+	prefetch = prefetch_or_nothing(conns);
 
 	foreach(lc, conns)
 	{
 		PeeringConn *c = lfirst(lc);
 
 		befores = lappend(befores, conn_copy(c));
-		reconcile_step(c, fetches);
+		perform_step(c, prefetch);
 		if (c->next_attempt_at != 0 && c->next_attempt_at <= GetCurrentTimestamp())
 			advanced++;
 	}
