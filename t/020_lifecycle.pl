@@ -299,7 +299,19 @@ fake_seed({ settings => { map { $_ => 0 } keys %delays } });
 # ------------------------------------------------------------------
 {
 	reload_with($node, 'peering.worker_enabled', 'off');
+	my $since = request_seq();
 	my $id = create_connection($node);
+
+	# the disabled worker leaves it alone (two poll intervals)
+	my $deadline = time + 2;
+	my ($moved, $mut) = (0, []);
+	while (time < $deadline && !$moved && !@$mut)
+	{
+		$moved = conn($node, $id)->{step} ne 'app';
+		$mut = mutating_requests(requests_since($since));
+		usleep(200_000);
+	}
+	ok(!$moved && !@$mut, 'peering_run: the disabled worker does nothing');
 
 	my $run_until = sub {
 		my ($cond, $timeout) = @_;

@@ -47,24 +47,36 @@ sub wait_for_worker
 # must neither duplicate nor lose anything.  The worker is switched off
 # until the held request has completed, so the test is deterministic.
 # ------------------------------------------------------------------
-my $id;    # created once the first fault is in place
+# The faults are consumed in the order of the lifecycle: addPassword, the
+# first GET of the project VPC (aiven_request), the Aiven POST, the Azure
+# peering PUT.  The first is placed before peering_create (whose pre-flight
+# also reads the VPC), the others while the worker is held in the first.
+my $since0 = request_seq();
+my %fault;
+$fault{app_secret} =
+  fake_fault({ method => 'POST', path => 'addPassword$', delay_ms => 3000 });
+my $id = create_connection($primary);
+ok(wait_for_request($since0, sub { ($_[0]{fault} // '') eq $fault{app_secret} }, 30),
+	'the worker is inside the held addPassword');
+$fault{vpc_get} = fake_fault(
+	{ method => 'GET', path => "/vpcs/$w->{project_vpc_id}\$", delay_ms => 6000 });
+$fault{aiven_request} =
+  fake_fault({ method => 'POST', path => 'peering-connections$', delay_ms => 3000 });
+$fault{azure_peering} = fake_fault(
+	{ method => 'PUT', path => 'virtualNetworkPeerings/[^/]+$', delay_ms => 3000 });
 
-my @kill_points = (
-	[ 'POST', 'addPassword$',                   'app_secret' ],
-	[ 'POST', 'peering-connections$',           'aiven_request' ],
-	[ 'PUT',  'virtualNetworkPeerings/[^/]+$', 'azure_peering' ],);
-
-my $first = 1;
-for my $kp (@kill_points)
+sub held_request
 {
-	my ($method, $path, $step) = @$kp;
-	my $since = request_seq();
-	my $fid = fake_fault({ method => $method, path => $path, delay_ms => 3000 });
-	$id = create_connection($primary) if $first;
-	$first = 0;
+	my ($fid, $timeout) = @_;
+	return wait_for_request($since0, sub { ($_[0]{fault} // '') eq $fid }, $timeout // 30);
+}
 
-	my $held = wait_for_request($since, sub { ($_[0]{fault} // '') eq $fid }, 60);
-	ok($held, "kill in $step: the worker is inside $method $path");
+sub kill_worker_in
+{
+	my ($step) = @_;
+	my $held = held_request($fault{$step});
+	ok($held, "kill in $step: the worker is inside the held request") or return;
+	note("held: $held->{method} $held->{path}");
 	is(conn($primary, $id)->{step}, $step, "kill in $step: the row is at step $step");
 
 	reload_with($primary, 'peering.worker_enabled', 'off');
@@ -77,26 +89,37 @@ for my $kp (@kill_points)
 
 	# the held request completes now, after the crash
 	ok(poll_until(30,
-			sub { (grep { $_->{seq} == $held->{seq} && defined $_->{status} } @{ requests_since($since) }) }),
+			sub { (grep { $_->{seq} == $held->{seq} && defined $_->{status} } @{ requests_since($since0) }) }),
 		"kill in $step: the held request was applied by the fake");
+	if ($step eq 'app_secret')
+	{
+		my $row = conn($primary, $id);
+		is($row->{app_secret_key_id}, undef,
+			'the password added during the crash was never recorded');
+		my ($app) = grep { ($_->{appId} // '') eq ($row->{app_id} // 'none') }
+		  @{ our_apps(fake_world()) };
+		is(scalar @{ $app->{passwordCredentials} // [] }, 1,
+			'the application holds that orphan password');
+	}
 	reload_with($primary, 'peering.worker_enabled', undef, 'on');
+	return;
 }
+
+kill_worker_in('app_secret');
 
 # ------------------------------------------------------------------
 # No transaction, snapshot or xmin while a remote call is slow; SIGTERM
 # ends the worker promptly, it is restarted and resumes.
 # ------------------------------------------------------------------
 {
-	my $since = request_seq();
-	my $fid = fake_fault(
-		{
-			method => 'GET',
-			path => "/vpcs/$w->{project_vpc_id}\$",
-			delay_ms => 6000
-		});
-	ok(wait_for_request($since, sub { ($_[0]{fault} // '') eq $fid }, 60),
-		'the worker is inside a delayed Aiven GET');
+	ok(held_request($fault{vpc_get}), 'the worker is inside a delayed Aiven GET');
 	my ($pid) = worker_pids($primary);
+	# blocked in the request: its wait event is the extension's
+	poll_until(2,
+		sub {
+			$primary->safe_psql('postgres',
+				"SELECT wait_event_type FROM pg_stat_activity WHERE pid = $pid") eq 'Extension';
+		}, 20_000);
 	my $row = $primary->safe_psql('postgres',
 		"SELECT xact_start IS NULL, backend_xmin IS NULL, backend_xid IS NULL, wait_event_type FROM pg_stat_activity WHERE pid = $pid"
 	);
@@ -114,6 +137,9 @@ for my $kp (@kill_points)
 	my $new = wait_for_worker($primary, $pid, 15);
 	ok($new, 'the worker is restarted (bgw_restart_time)');
 }
+
+kill_worker_in('aiven_request');
+kill_worker_in('azure_peering');
 
 is(wait_for_state($primary, $id, 'ACTIVE', 60), 'ACTIVE',
 	'after the crashes the connection reaches ACTIVE');
