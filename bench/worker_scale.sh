@@ -18,50 +18,20 @@ bash scripts/deps.sh
 build_and_install
 work=$(make_work_copy)
 bindir=$($PG_CONFIG --bindir)
-as_pg() { runuser -u postgres -- "$@"; }
-cleanup() {
-	as_pg "$bindir/pg_ctl" -D "$work/pgdata" -m immediate stop >/dev/null 2>&1 || true
-	[ -n "${cloud_pid:-}" ] && kill "$cloud_pid" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+port=$(free_port)
+trap 'stop_all "$work"' EXIT
 
-as_pg mkdir -p "$work/cloud"
-as_pg /usr/bin/python3 "$work/test/fakecloud/fakecloud.py" --dir "$work/cloud" \
-	--latency-ms "$LATENCY" >"$work/cloud.log" 2>&1 &
-cloud_pid=$!
-for _ in $(seq 1 100); do grep -q listening "$work/cloud.log" && break; sleep 0.1; done
-world() { /usr/bin/python3 -c "import json; print(json.load(open('$work/cloud/world.json'))['$1'])"; }
+start_fakecloud "$work" --latency-ms "$LATENCY" >/dev/null
 base=$(world base_url); ca=$(world ca_file)
 fake() { curl -s --cacert "$ca" "$@"; }
 calc() { /usr/bin/python3 -c "print($1)"; }
-
-as_pg "$bindir/initdb" -D "$work/pgdata" -A trust -U postgres >/dev/null
-cat >>"$work/pgdata/postgresql.conf" <<CONF
-port = 5433
-listen_addresses = ''
-unix_socket_directories = '$work'
-shared_preload_libraries = 'peering'
-peering.aiven_url = '$base/aiven'
-peering.login_url = '$base/login'
-peering.graph_url = '$base/graph'
-peering.arm_url = '$base/arm'
-peering.ca_file = '$ca'
-peering.poll_interval = 1s
-peering.max_parallel_requests = $PARALLEL
-CONF
-as_pg "$bindir/pg_ctl" -D "$work/pgdata" -l "$work/pg.log" -w start >/dev/null
-sql() { as_pg "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$work" -p 5433 -d postgres "$@"; }
+start_cluster "$work" "$port" "peering.poll_interval = 1s" \
+	"peering.max_parallel_requests = $PARALLEL"
+sql() { as_pg "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$work" -p "$port" -d postgres "$@"; }
 
 vpcs=$(fake -X POST "$base/_fake/seed" -d "{\"aiven_vpcs\": [{\"cloud_name\": \"azure-westeurope\", \"network_cidr\": \"10.100.0.0/24\", \"count\": $N}]}" |
 	/usr/bin/python3 -c 'import json,sys; print(" ".join(v["project_vpc_id"] for v in json.load(sys.stdin)["aiven_vpcs"]))')
-
-sql <<SQL
-CREATE EXTENSION peering;
-SELECT peering_credential_set('azure', 'azure_client_secret', secret_file => '$(world admin_secret_file)',
-       tenant_id => '$(world tenant_id)', client_id => '$(world admin_client_id)');
-SELECT peering_credential_set('aiven', 'aiven_token', secret_file => '$(world aiven_token_file)');
-SQL
+set_credentials sql >/dev/null
 worker_rss() {
 	local pid
 	pid=$(sql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'peering worker'")

@@ -5,8 +5,9 @@
  *		output is pfree'd, not free'd.
  *
  * Never include utils/builtins.h next to this header, and never call
- * jansson's json_object(): the postgres binary exports a function of that
- * name (reference/platform.md).  Build objects with json_pack().
+ * jansson's object constructor (json_object): the postgres binary exports
+ * a function of that name (reference/platform.md).  Build objects with
+ * json_pack().
  */
 #ifndef PEERING_JSONUTIL_H
 #define PEERING_JSONUTIL_H

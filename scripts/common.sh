@@ -23,3 +23,74 @@ make_work_copy() {
 	chown -R postgres: "$work"
 	echo "$work"
 }
+
+as_pg() { runuser -u postgres -- "$@"; }
+
+# start_fakecloud WORK [fakecloud options]: the simulated cloud, as postgres,
+# in WORK/cloud; sets cloud_pid and waits until it accepts connections.
+start_fakecloud() {
+	local work=$1; shift
+	as_pg mkdir -p "$work/cloud"
+	as_pg /usr/bin/python3 "$work/test/fakecloud/fakecloud.py" --dir "$work/cloud" "$@" \
+		>"$work/cloud.log" 2>&1 &
+	cloud_pid=$!
+	for _ in $(seq 1 100); do
+		grep -q "fakecloud listening" "$work/cloud.log" 2>/dev/null && break
+		kill -0 "$cloud_pid" 2>/dev/null || { cat "$work/cloud.log"; exit 1; }
+		sleep 0.1
+	done
+	grep "fakecloud listening" "$work/cloud.log"
+	world_file=$work/cloud/world.json
+}
+
+# world KEY: a value from the simulated cloud's world.json
+world() { /usr/bin/python3 -c "import json; print(json.load(open('$world_file'))['$1'])"; }
+
+# start_cluster WORK PORT [extra settings...]: a throw-away cluster, as
+# postgres, with the worker preloaded and pointed at the simulated cloud.
+start_cluster() {
+	local work=$1 port=$2; shift 2
+	local bindir
+	bindir=$($PG_CONFIG --bindir)
+	as_pg "$bindir/initdb" -D "$work/pgdata" -A trust -U postgres >/dev/null
+	{
+		echo "port = $port"
+		echo "listen_addresses = ''"
+		echo "unix_socket_directories = '$work'"
+		echo "shared_preload_libraries = 'peering'"
+		echo "peering.database = 'postgres'"
+		for api in aiven login graph arm; do
+			echo "peering.${api}_url = '$(world base_url)/$api'"
+		done
+		echo "peering.ca_file = '$(world ca_file)'"
+		printf '%s\n' "$@"
+	} >>"$work/pgdata/postgresql.conf"
+	as_pg "$bindir/pg_ctl" -D "$work/pgdata" -l "$work/postgres.log" -w start >/dev/null
+}
+
+# stop_all WORK: stops the cluster and the simulated cloud of WORK, removes WORK.
+stop_all() {
+	local work=$1
+	as_pg "$($PG_CONFIG --bindir)/pg_ctl" -D "$work/pgdata" -m immediate stop >/dev/null 2>&1 || true
+	[ -n "${cloud_pid:-}" ] && kill "$cloud_pid" 2>/dev/null || true
+	rm -rf "$work"
+}
+
+# set_credentials PSQL...: the 'azure' and 'aiven' credentials from the
+# simulated cloud's secret files, through the given psql command.
+set_credentials() {
+	"$@" <<SQL
+CREATE EXTENSION peering;
+\o /dev/null
+SELECT peering_credential_set('azure', 'azure_client_secret',
+       secret_file => '$(world admin_secret_file)',
+       tenant_id => '$(world tenant_id)', client_id => '$(world admin_client_id)');
+SELECT peering_credential_set('aiven', 'aiven_token', secret_file => '$(world aiven_token_file)');
+\o
+SELECT name, kind, tenant_id, secret_file FROM peering_credentials();
+SQL
+}
+
+free_port() {
+	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}

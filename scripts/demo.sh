@@ -14,60 +14,22 @@ build_and_install
 
 work=$(make_work_copy)
 bindir=$($PG_CONFIG --bindir)
-pgdata=$work/pgdata
-cloud=$work/cloud
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-as_pg() { runuser -u postgres -- "$@"; }
-
-cleanup() {
-	as_pg "$bindir/pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1 || true
-	[ -n "${cloud_pid:-}" ] && kill "$cloud_pid" 2>/dev/null || true
-	rm -rf "$work"
-}
-[ -n "${PEERING_KEEP:-}" ] || trap cleanup EXIT
+port=$(free_port)
+[ -n "${PEERING_KEEP:-}" ] || trap 'stop_all "$work"' EXIT
 
 echo "== starting the simulated cloud (Azure AD, Graph, ARM, Aiven) on 127.0.0.1"
-as_pg mkdir -p "$cloud"
-as_pg /usr/bin/python3 "$work/test/fakecloud/fakecloud.py" --dir "$cloud" --scenario demo \
-	>"$work/cloud.log" 2>&1 &
-cloud_pid=$!
-for _ in $(seq 1 100); do
-	grep -q "fakecloud listening" "$work/cloud.log" 2>/dev/null && break
-	kill -0 "$cloud_pid" 2>/dev/null || { cat "$work/cloud.log"; exit 1; }
-	sleep 0.1
-done
-grep "fakecloud listening" "$work/cloud.log"
-world() { /usr/bin/python3 -c "import json,sys; print(json.load(open('$cloud/world.json'))['$1'])"; }
+start_fakecloud "$work" --scenario demo
 
 echo "== starting a throwaway PostgreSQL 15 cluster with shared_preload_libraries = 'peering'"
-as_pg "$bindir/initdb" -D "$pgdata" -A trust -U postgres >/dev/null
-cat >>"$pgdata/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$work'
-shared_preload_libraries = 'peering'
-peering.database = 'postgres'
-peering.aiven_url = '$(world base_url)/aiven'
-peering.login_url = '$(world base_url)/login'
-peering.graph_url = '$(world base_url)/graph'
-peering.arm_url = '$(world base_url)/arm'
-peering.ca_file = '$(world ca_file)'
-peering.poll_interval = 2s
-CONF
-as_pg "$bindir/pg_ctl" -D "$pgdata" -l "$work/postgres.log" -w start >/dev/null
+start_cluster "$work" "$port" "peering.poll_interval = 2s"
 
 psql_demo() {
 	as_pg "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$port" -d postgres "$@"
 }
 
 echo "== configuring credentials (secrets stay in 0600 files; SQL names the files)"
+set_credentials psql_demo
 psql_demo <<SQL
-CREATE EXTENSION peering;
-SELECT peering_credential_set('azure', 'azure_client_secret',
-       secret_file => '$(world admin_secret_file)',
-       tenant_id => '$(world tenant_id)', client_id => '$(world admin_client_id)');
-SELECT peering_credential_set('aiven', 'aiven_token', secret_file => '$(world aiven_token_file)');
-\echo
 \echo '-- the project VPCs (avn vpc list)'
 SELECT project_vpc_id, cloud_name, network_cidr, state FROM peering_vpcs('$(world project)');
 SQL

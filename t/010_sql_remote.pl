@@ -326,7 +326,10 @@ ok(length($secret{'app secret'}) >= 8,
 
 {
 	my $log = slurp_file($node->logfile);
-	like($log, qr/DEBUG:/, 'the server log is at debug level');
+	like($log, qr/DEBUG:\s+peering: \S+ (?:GET|POST) https/,
+		'the server log has the debug lines of the remote requests');
+	like($log, qr/DEBUG:\s+peering: \S+ (?:PUT|PATCH) https/,
+		'the server log covers the worker\'s mutating requests');
 	for my $k (sort keys %secret)
 	{
 		ok(index($log, $secret{$k}) < 0, "no $k in the server log");

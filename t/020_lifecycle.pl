@@ -271,6 +271,8 @@ fake_seed({ settings => { map { $_ => 0 } keys %delays } });
 	ok($row->{failed}, 'invalid: the connection is failed');
 	like($row->{last_error} // '', qr/INVALID_SPECIFICATION/, 'invalid: last_error says so');
 	like($row->{last_error} // '', qr/hint/i, 'invalid: last_error has a hint');
+	ok((grep { $_->{kind} eq 'failed' } @{ events_of($node, $id) }),
+		'invalid: a failed event is recorded');
 	note("last_error: " . ($row->{last_error} // ''));
 
 	fake_seed(
