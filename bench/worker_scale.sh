@@ -3,7 +3,7 @@
 # VPCs) against the simulated cloud with a per-request latency, then
 # re-checking N ACTIVE connections.  Prints figures; asserts nothing.
 #
-#   bash bench/worker_scale.sh [N] [latency_ms] [max_parallel_requests]
+#   bash bench/worker_scale.sh [N] [latency_ms] [max_parallel_requests] [recheck_seconds]
 #
 # Run as root on Debian 12 (installs what is missing, like scripts/test.sh).
 set -euo pipefail
@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 N=${1:-100}
 LATENCY=${2:-20}
 PARALLEL=${3:-8}
+RECHECK_SECONDS=${4:-20}
 
 need_root
 bash scripts/deps.sh
@@ -72,7 +73,10 @@ sql -c "UPDATE peering.connections SET next_attempt_at = now()" \
 	-c "ALTER SYSTEM SET peering.recheck_interval = '1s'" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 2
 fake -X DELETE "$base/_fake/requests" >/dev/null
-sleep 20
+for ((elapsed = 10; elapsed <= RECHECK_SECONDS; elapsed += 10)); do
+	sleep 10
+	echo "worker RSS after $elapsed s of re-checks: $(worker_rss)"
+done
 fake "$base/_fake/requests" | /usr/bin/python3 -c '
 import json, sys
 r = json.load(sys.stdin)["requests"]
@@ -82,4 +86,3 @@ span = (r[-1]["time"] - r[0]["time"]) if r else 0
 print("re-checks over %.1f s: %d Aiven VPC GETs, %d ARM peering GETs, %d other" % (span, len(aiven), len(arm), len(r) - len(aiven) - len(arm)))
 '
 echo "connections checked in the last 2 s: $(sql -c "SELECT count(*) FROM peering.connections WHERE checked_at > now() - interval '2 s'") of $N; drift found: $(sql -c "SELECT count(*) FROM peering.connections WHERE failed")"
-echo "worker RSS after 20 s of re-checks: $(worker_rss)"

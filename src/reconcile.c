@@ -693,17 +693,30 @@ step_active(PeeringConn *c, StepContext *ctx, StepResult *r)
  * Delete steps
  * ---------------------------------------------------------------- */
 
+/* Deletes the Azure peering and waits until ARM no longer has it. */
 static void
 step_delete_azure_peering(PeeringConn *c, StepContext *ctx, StepResult *r)
 {
-	bool		existed = false;
+	char	   *token;
+	ArmPeering *pe;
 
-	if (c->vnet_id != NULL)
-		existed = arm_delete_peering(admin_token(c, AZURE_ARM), c->vnet_id,
-									 c->peering_name);
-	c->azure_peering_state = NULL;
-	c->azure_operation = NULL;
-	advance(r, existed ? "deleted the Azure peering" : "no Azure peering to delete");
+	if (c->vnet_id == NULL)
+	{
+		advance(r, "no Azure peering to delete");
+		return;
+	}
+	token = admin_token(c, AZURE_ARM);
+	pe = arm_get_peering(token, c->vnet_id, c->peering_name);
+	if (pe == NULL)
+	{
+		c->azure_peering_state = NULL;
+		c->azure_operation = NULL;
+		advance(r, "the Azure peering is deleted");
+		return;
+	}
+	if (!str_eq(pe->provisioning_state, "Deleting"))
+		arm_delete_peering(token, c->vnet_id, c->peering_name);
+	wait_for(r, NULL);
 }
 
 static void
