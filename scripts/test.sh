@@ -17,13 +17,16 @@ work=$(make_work_copy)
 trap 'rm -rf "$work"' EXIT
 
 status=0
+logs=()
 run_suite() {
 	local name=$1; shift
+	local log=$work/suite-${#logs[@]}.log
+	logs+=("$log")
 	echo "=== $name"
-	if (cd "$work" && runuser -u postgres -- "$@"); then
+	if (cd "$work" && runuser -u postgres -- "$@") 2>&1 | tee "$log"; [ "${PIPESTATUS[0]}" -eq 0 ]; then
 		echo "=== $name: ok"
 	else
-		echo "=== $name: FAILED"
+		echo "=== $name: FAILED" | tee -a "$log"
 		status=1
 	fi
 }
@@ -38,4 +41,6 @@ if [ $status -ne 0 ]; then
 		[ -f "$f" ] && { echo "--- $f"; tail -n 200 "$f"; }
 	done
 fi
+# One closing line over the three suites: "N passed, M failed".
+/usr/bin/python3 scripts/count_tests.py "${logs[@]}"
 exit $status
