@@ -550,14 +550,6 @@ step_aiven_pending(PeeringConn *c, StepContext *ctx, StepResult *r)
 		wait_for(r, NULL);
 }
 
-/* The app's customer-tenant token; forgets both app tokens on failure. */
-static void
-forget_app_tokens(PeeringConn *c)
-{
-	auth_forget(c->app_cred, c->tenant_id, AZURE_ARM);
-	if (c->to_tenant_id)
-		auth_forget(c->app_cred, c->to_tenant_id, AZURE_ARM);
-}
 
 static void
 step_azure_peering(PeeringConn *c, StepContext *ctx, StepResult *r)
@@ -577,21 +569,9 @@ step_azure_peering(PeeringConn *c, StepContext *ctx, StepResult *r)
 		return;
 	}
 
-	PG_TRY();
-	{
-		char	   *primary = auth_azure_token(c->app_cred, c->tenant_id, AZURE_ARM);
-		char	   *auxiliary = auth_azure_token(c->app_cred, c->to_tenant_id, AZURE_ARM);
-
-		pe = arm_put_peering(primary, auxiliary, c->vnet_id, c->peering_name,
-							 c->to_network_id);
-	}
-	PG_CATCH();
-	{
-		/* a fresh token may carry a grant made since */
-		forget_app_tokens(c);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	pe = arm_put_peering(auth_azure_token(c->app_cred, c->tenant_id, AZURE_ARM),
+						 auth_azure_token(c->app_cred, c->to_tenant_id, AZURE_ARM),
+						 c->vnet_id, c->peering_name, c->to_network_id);
 
 	c->azure_peering_id = pe->id;
 	c->azure_peering_state = pe->peering_state;
@@ -955,6 +935,23 @@ local_error_is_transient(int sqlerrcode)
 		sqlerrcode == ERRCODE_INTERNAL_ERROR;
 }
 
+/*
+ * After a 401 or 403 the next attempt gets new tokens: the cached one may
+ * have been revoked, or may predate a grant made since.
+ */
+static void
+forget_tokens(PeeringConn *c)
+{
+	auth_forget(c->azure_cred, c->tenant_id, AZURE_ARM);
+	auth_forget(c->azure_cred, c->tenant_id, AZURE_GRAPH);
+	if (c->app_cred != NULL)
+	{
+		auth_forget(c->app_cred, c->tenant_id, AZURE_ARM);
+		if (c->to_tenant_id != NULL)
+			auth_forget(c->app_cred, c->to_tenant_id, AZURE_ARM);
+	}
+}
+
 /* Turns a caught ERROR into the step's outcome. */
 static void
 classify_error(ErrorData *ed, StepResult *r)
@@ -1006,6 +1003,8 @@ perform_step(PeeringConn *c, Prefetch *prefetch)
 			PG_RE_THROW();
 		FlushErrorState();
 		classify_error(ed, &r);
+		if (remote_last_error.http_status == 401 || remote_last_error.http_status == 403)
+			forget_tokens(c);
 	}
 	PG_END_TRY();
 	apply_outcome(c, def, &r);
