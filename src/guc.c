@@ -120,7 +120,7 @@ peering_define_gucs(void)
 							NULL, &peering_recheck_interval, 600, 1, 7 * 24 * 3600,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("peering.http_timeout",
-							"Timeout of one HTTP request, retries included.",
+							"Timeout of one HTTP request attempt; in-place retries wait at most this long in all.",
 							NULL, &peering_http_timeout, 30000, 100, 600000,
 							PGC_SUSET, GUC_UNIT_MS | GUC_SUPERUSER_ONLY,
 							NULL, NULL, NULL);
