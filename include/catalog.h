@@ -107,8 +107,11 @@ extern List *catalog_claim_due(int limit);
 /* Loads one connection (with FOR UPDATE when lock); NULL if none. */
 extern PeeringConn *catalog_load(int64 id, bool lock);
 
-/* Fills the credentials the connection's steps need; raises if one is gone. */
-extern void catalog_load_credentials(PeeringConn *c);
+/*
+ * Fills the credentials the connection's steps need; raises if one is gone.
+ * cache (may be NULL) shares the user credentials among connections.
+ */
+extern void catalog_load_credentials(PeeringConn *c, List **cache);
 
 /* One credential; NULL when missing_ok and it does not exist. */
 extern Credential *catalog_get_credential(const char *name, bool missing_ok);

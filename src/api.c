@@ -436,7 +436,7 @@ peering_status(PG_FUNCTION_ARGS)
 	{
 		PeeringConn *before;
 
-		catalog_load_credentials(c);
+		catalog_load_credentials(c, NULL);
 		before = conn_copy(c);
 		reconcile_refresh(c);
 		catalog_save(before, c, false);

@@ -213,6 +213,7 @@ catalog_claim_due(int limit)
 	CatalogScope scope;
 	const char *args[2];
 	List	   *result = NIL;
+	List	   *credentials = NIL;
 	ListCell   *lc;
 	uint64		i;
 
@@ -248,7 +249,7 @@ catalog_claim_due(int limit)
 	{
 		PeeringConn *c = lfirst(lc);
 
-		catalog_load_credentials(c);
+		catalog_load_credentials(c, &credentials);
 		/* shared objects survive while another connection uses them */
 		if (strcmp(c->step, "delete_role_assignments") == 0)
 			c->peer_assignment_shared =
@@ -316,11 +317,31 @@ catalog_get_credential(const char *name, bool missing_ok)
 	return cred;
 }
 
-void
-catalog_load_credentials(PeeringConn *c)
+/* A user credential, read once per claim however many connections use it. */
+static Credential *
+shared_credential(const char *name, List **cache)
 {
-	c->azure_cred = catalog_get_credential(c->azure_credential, false);
-	c->aiven_cred = catalog_get_credential(c->aiven_credential, false);
+	Credential *cred;
+	ListCell   *lc;
+
+	if (cache != NULL)
+		foreach(lc, *cache)
+		{
+			cred = lfirst(lc);
+			if (strcmp(cred->name, name) == 0)
+				return cred;
+		}
+	cred = catalog_get_credential(name, false);
+	if (cache != NULL)
+		*cache = lappend(*cache, cred);
+	return cred;
+}
+
+void
+catalog_load_credentials(PeeringConn *c, List **cache)
+{
+	c->azure_cred = shared_credential(c->azure_credential, cache);
+	c->aiven_cred = shared_credential(c->aiven_credential, cache);
 	c->app_cred = catalog_get_credential(psprintf(APP_CREDENTIAL_FMT, c->id), true);
 }
 
