@@ -317,7 +317,10 @@ catalog_get_credential(const char *name, bool missing_ok)
 	return cred;
 }
 
-/* A user credential, read once per claim however many connections use it. */
+/*
+ * A user credential, read once per claim however many connections use it.
+ * In a claim a missing one is NULL, for the step to report; else it raises.
+ */
 static Credential *
 shared_credential(const char *name, List **cache)
 {
@@ -331,8 +334,8 @@ shared_credential(const char *name, List **cache)
 			if (strcmp(cred->name, name) == 0)
 				return cred;
 		}
-	cred = catalog_get_credential(name, false);
-	if (cache != NULL)
+	cred = catalog_get_credential(name, cache != NULL);
+	if (cred != NULL && cache != NULL)
 		*cache = lappend(*cache, cred);
 	return cred;
 }

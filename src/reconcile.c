@@ -987,6 +987,14 @@ perform_step(PeeringConn *c, Prefetch *prefetch)
 	r.retry_after = -1;
 	c->checked = false;
 	remote_clear_error();
+	if (c->azure_cred == NULL || c->aiven_cred == NULL)
+	{
+		fail(&r, psprintf("credential \"%s\" does not exist",
+						  c->azure_cred == NULL ? c->azure_credential : c->aiven_credential),
+			 pstrdup("Create it again with peering_credential_set(), then call peering_retry()."));
+		apply_outcome(c, def, &r);
+		return;
+	}
 	PG_TRY();
 	{
 		def->fn(c, &ctx, &r);
