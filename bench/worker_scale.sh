@@ -14,9 +14,7 @@ LATENCY=${2:-20}
 PARALLEL=${3:-8}
 RECHECK_SECONDS=${4:-20}
 
-need_root
-bash scripts/deps.sh
-build_and_install
+prepare
 work=$(make_work_copy)
 bindir=$($PG_CONFIG --bindir)
 port=$(free_port)

@@ -14,6 +14,14 @@ build_and_install() {
 	make -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 }
 
+# Everything a script needs before it runs anything: root, the packages,
+# the extension built and installed.
+prepare() {
+	need_root
+	bash scripts/deps.sh
+	build_and_install
+}
+
 # A copy of the tree owned by postgres: initdb and pg_ctl refuse root, and
 # the suites write results into the tree.
 make_work_copy() {

@@ -8,9 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 
-need_root
-bash scripts/deps.sh
-build_and_install
+prepare
 
 work=$(make_work_copy)
 bindir=$($PG_CONFIG --bindir)
