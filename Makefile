@@ -9,6 +9,7 @@ OBJS = \
 	src/http.o \
 	src/jsonutil.o \
 	src/remote.o \
+	src/rest.o \
 	src/auth.o \
 	src/aiven.o \
 	src/graph.o \

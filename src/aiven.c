@@ -1,7 +1,6 @@
 /*
  * aiven.c
- *		The Aiven API calls peering needs (reference/aiven-api.md), and the
- *		small REST plumbing shared with graph.c and arm.c (aiven.h).
+ *		The Aiven API calls peering needs (reference/aiven-api.md).
  *
  * Requests carry "Authorization: aivenv1 <token>"; every path segment is
  * percent-encoded.  Peering connections cannot be read one by one: they come
@@ -16,129 +15,9 @@
 #include "jsonutil.h"
 #include "remote.h"
 #include "aiven.h"
+#include "rest.h"
 
 #define AIVEN_SERVICE	"aiven"
-
-/* ----------------------------------------------------------------------
- * Shared REST plumbing (declared in aiven.h)
- * ----------------------------------------------------------------------
- */
-
-char *
-rest_base_url(const char *setting)
-{
-	char	   *base = pstrdup(setting ? setting : "");
-	size_t		len = strlen(base);
-
-	if (len > 0 && base[len - 1] == '/')
-		base[len - 1] = '\0';
-	return base;
-}
-
-HttpRequest *
-rest_request(const char *service, const char *method, const char *url,
-			 const char *scheme, const char *token, const char *body)
-{
-	HttpRequest *req = palloc0(sizeof(HttpRequest));
-	char	   *credentials = psprintf("%s %s", scheme, token);
-
-	req->service = service;
-	req->method = method;
-	req->url = url;
-	req->headers = http_add_header(NIL, "Authorization", credentials);
-	req->body = body;
-	pfree(credentials);
-	return req;
-}
-
-bool
-rest_ok(const HttpResponse *resp)
-{
-	return resp->status >= 200 && resp->status < 300;
-}
-
-static const char *
-rest_service_name(const char *service)
-{
-	if (strcmp(service, "aiven") == 0)
-		return "the Aiven API";
-	if (strcmp(service, "graph") == 0)
-		return "Microsoft Graph";
-	if (strcmp(service, "arm") == 0)
-		return "Azure Resource Manager";
-	return service;
-}
-
-void
-rest_unexpected(const char *service, const char *operation,
-				const HttpResponse *resp, const char *reason)
-{
-	/* A garbled answer is worth another try later, like a 5xx. */
-	remote_clear_error();
-	strlcpy(remote_last_error.service, service, sizeof(remote_last_error.service));
-	remote_last_error.http_status = resp ? resp->status : 0;
-	if (resp && resp->request_id)
-		strlcpy(remote_last_error.request_id, resp->request_id,
-				sizeof(remote_last_error.request_id));
-	remote_last_error.retry = REMOTE_RETRY_TRANSIENT;
-	remote_last_error.retry_after = -1;
-
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-			 errmsg("unexpected response from %s while trying to %s",
-					rest_service_name(service), operation),
-			 resp ?
-			 errdetail("HTTP status %ld: %s; request id %s.",
-					   resp->status, reason,
-					   resp->request_id ? resp->request_id : "none") :
-			 errdetail("%s.", reason)));
-	pg_unreachable();
-}
-
-struct json_t *
-rest_json(const char *service, const char *operation, const HttpResponse *resp)
-{
-	json_t	   *root = json_parse_body(resp);
-
-	if (root == NULL || !json_is_object(root))
-	{
-		if (root)
-			json_decref(root);
-		rest_unexpected(service, operation, resp, "the body is not a JSON object");
-	}
-	return root;
-}
-
-char *
-rest_body(struct json_t *value)
-{
-	char	   *text;
-
-	if (value == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("could not build a JSON request body"),
-				 errdetail("A value is missing or is not valid UTF-8.")));
-	text = json_to_text(value);
-	json_decref(value);
-	return text;
-}
-
-char *
-rest_odata_string(const char *value)
-{
-	StringInfoData buf;
-	const char *p;
-
-	initStringInfo(&buf);
-	for (p = value; *p; p++)
-	{
-		if (*p == '\'')
-			appendStringInfoChar(&buf, '\'');
-		appendStringInfoChar(&buf, *p);
-	}
-	return buf.data;
-}
 
 /* ----------------------------------------------------------------------
  * Aiven helpers

@@ -14,7 +14,7 @@
 #include "http.h"
 #include "jsonutil.h"
 #include "remote.h"
-#include "aiven.h"
+#include "rest.h"
 #include "arm.h"
 
 #define ARM_SERVICE		"arm"

@@ -13,7 +13,7 @@
 #include "http.h"
 #include "jsonutil.h"
 #include "remote.h"
-#include "aiven.h"
+#include "rest.h"
 #include "graph.h"
 
 #define GRAPH_SERVICE	"graph"

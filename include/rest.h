@@ -1,0 +1,50 @@
+/*
+ * rest.h
+ *		REST plumbing shared by the remote API modules (aiven.c, graph.c,
+ *		arm.c).
+ */
+#ifndef PEERING_REST_H
+#define PEERING_REST_H
+
+#include "http.h"
+
+/*
+ * Kept free of jansson types so that this header stays includable next to
+ * utils/builtins.h.
+ */
+struct json_t;
+
+/* A URL setting without one trailing '/', palloc'd. */
+extern char *rest_base_url(const char *setting);
+
+/* A request carrying "Authorization: <scheme> <token>"; body may be NULL. */
+extern HttpRequest *rest_request(const char *service, const char *method,
+								 const char *url, const char *scheme,
+								 const char *token, const char *body);
+
+/* Is the status 2xx? */
+extern bool rest_ok(const HttpResponse *resp);
+
+/*
+ * The body of a 2xx response as a JSON object (a new reference), or ERROR
+ * "unexpected response from <service> while trying to <operation>".
+ */
+extern struct json_t *rest_json(const char *service, const char *operation,
+								const HttpResponse *resp);
+
+/*
+ * That ERROR (SQLSTATE 22P02), for a 2xx answer lacking what was expected:
+ * reason is a short constant phrase and the body is never quoted.  resp may
+ * be NULL.  remote_last_error is filled in as a transient failure.
+ */
+extern void rest_unexpected(const char *service, const char *operation,
+							const HttpResponse *resp, const char *reason)
+			pg_attribute_noreturn();
+
+/* Serialises a json_pack() result (consumed) or raises if packing failed. */
+extern char *rest_body(struct json_t *value);
+
+/* An OData string literal's content: single quotes doubled (not escaped). */
+extern char *rest_odata_string(const char *value);
+
+#endif							/* PEERING_REST_H */
