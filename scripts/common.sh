@@ -1,6 +1,9 @@
 # Shared by scripts/test.sh and scripts/demo.sh.
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
+# initdb needs a locale that exists; C.UTF-8 is always there on Debian 12.
+export LANG=C.UTF-8 LC_ALL=C.UTF-8
+unset LANGUAGE
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then

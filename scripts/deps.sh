@@ -3,7 +3,7 @@
 # skipping those already present so a warm machine re-runs in a second.
 set -euo pipefail
 
-PKGS=(make gcc pkg-config openssl curl python3
+PKGS=(make gcc libc6-dev pkg-config openssl curl python3
       postgresql-15 postgresql-server-dev-15 postgresql-15-cron
       libcurl4-openssl-dev libjansson-dev libipc-run-perl)
 
