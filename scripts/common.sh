@@ -35,7 +35,8 @@ make_work_copy() {
 	echo "$work"
 }
 
-as_pg() { runuser -u postgres -- "$@"; }
+# (from /, which postgres can always enter)
+as_pg() { runuser -u postgres -- env -C / "$@"; }
 
 # start_fakecloud WORK [fakecloud options]: the simulated cloud, as postgres,
 # in WORK/cloud; sets cloud_pid and waits until it accepts connections.
