@@ -40,6 +40,9 @@ extern void remote_clear_error(void);
 extern void remote_raise(const char *service, const char *operation,
 						 const HttpResponse *resp) pg_attribute_noreturn();
 
+/* A service's name for messages: "Microsoft Graph" for "graph", … */
+extern const char *remote_service_label(const char *service);
+
 /* The remote error code in a failed response body ("" if none), palloc'd. */
 extern char *remote_error_code(const char *service, const HttpResponse *resp);
 

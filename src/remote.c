@@ -243,8 +243,8 @@ remote_clear_error(void)
 	remote_last_error.retry_after = -1;
 }
 
-static const char *
-service_label(const char *service)
+const char *
+remote_service_label(const char *service)
 {
 	if (strcmp(service, "login") == 0)
 		return "Microsoft Entra ID";
@@ -513,7 +513,7 @@ remote_raise(const char *service, const char *operation,
 		.error = "no response",
 	};
 	const RemoteRule *rule;
-	const char *label = service_label(service);
+	const char *label = remote_service_label(service);
 	char	   *code;
 	char	   *message;
 	StringInfoData remote;

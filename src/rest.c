@@ -46,18 +46,6 @@ rest_ok(const HttpResponse *resp)
 	return resp->status >= 200 && resp->status < 300;
 }
 
-static const char *
-rest_service_name(const char *service)
-{
-	if (strcmp(service, "aiven") == 0)
-		return "the Aiven API";
-	if (strcmp(service, "graph") == 0)
-		return "Microsoft Graph";
-	if (strcmp(service, "arm") == 0)
-		return "Azure Resource Manager";
-	return service;
-}
-
 void
 rest_unexpected(const char *service, const char *operation,
 				const HttpResponse *resp, const char *reason)
@@ -75,7 +63,7 @@ rest_unexpected(const char *service, const char *operation,
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 			 errmsg("unexpected response from %s while trying to %s",
-					rest_service_name(service), operation),
+					remote_service_label(service), operation),
 			 resp ?
 			 errdetail("HTTP status %ld: %s; request id %s.",
 					   resp->status, reason,
