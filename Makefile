@@ -1,5 +1,8 @@
 # peering: PGXS build.  PG_CONFIG pins PostgreSQL 15 on Debian, where
 # /usr/bin/pg_config follows the newest installed major.
+#
+# Copyright (c) 2026, peering developers
+# Released under the PostgreSQL License (see LICENSE).
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 
 MODULE_big = peering
@@ -21,7 +24,7 @@ OBJS = \
 	src/api.o
 
 EXTENSION = peering
-DATA = sql/peering--1.0.sql
+DATA = sql/peering--1.0.sql sql/peering--1.0--1.1.sql
 PGFILEDESC = "peering - Azure VNet to Aiven project VPC peering from SQL"
 
 PG_CPPFLAGS = -Iinclude

@@ -6,6 +6,9 @@
 #   bash bench/worker_scale.sh [N] [latency_ms] [max_parallel_requests] [recheck_seconds]
 #
 # Run as root on Debian 12 (installs what is missing, like scripts/test.sh).
+#
+# Copyright (c) 2026, peering developers
+# Released under the PostgreSQL License (see LICENSE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
@@ -18,7 +21,7 @@ prepare
 work=$(make_work_copy)
 bindir=$($PG_CONFIG --bindir)
 port=$(free_port)
-trap 'stop_all "$work"' EXIT
+cleanup_on_exit 'stop_all "$work"'
 
 start_fakecloud "$work" --latency-ms "$LATENCY" >/dev/null
 base=$(world base_url); ca=$(world ca_file)

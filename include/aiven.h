@@ -1,8 +1,11 @@
 /*
  * aiven.h
- *		The Aiven API calls peering needs (reference/aiven-api.md).
+ *		The Aiven API calls peering needs (docs/remote-apis.md §6).
  *		Every function raises ERROR through remote_raise() on failure unless
  *		it says otherwise.  Results are palloc'd.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #ifndef PEERING_AIVEN_H
 #define PEERING_AIVEN_H
@@ -46,8 +49,9 @@ extern AivenVpc *aiven_get_vpc(const char *token, const char *project,
 /* The same split in two, so the worker can send many GETs in parallel. */
 extern HttpRequest *aiven_get_vpc_request(const char *token, const char *project,
 										  const char *vpc_id);
+/* project_gone_ok: also NULL when the project no longer exists (teardown) */
 extern AivenVpc *aiven_parse_vpc(const HttpResponse *resp, const char *project,
-								 const char *vpc_id);
+								 const char *vpc_id, bool project_gone_ok);
 
 /*
  * The connection for this (lower-case) subscription, group and VNet, or NULL.
@@ -58,7 +62,11 @@ extern AivenPeering *aiven_find_peering(const AivenVpc *vpc, const char *subscri
 										const char *resource_group,
 										const char *vnet);
 
-/* POST …/vpcs/{id}/peering-connections; names must already be lower-case. */
+/*
+ * POST …/vpcs/{id}/peering-connections; names must already be lower-case.
+ * Sent once: NULL when the answer does not tell whether the connection was
+ * created (409, 5xx, no answer), and the caller must read it back.
+ */
 extern AivenPeering *aiven_create_peering(const char *token, const char *project,
 										  const char *vpc_id,
 										  const char *subscription,
@@ -66,7 +74,11 @@ extern AivenPeering *aiven_create_peering(const char *token, const char *project
 										  const char *vnet, const char *app_id,
 										  const char *tenant_id);
 
-/* DELETE …/peer-accounts/{sub}/peer-resource-groups/{rg}/peer-vpcs/{vnet}; NULL on 404 */
+/*
+ * DELETE …/peer-accounts/{sub}/peer-resource-groups/{rg}/peer-vpcs/{vnet};
+ * NULL on any 404: with the connection, its VPC or its project gone, there
+ * is nothing left to delete.
+ */
 extern AivenPeering *aiven_delete_peering(const char *token, const char *project,
 										  const char *vpc_id,
 										  const char *subscription,

@@ -1,9 +1,12 @@
 /*
  * arm.h
- *		The Azure Resource Manager calls peering needs (reference/azure-api.md §3).
+ *		The Azure Resource Manager calls peering needs (docs/remote-apis.md §4).
  *		Every function raises ERROR through remote_raise() on failure unless it
  *		says otherwise.  Results are palloc'd.  "vnet_id" is a full ARM id
  *		(/subscriptions/…/virtualNetworks/…); a "scope" is such an id too.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #ifndef PEERING_ARM_H
 #define PEERING_ARM_H
@@ -75,9 +78,17 @@ extern ArmRoleDefinition *arm_put_role_definition(const char *token,
 												  const char *description,
 												  List *actions);
 
-/* DELETE roleDefinitions/{guid}; false when already gone */
-extern bool arm_delete_role_definition(const char *token, const char *subscription,
-									   const char *guid);
+typedef enum ArmRoleDeletion
+{
+	ARM_ROLE_DELETED,
+	ARM_ROLE_GONE,				/* there was none */
+	ARM_ROLE_IN_USE				/* 409 RoleDefinitionHasAssignments */
+} ArmRoleDeletion;
+
+/* DELETE roleDefinitions/{guid} */
+extern ArmRoleDeletion arm_delete_role_definition(const char *token,
+												  const char *subscription,
+												  const char *guid);
 
 /*
  * PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{guid} with

@@ -3,6 +3,9 @@
  *		Access tokens: Azure AD client credentials per (tenant, client,
  *		audience) cached until 5 minutes before expiry, supplied Azure tokens,
  *		and the Aiven token.  Secrets are read only when a token is needed.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #ifndef PEERING_AUTH_H
 #define PEERING_AUTH_H

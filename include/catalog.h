@@ -2,6 +2,9 @@
  * catalog.h
  *		The peering.* tables, read and written through SPI as the extension's
  *		owner with a fixed search_path.  Every function needs a transaction.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #ifndef PEERING_CATALOG_H
 #define PEERING_CATALOG_H
@@ -82,6 +85,9 @@ typedef struct PeeringConn
 	char	   *last_error;
 	char	   *last_error_code;
 	TimestampTz next_attempt_at;	/* 0: none */
+	char	   *retry_class;	/* remote_retry_name(); NULL: not retrying */
+	TimestampTz retry_since;	/* 0: not retrying */
+	TimestampTz retry_until;	/* 0: not retrying */
 	TimestampTz step_since;
 	TimestampTz active_since;	/* 0: never */
 	bool		checked;		/* remote state read in this cycle */
@@ -136,6 +142,9 @@ extern PeeringConn *conn_copy(const PeeringConn *c);
 /* Queues an event on c. */
 extern void conn_event(PeeringConn *c, const char *kind, const char *message,
 					   const char *error_code, const char *request_id);
+
+/* The installed version of the extension (palloc'd), NULL if not installed. */
+extern char *catalog_installed_version(void);
 
 /* Oid of the extension owner, for running catalog SPI as that role. */
 extern Oid	catalog_owner(void);

@@ -1,8 +1,11 @@
 /*
  * graph.h
- *		The Microsoft Graph v1.0 calls peering needs (reference/azure-api.md §2).
+ *		The Microsoft Graph v1.0 calls peering needs (docs/remote-apis.md §3).
  *		Every function raises ERROR through remote_raise() on failure unless it
  *		says otherwise.  Results are palloc'd.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #ifndef PEERING_GRAPH_H
 #define PEERING_GRAPH_H
@@ -37,6 +40,8 @@ typedef struct GraphServicePrincipal
 /*
  * PATCH /applications(uniqueName='…') with Prefer: create-if-missing,
  * multi-tenant (AzureADMultipleOrgs).  On 204 the application is read back.
+ * NULL when another object holds the uniqueName (a deleted application keeps
+ * it in the recycle bin for 30 days).
  */
 extern GraphApplication *graph_upsert_application(const char *token,
 												  const char *unique_name,
@@ -60,6 +65,13 @@ extern void graph_remove_password(const char *token, const char *app_object_id,
 
 /* DELETE /applications/{id}; false when it was already gone */
 extern bool graph_delete_application(const char *token, const char *object_id);
+
+/* A soft-deleted application of that uniqueName in the recycle bin, or NULL. */
+extern GraphApplication *graph_find_deleted_application(const char *token,
+														const char *unique_name);
+
+/* Permanently deletes a soft-deleted object; false if it was not there. */
+extern bool graph_purge_deleted(const char *token, const char *object_id);
 
 /* PATCH /servicePrincipals(appId='…') with Prefer: create-if-missing */
 extern GraphServicePrincipal *graph_upsert_service_principal(const char *token,

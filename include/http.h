@@ -2,6 +2,9 @@
  * http.h
  *		The HTTPS client: the only part of peering that talks to libcurl.
  *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
+ *
  * Every wait is interruptible (statement_timeout, pg_cancel_backend, SIGTERM,
  * postmaster death): curl state is freed before CHECK_FOR_INTERRUPTS() is
  * allowed to throw.  Remote failures are never thrown from here; they come
@@ -72,7 +75,11 @@ extern HttpResponse *http_perform(const HttpRequest *req);
 extern void http_perform_many(HttpRequest **reqs, HttpResponse **resps,
 							  int n, int max_parallel);
 
-/* Is this failure worth retrying later (transport error, 408, 429, 5xx)? */
+/*
+ * Is this failure worth another try (transport error other than TLS, size or
+ * a bad URL; 408, 429, 5xx)?  The one notion used both for retries in place
+ * and by remote.c's classes.
+ */
 extern bool http_is_transient(const HttpResponse *resp);
 
 /* Percent-encodes a path segment or form value (palloc'd). */

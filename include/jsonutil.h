@@ -4,9 +4,12 @@
  *		jsonutil_init), so a thrown ERROR leaks nothing and json_dumps()
  *		output is pfree'd, not free'd.
  *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
+ *
  * Never include utils/builtins.h next to this header, and never call
  * jansson's object constructor (json_object): the postgres binary exports
- * a function of that name (reference/platform.md).  Build objects with
+ * a function of that name (docs/architecture.md §10).  Build objects with
  * json_pack().
  */
 #ifndef PEERING_JSONUTIL_H

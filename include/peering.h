@@ -1,14 +1,24 @@
 /*
  * peering.h
  *		Constants and settings shared by every part of the peering extension.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #ifndef PEERING_H
 #define PEERING_H
 
 #define PEERING_SCHEMA			"peering"
+
+/*
+ * The version of the SQL objects this library reads and writes.  A database
+ * still at an older version (the package was upgraded, ALTER EXTENSION was
+ * not run yet) is left alone until it is updated.
+ */
+#define PEERING_CATALOG_VERSION	"1.1"
 #define PEERING_NOTIFY_CHANNEL	"peering"
 
-/* ARM api-versions (reference/azure-api.md §3) */
+/* ARM api-versions (docs/remote-apis.md §4) */
 #define ARM_API_NETWORK			"2024-05-01"
 #define ARM_API_AUTHORIZATION	"2022-04-01"
 #define ARM_API_SUBSCRIPTIONS	"2022-12-01"
@@ -18,7 +28,7 @@
 #define AZURE_SCOPE_ARM			"https://management.azure.com/.default"
 #define AZURE_SCOPE_GRAPH		"https://graph.microsoft.com/.default"
 
-/* Settings (guc.c); see design.md §3 */
+/* Settings (guc.c); see docs/architecture.md §7 */
 extern char *peering_database;
 extern char *peering_aiven_url;
 extern char *peering_login_url;
@@ -31,6 +41,9 @@ extern int	peering_recheck_interval;	/* seconds */
 extern int	peering_http_timeout;		/* milliseconds */
 extern int	peering_max_parallel_requests;
 extern bool peering_worker_enabled;
+extern int	peering_transient_retry_budget;	/* seconds */
+extern int	peering_replication_retry_budget;	/* seconds */
+extern int	peering_throttling_retry_budget;	/* seconds */
 
 extern void peering_define_gucs(void);
 

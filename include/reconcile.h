@@ -3,6 +3,9 @@
  *		The state machine: advances one connection by one step, and the cycle
  *		(claim in a short transaction, network with none, write back in a
  *		short transaction) shared by the worker and CALL peering_run().
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #ifndef PEERING_RECONCILE_H
 #define PEERING_RECONCILE_H

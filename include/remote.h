@@ -2,18 +2,28 @@
  * remote.h
  *		One table that maps remote failures (Azure AD, Graph, ARM, Aiven) to
  *		SQLSTATE, message, hint and retry class.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #ifndef PEERING_REMOTE_H
 #define PEERING_REMOTE_H
 
 #include "http.h"
 
+/*
+ * Retry classes.  Each retryable class has its own time budget
+ * (peering.*_retry_budget); their SQL names are in remote_retry_name().
+ */
 typedef enum RemoteRetry
 {
 	REMOTE_RETRY_NEVER,			/* the user must fix something */
-	REMOTE_RETRY_TRANSIENT,		/* network, throttling, 5xx */
-	REMOTE_RETRY_PROPAGATION	/* replication/propagation right after a write */
+	REMOTE_RETRY_TRANSIENT,		/* network, timeouts, 5xx */
+	REMOTE_RETRY_PROPAGATION,	/* replication/propagation right after a write */
+	REMOTE_RETRY_THROTTLING		/* 429: the service asks us to slow down */
 } RemoteRetry;
+
+#define REMOTE_RETRY_CLASSES	(REMOTE_RETRY_THROTTLING + 1)
 
 /* What the last remote_raise() reported, for callers that catch the ERROR. */
 typedef struct RemoteError
@@ -26,9 +36,18 @@ typedef struct RemoteError
 	int			retry_after;	/* seconds, -1 if none */
 } RemoteError;
 
-extern RemoteError remote_last_error;
-
+/* Forgets the last remote error (before a step runs). */
 extern void remote_clear_error(void);
+
+/*
+ * The remote failure behind the last ERROR raised by remote_raise() or
+ * remote_raise_unexpected() since remote_clear_error(), or NULL when that
+ * ERROR did not come from a remote service.
+ */
+extern const RemoteError *remote_last_error(void);
+
+/* Records a 2xx answer we cannot use as a transient failure (rest.c). */
+extern void remote_note_unexpected(const char *service, const HttpResponse *resp);
 
 /*
  * Raises ERROR for a failed response.  "operation" is a verb phrase naming
@@ -48,5 +67,16 @@ extern char *remote_error_code(const char *service, const HttpResponse *resp);
 
 /* The retry class remote_raise() would report for resp, without raising. */
 extern RemoteRetry remote_retry_class(const char *service, const HttpResponse *resp);
+
+/* "transient", "replication", "throttling"; NULL for REMOTE_RETRY_NEVER. */
+extern const char *remote_retry_name(RemoteRetry retry);
+
+/*
+ * Does resp carry this remote error: HTTP status, code (NULL: any) and a
+ * marker (NULL: any) found in the message or in an error detail's code or
+ * value?  For the few answers whose generic code covers several causes.
+ */
+extern bool remote_error_is(const char *service, const HttpResponse *resp,
+							long status, const char *code, const char *marker);
 
 #endif							/* PEERING_REMOTE_H */

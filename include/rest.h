@@ -2,6 +2,9 @@
  * rest.h
  *		REST plumbing shared by the remote API modules (aiven.c, graph.c,
  *		arm.c).
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #ifndef PEERING_REST_H
 #define PEERING_REST_H
@@ -35,7 +38,7 @@ extern struct json_t *rest_json(const char *service, const char *operation,
 /*
  * That ERROR (SQLSTATE 22P02), for a 2xx answer lacking what was expected:
  * reason is a short constant phrase and the body is never quoted.  resp may
- * be NULL.  remote_last_error is filled in as a transient failure.
+ * be NULL.  remote_last_error() reports it as a transient failure.
  */
 extern void rest_unexpected(const char *service, const char *operation,
 							const HttpResponse *resp, const char *reason)

@@ -2,6 +2,9 @@
  * util.h
  *		Small helpers: UUIDs (deterministic v5 names for Azure objects) and
  *		Azure/Aiven name rules.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #ifndef PEERING_UTIL_H
 #define PEERING_UTIL_H
@@ -15,11 +18,17 @@ extern bool peering_is_uuid(const char *s);
  */
 extern char *peering_uuid_v5(const char *name);
 
+/* Equal strings, neither NULL. */
+extern bool peering_str_eq(const char *a, const char *b);
+
+/* Equal strings, or both NULL. */
+extern bool peering_str_same(const char *a, const char *b);
+
 /* Lower-cased copy (ASCII), palloc'd. */
 extern char *peering_lower(const char *s);
 
 /*
- * Azure name rules (reference/azure-api.md §5).  Each returns NULL when the
+ * Azure name rules (docs/remote-apis.md §5).  Each returns NULL when the
  * name is valid, else a sentence saying what is wrong.
  */
 extern const char *azure_resource_group_problem(const char *name);

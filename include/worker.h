@@ -1,6 +1,9 @@
 /*
  * worker.h
  *		The background worker and its wake-up at COMMIT.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #ifndef PEERING_WORKER_H
 #define PEERING_WORKER_H

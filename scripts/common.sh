@@ -1,4 +1,7 @@
 # Shared by scripts/test.sh and scripts/demo.sh.
+#
+# Copyright (c) 2026, peering developers
+# Released under the PostgreSQL License (see LICENSE).
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 # initdb needs a locale that exists; C.UTF-8 is always there on Debian 12.
@@ -36,14 +39,19 @@ make_work_copy() {
 }
 
 # (from /, which postgres can always enter)
-as_pg() { runuser -u postgres -- env -C / "$@"; }
+AS_PG=(runuser -u postgres -- env -C /)
+as_pg() { "${AS_PG[@]}" "$@"; }
 
 # start_fakecloud WORK [fakecloud options]: the simulated cloud, as postgres,
 # in WORK/cloud; sets cloud_pid and waits until it accepts connections.
+# It runs in a session of its own (setsid), so that stop_fakecloud can stop
+# the whole process group: runuser and the python process under it.  (A
+# background job of this non-interactive shell is no group leader, so setsid
+# does not fork and cloud_pid is the group's id.)
 start_fakecloud() {
 	local work=$1; shift
 	as_pg mkdir -p "$work/cloud"
-	as_pg /usr/bin/python3 "$work/test/fakecloud/fakecloud.py" --dir "$work/cloud" "$@" \
+	setsid "${AS_PG[@]}" /usr/bin/python3 "$work/test/fakecloud/fakecloud.py" --dir "$work/cloud" "$@" \
 		>"$work/cloud.log" 2>&1 &
 	cloud_pid=$!
 	for _ in $(seq 1 100); do
@@ -80,12 +88,54 @@ start_cluster() {
 	as_pg "$bindir/pg_ctl" -D "$work/pgdata" -l "$work/postgres.log" -w start >/dev/null
 }
 
-# stop_all WORK: stops the cluster and the simulated cloud of WORK, removes WORK.
+# stop_fakecloud: SIGTERM to the simulated cloud's process group, SIGKILL if
+# it is still there after 10 s; then reaps it.
+stop_fakecloud() {
+	[ -n "${cloud_pid:-}" ] || return 0
+	kill -TERM -- "-$cloud_pid" 2>/dev/null || true
+	for _ in $(seq 1 100); do
+		kill -0 -- "-$cloud_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL -- "-$cloud_pid" 2>/dev/null || true
+	wait "$cloud_pid" 2>/dev/null || true
+	cloud_pid=
+}
+
+# check_no_survivors WORK: fails, naming them, if processes whose command
+# line mentions WORK (a server, the simulated cloud, a test's cluster) are
+# still running 5 s after the run ended.
+check_no_survivors() {
+	local pattern=${1//./\\.} left
+	[ -n "$pattern" ] || { echo "check_no_survivors: no directory given" >&2; return 1; }
+	for _ in $(seq 1 50); do
+		left=$(pgrep -af -- "$pattern") || return 0
+		sleep 0.1
+	done
+	echo "$0: processes left behind by this run:" >&2
+	echo "$left" >&2
+	return 1
+}
+
+# stop_all WORK: stops the cluster and the simulated cloud of WORK, checks
+# that nothing of the run survives, removes WORK.  Exits non-zero if
+# something did.
 stop_all() {
-	local work=$1
+	local work=$1 survivors=0
 	as_pg "$($PG_CONFIG --bindir)/pg_ctl" -D "$work/pgdata" -m immediate stop >/dev/null 2>&1 || true
-	[ -n "${cloud_pid:-}" ] && kill "$cloud_pid" 2>/dev/null || true
+	stop_fakecloud
+	check_no_survivors "$work" || survivors=1
 	rm -rf "$work"
+	[ $survivors -eq 0 ] || exit 1
+}
+
+# cleanup_on_exit COMMAND: runs COMMAND when the script ends, pass or fail,
+# also on Ctrl-C or SIGTERM (which no longer reach the simulated cloud: it
+# has its own session).
+cleanup_on_exit() {
+	trap "$1" EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 }
 
 # set_credentials PSQL...: the 'azure' and 'aiven' credentials from the

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# Copyright (c) 2026, peering developers
+# Released under the PostgreSQL License (see LICENSE).
 """Adds up the test counts of the suites' logs (unittest, pg_regress, prove)
 and prints one closing line: "tests: N passed, M failed"."""
 import re

@@ -4,6 +4,9 @@
 # scenario, with realistic delays) and a throwaway PostgreSQL cluster with
 # the worker, creates a peering and follows it to ACTIVE, shows the row and
 # its history, deletes it again, and cleans up.  Run as root.
+#
+# Copyright (c) 2026, peering developers
+# Released under the PostgreSQL License (see LICENSE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
@@ -13,7 +16,7 @@ prepare
 work=$(make_work_copy)
 bindir=$($PG_CONFIG --bindir)
 port=$(free_port)
-[ -n "${PEERING_KEEP:-}" ] || trap 'stop_all "$work"' EXIT
+[ -n "${PEERING_KEEP:-}" ] || cleanup_on_exit 'stop_all "$work"'
 
 echo "== starting the simulated cloud (Azure AD, Graph, ARM, Aiven) on 127.0.0.1"
 start_fakecloud "$work" --scenario demo

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages peering needs to build, test and run the demo,
 # skipping those already present so a warm machine re-runs in a second.
+#
+# Copyright (c) 2026, peering developers
+# Released under the PostgreSQL License (see LICENSE).
 set -euo pipefail
 
 PKGS=(make gcc libc6-dev pkg-config openssl curl python3
       postgresql-15 postgresql-server-dev-15 postgresql-15-cron
-      libcurl4-openssl-dev libjansson-dev libipc-run-perl)
+      libcurl4-openssl-dev libjansson-dev libipc-run-perl
+      python3-azure)
 
 missing=()
 for p in "${PKGS[@]}"; do

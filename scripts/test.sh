@@ -5,6 +5,9 @@
 # integration tests (real clusters, the worker, the fake cloud).
 # Run as root (it installs packages and the extension).  Exits non-zero on
 # any failure.
+#
+# Copyright (c) 2026, peering developers
+# Released under the PostgreSQL License (see LICENSE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
@@ -12,7 +15,7 @@ cd "$(dirname "$0")/.."
 prepare
 
 work=$(make_work_copy)
-trap 'rm -rf "$work"' EXIT
+cleanup_on_exit 'rm -rf "$work"'
 
 status=0
 logs=()
@@ -39,6 +42,9 @@ if [ $status -ne 0 ]; then
 		[ -f "$f" ] && { echo "--- $f"; tail -n 200 "$f"; }
 	done
 fi
+# Every suite stops what it starts: a server or fake cloud still running
+# from this run's copy of the tree is a failure.
+check_no_survivors "$work" || status=1
 # One closing line over the three suites: "N passed, M failed".
 /usr/bin/python3 scripts/count_tests.py "${logs[@]}"
 exit $status

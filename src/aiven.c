@@ -1,6 +1,9 @@
 /*
  * aiven.c
- *		The Aiven API calls peering needs (reference/aiven-api.md).
+ *		The Aiven API calls peering needs (docs/remote-apis.md §6).
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  *
  * Requests carry "Authorization: aivenv1 <token>"; every path segment is
  * percent-encoded.  Peering connections cannot be read one by one: they come
@@ -191,13 +194,14 @@ aiven_get_vpc_request(const char *token, const char *project, const char *vpc_id
 }
 
 AivenVpc *
-aiven_parse_vpc(const HttpResponse *resp, const char *project, const char *vpc_id)
+aiven_parse_vpc(const HttpResponse *resp, const char *project, const char *vpc_id,
+				bool project_gone_ok)
 {
 	char	   *operation = aiven_vpc_operation(project, vpc_id);
 	json_t	   *root;
 	AivenVpc   *vpc;
 
-	if (aiven_absent(resp))
+	if (aiven_absent(resp) || (project_gone_ok && resp->status == 404))
 		return NULL;
 	if (!rest_ok(resp))
 		remote_raise(AIVEN_SERVICE, operation, resp);
@@ -212,7 +216,7 @@ aiven_get_vpc(const char *token, const char *project, const char *vpc_id)
 {
 	HttpResponse *resp = http_perform(aiven_get_vpc_request(token, project, vpc_id));
 
-	return aiven_parse_vpc(resp, project, vpc_id);
+	return aiven_parse_vpc(resp, project, vpc_id, false);
 }
 
 AivenPeering *
@@ -254,8 +258,15 @@ aiven_create_peering(const char *token, const char *project, const char *vpc_id,
 										   "peer_resource_group", resource_group,
 										   "peer_azure_app_id", app_id,
 										   "peer_azure_tenant_id", tenant_id));
+	HttpRequest *req = rest_request(AIVEN_SERVICE, "POST", url, "aivenv1", token, body);
+	HttpResponse *resp;
 
-	return aiven_peering_response(aiven_send(token, "POST", url, body), operation);
+	/* a retry in place could create a second connection after a lost answer */
+	req->no_retry = true;
+	resp = http_perform(req);
+	if (resp->status == 0 || resp->status == 409 || resp->status >= 500)
+		return NULL;
+	return aiven_peering_response(resp, operation);
 }
 
 AivenPeering *
@@ -272,7 +283,7 @@ aiven_delete_peering(const char *token, const char *project, const char *vpc_id,
 							   http_escape(vnet));
 	HttpResponse *resp = aiven_send(token, "DELETE", url, NULL);
 
-	if (aiven_absent(resp))
+	if (resp->status == 404)
 		return NULL;
 	return aiven_peering_response(resp, operation);
 }

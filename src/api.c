@@ -1,6 +1,9 @@
 /*
  * api.c
- *		SQL entry points (design.md §3).
+ *		SQL entry points (docs/architecture.md §7).
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  *
  * peering_create validates locally, checks read-only what it can remotely,
  * and records the desired peering; every mutating remote call is left to the

@@ -1,6 +1,9 @@
 /*
  * arm.c
- *		The Azure Resource Manager calls peering needs (reference/azure-api.md §3).
+ *		The Azure Resource Manager calls peering needs (docs/remote-apis.md §4).
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  *
  * Every URL carries ?api-version= for its resource provider and every request
  * "Authorization: Bearer <token>".  ARM ids (a VNet id, a scope) are used as
@@ -403,15 +406,27 @@ arm_put_role_definition(const char *token, const char *subscription,
 	return arm_role_definition_response(resp, operation);
 }
 
-bool
+/*
+ * A role someone assigned since we created it is in use: ARM refuses with
+ * 409 RoleDefinitionHasAssignments, which the caller reports and accepts.
+ */
+ArmRoleDeletion
 arm_delete_role_definition(const char *token, const char *subscription,
 						   const char *guid)
 {
-	return arm_delete(token,
-					  arm_url(arm_role_definition_path(subscription, guid),
-							  ARM_API_AUTHORIZATION, NULL),
-					  psprintf("delete role definition \"%s\"", guid),
-					  false);
+	char	   *operation = psprintf("delete role definition \"%s\"", guid);
+	HttpResponse *resp = arm_send(token, NULL, "DELETE",
+								  arm_url(arm_role_definition_path(subscription, guid),
+										  ARM_API_AUTHORIZATION, NULL),
+								  NULL);
+
+	if (arm_absent(resp) || resp->status == 204)
+		return ARM_ROLE_GONE;
+	if (remote_error_is(ARM_SERVICE, resp, 409, "RoleDefinitionHasAssignments", NULL))
+		return ARM_ROLE_IN_USE;
+	if (!rest_ok(resp))
+		remote_raise(ARM_SERVICE, operation, resp);
+	return ARM_ROLE_DELETED;
 }
 
 /* ----------------------------------------------------------------------

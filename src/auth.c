@@ -2,6 +2,9 @@
  * auth.c
  *		Access tokens and secrets.
  *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
+ *
  * Azure tokens come from the v2 token endpoint (client credentials), from
  * the instance metadata service (managed identity) or are supplied as is.
  * The first two are cached per process, keyed by (tenant, client id,
@@ -34,6 +37,7 @@
 #include "jsonutil.h"
 #include "peering.h"
 #include "remote.h"
+#include "rest.h"
 
 #define SECRET_FILE_MAX			(64 * 1024)
 #define TOKEN_MIN_REMAINING		300
@@ -368,17 +372,6 @@ token_from_response(HttpResponse *resp, const char *operation, time_t started,
 	return token;
 }
 
-/* Trims trailing slashes from a base URL setting. */
-static char *
-base_url(const char *url)
-{
-	size_t		len = strlen(url);
-
-	while (len > 0 && url[len - 1] == '/')
-		len--;
-	return pnstrdup(url, len);
-}
-
 /* Client credentials grant against {peering.login_url}/{tenant}/oauth2/v2.0/token. */
 static char *
 token_fetch_client_secret(const Credential *cred, const char *tenant,
@@ -411,7 +404,7 @@ token_fetch_client_secret(const Credential *cred, const char *tenant,
 	req.service = "login";
 	req.method = "POST";
 	req.url = psprintf("%s/%s/oauth2/v2.0/token",
-					   base_url(peering_login_url), http_escape(tenant));
+					   rest_base_url(peering_login_url), http_escape(tenant));
 	req.body = body;
 	req.content_type = "application/x-www-form-urlencoded";
 

@@ -3,6 +3,9 @@
  *		SPI access to peering.connections, peering.events and
  *		peering.credentials.
  *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
+ *
  * Every query runs as the extension's owner with search_path fixed to
  * pg_catalog, so that peering_run() (which may not be SECURITY DEFINER,
  * because it commits) and the SECURITY DEFINER functions see the same
@@ -20,6 +23,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "storage/proc.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
@@ -54,6 +58,49 @@ catalog_owner(void)
 	return owner;
 }
 
+/* The installed version of the extension, palloc'd; NULL if not installed. */
+char *
+catalog_installed_version(void)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *version = NULL;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension"
+					" WHERE extname = 'peering'", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed reading pg_extension");
+	if (SPI_processed > 0)
+		version = MemoryContextStrdup(caller,
+									  SPI_getvalue(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	return version;
+}
+
+/*
+ * Refuses to touch tables of another version than the library's: after a
+ * package upgrade the old tables lack columns until ALTER EXTENSION runs.
+ * Checked once per transaction.
+ */
+static void
+catalog_require_version(void)
+{
+	static LocalTransactionId checked_in = InvalidLocalTransactionId;
+	char	   *version;
+
+	if (checked_in == MyProc->lxid)
+		return;
+	version = catalog_installed_version();
+	if (version != NULL && strcmp(version, PEERING_CATALOG_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"peering\" is at version %s, but its library needs version %s",
+						version, PEERING_CATALOG_VERSION),
+				 errhint("Run ALTER EXTENSION peering UPDATE.")));
+	checked_in = MyProc->lxid;
+}
+
 /*
  * Enters SPI as the owner.  An ERROR before catalog_leave() is cleaned up by
  * transaction abort, which restores the user and the GUC nest level.
@@ -61,7 +108,10 @@ catalog_owner(void)
 static void
 catalog_enter(CatalogScope *scope)
 {
-	Oid			owner = catalog_owner();
+	Oid			owner;
+
+	catalog_require_version();
+	owner = catalog_owner();
 
 	scope->caller_cxt = CurrentMemoryContext;
 	GetUserIdAndSecContext(&scope->save_userid, &scope->save_sec_context);
@@ -163,6 +213,9 @@ conn_from_row(int row, MemoryContext cxt)
 	c->last_error = spi_text(row, "last_error", cxt);
 	c->last_error_code = spi_text(row, "last_error_code", cxt);
 	c->next_attempt_at = spi_timestamp(row, "next_attempt_at");
+	c->retry_class = spi_text(row, "retry_class", cxt);
+	c->retry_since = spi_timestamp(row, "retry_since");
+	c->retry_until = spi_timestamp(row, "retry_until");
 	c->step_since = spi_timestamp(row, "step_since");
 	c->active_since = spi_timestamp(row, "active_since");
 	return c;
@@ -187,6 +240,7 @@ conn_copy(const PeeringConn *src)
 	c->step = copy_or_null(src->step);
 	c->last_error = copy_or_null(src->last_error);
 	c->last_error_code = copy_or_null(src->last_error_code);
+	c->retry_class = copy_or_null(src->retry_class);
 	c->new_app_secret = NULL;
 	c->drop_app_secret = false;
 	c->events = NIL;
@@ -529,6 +583,11 @@ catalog_save(PeeringConn *before, PeeringConn *after, bool progress)
 		set_column(&sql, args, &n, "last_error_code", "text", after->last_error_code);
 		set_column(&sql, args, &n, "next_attempt_at", "timestamptz",
 				   timestamp_arg(after->next_attempt_at));
+		set_column(&sql, args, &n, "retry_class", "text", after->retry_class);
+		set_column(&sql, args, &n, "retry_since", "timestamptz",
+				   timestamp_arg(after->retry_since));
+		set_column(&sql, args, &n, "retry_until", "timestamptz",
+				   timestamp_arg(after->retry_until));
 		set_column(&sql, args, &n, "step_since", "timestamptz",
 				   timestamp_arg(after->step_since));
 		set_column(&sql, args, &n, "active_since", "timestamptz",
@@ -644,6 +703,7 @@ catalog_rearm(int64 id, const char *desired, const char *step,
 	catalog_exec("UPDATE peering.connections"
 				 "   SET desired = $2, failed = false, attempts = 0,"
 				 "       last_error = NULL, last_error_code = NULL,"
+				 "       retry_class = NULL, retry_since = NULL, retry_until = NULL,"
 				 "       step_since = CASE WHEN step = $3 THEN step_since ELSE now() END,"
 				 "       step = $3, next_attempt_at = now(),"
 				 "       generation = generation + 1, updated_at = now()"

@@ -1,6 +1,9 @@
 /*
  * graph.c
- *		The Microsoft Graph v1.0 calls peering needs (reference/azure-api.md §2).
+ *		The Microsoft Graph v1.0 calls peering needs (docs/remote-apis.md §3).
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  *
  * Requests go to peering.graph_url + "/v1.0" with "Authorization: Bearer
  * <token>".  Alternate keys are addressed as /applications(uniqueName='…')
@@ -70,14 +73,19 @@ graph_read(const char *token, const char *path, const char *operation,
 /*
  * PATCH path with Prefer: create-if-missing.  Returns the response holding
  * the object: the 201 (created) or, after a 204, a GET of the same path.
+ * NULL when the key is held by another object (a 400 Request_BadRequest
+ * whose message has taken_marker), if the caller names that marker.
  */
 static HttpResponse *
 graph_upsert(const char *token, const char *path, const char *body,
-			 const char *operation, bool *created)
+			 const char *operation, const char *taken_marker, bool *created)
 {
 	HttpResponse *resp = graph_send(token, "PATCH", path, body, true, false);
 
 	*created = (resp->status == 201);
+	if (taken_marker != NULL &&
+		remote_error_is(GRAPH_SERVICE, resp, 400, "Request_BadRequest", taken_marker))
+		return NULL;
 	if (resp->status == 204)
 		return graph_read(token, path, operation, false);
 	if (!rest_ok(resp))
@@ -98,11 +106,11 @@ graph_delete(const char *token, const char *path, const char *operation)
 	return true;
 }
 
+/* An application object; resp and operation are for error messages. */
 static GraphApplication *
-graph_application_from(const HttpResponse *resp, const char *operation,
-					   bool created)
+graph_application_parse(json_t *root, const HttpResponse *resp,
+						const char *operation, bool created)
 {
-	json_t	   *root = rest_json(GRAPH_SERVICE, operation, resp);
 	GraphApplication *app = palloc0(sizeof(GraphApplication));
 	json_t	   *creds;
 	json_t	   *cred;
@@ -128,6 +136,16 @@ graph_application_from(const HttpResponse *resp, const char *operation,
 							"a password credential lacks \"keyId\"");
 		app->password_key_ids = lappend(app->password_key_ids, key_id);
 	}
+	return app;
+}
+
+static GraphApplication *
+graph_application_from(const HttpResponse *resp, const char *operation,
+					   bool created)
+{
+	json_t	   *root = rest_json(GRAPH_SERVICE, operation, resp);
+	GraphApplication *app = graph_application_parse(root, resp, operation, created);
+
 	json_decref(root);
 	return app;
 }
@@ -154,6 +172,10 @@ graph_service_principal_from(const HttpResponse *resp, const char *operation,
  * ----------------------------------------------------------------------
  */
 
+/*
+ * NULL when another object holds the uniqueName: an application deleted
+ * less than 30 days ago keeps it in the recycle bin.
+ */
 GraphApplication *
 graph_upsert_application(const char *token, const char *unique_name,
 						 const char *display_name)
@@ -165,9 +187,36 @@ graph_upsert_application(const char *token, const char *unique_name,
 	bool		created;
 	HttpResponse *resp = graph_upsert(token,
 									  graph_by_key("applications", "uniqueName", unique_name),
-									  body, operation, &created);
+									  body, operation,
+									  "same value for property uniqueName", &created);
 
-	return graph_application_from(resp, operation, created);
+	return resp ? graph_application_from(resp, operation, created) : NULL;
+}
+
+GraphApplication *
+graph_find_deleted_application(const char *token, const char *unique_name)
+{
+	char	   *operation = psprintf("look up deleted application \"%s\"", unique_name);
+	char	   *filter = psprintf("uniqueName eq '%s'", rest_odata_string(unique_name));
+	HttpResponse *resp = graph_read(token,
+									psprintf("/directory/deletedItems/microsoft.graph.application?$filter=%s",
+											 http_escape(filter)),
+									operation, false);
+	json_t	   *root = rest_json(GRAPH_SERVICE, operation, resp);
+	json_t	   *first = json_array_get(json_object_get(root, "value"), 0);
+	GraphApplication *app = NULL;
+
+	if (first != NULL)
+		app = graph_application_parse(first, resp, operation, false);
+	json_decref(root);
+	return app;
+}
+
+bool
+graph_purge_deleted(const char *token, const char *object_id)
+{
+	return graph_delete(token, graph_by_id("directory/deletedItems", object_id),
+						psprintf("permanently delete directory object \"%s\"", object_id));
 }
 
 GraphApplication *
@@ -233,23 +282,9 @@ graph_add_password(const char *token, const char *app_object_id,
 static bool
 graph_password_gone(const HttpResponse *resp)
 {
-	json_t	   *root;
-	char	   *message;
-	bool		gone;
-
-	if (resp->status == 404)
-		return true;
-	if (resp->status != 400)
-		return false;
-	if (strcmp(remote_error_code(GRAPH_SERVICE, resp), "Request_ResourceNotFound") == 0)
-		return true;
-	root = json_parse_body(resp);
-	if (root == NULL)
-		return false;
-	message = json_get_text(root, "error.message");
-	gone = message && strstr(message, "No password credential found") != NULL;
-	json_decref(root);
-	return gone;
+	return resp->status == 404 ||
+		remote_error_is(GRAPH_SERVICE, resp, 400, "Request_ResourceNotFound", NULL) ||
+		remote_error_is(GRAPH_SERVICE, resp, 400, NULL, "No password credential found");
 }
 
 void
@@ -288,7 +323,7 @@ graph_upsert_service_principal(const char *token, const char *app_id)
 	bool		created;
 	HttpResponse *resp = graph_upsert(token,
 									  graph_by_key("servicePrincipals", "appId", app_id),
-									  "{}", operation, &created);
+									  "{}", operation, NULL, &created);
 
 	return graph_service_principal_from(resp, operation, created);
 }

@@ -1,6 +1,9 @@
 /*
  * guc.c
- *		The peering.* settings (design.md §3).
+ *		The peering.* settings (docs/architecture.md §7).
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  *
  * Endpoints, the CA file, the provider application and the HTTP timeout are
  * PGC_SUSET and hidden from ordinary roles: a role able to point
@@ -26,6 +29,9 @@ int			peering_recheck_interval = 600;
 int			peering_http_timeout = 30000;
 int			peering_max_parallel_requests = 8;
 bool		peering_worker_enabled = true;
+int			peering_transient_retry_budget = 1800;
+int			peering_replication_retry_budget = 1800;
+int			peering_throttling_retry_budget = 3600;
 
 /* An endpoint is an https URL with a host and without query or fragment. */
 static bool
@@ -83,6 +89,16 @@ define_endpoint(const char *name, const char *desc, char **var, const char *def)
 							   check_endpoint, NULL, NULL);
 }
 
+/* A time budget of one retry class; the worker reads it, so SIGHUP. */
+static void
+define_retry_budget(const char *name, const char *desc, int *var, int def)
+{
+	DefineCustomIntVariable(name, desc,
+							"Each failed attempt waits longer (exponential backoff with jitter, capped at peering.poll_interval, or the service's Retry-After).",
+							var, def, 1, 7 * 24 * 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+}
+
 void
 peering_define_gucs(void)
 {
@@ -132,6 +148,16 @@ peering_define_gucs(void)
 							 "Lets the background worker drive connections; when off, use CALL peering_run().",
 							 NULL, &peering_worker_enabled, true,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	define_retry_budget("peering.transient_retry_budget",
+						"How long a step is retried after network errors, timeouts and 5xx answers before the connection stops as failed.",
+						&peering_transient_retry_budget, 1800);
+	define_retry_budget("peering.replication_retry_budget",
+						"How long a step is retried while Entra ID replicates a new object or Azure propagates a new role or grant.",
+						&peering_replication_retry_budget, 1800);
+	define_retry_budget("peering.throttling_retry_budget",
+						"How long a step is retried while a service answers 429 Too Many Requests.",
+						&peering_throttling_retry_budget, 3600);
 
 	MarkGUCPrefixReserved("peering");
 }

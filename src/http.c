@@ -2,6 +2,9 @@
  * http.c
  *		The HTTPS client: the only file of peering that includes curl/curl.h.
  *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
+ *
  * Every transfer, even a single one, runs through a curl multi handle driven
  * from here: curl_multi_perform, then curl_multi_poll for at most 100 ms,
  * then a look at pending interrupts.  So statement_timeout,
@@ -660,26 +663,6 @@ xfer_collect(HttpTransfer *x, CURLcode rc)
 	return resp;
 }
 
-/* Worth another try right now?  (408, 429, 500, 502-504, transport.) */
-static bool
-http_retry_now(const HttpResponse *resp)
-{
-	switch (resp->status)
-	{
-		case 0:
-			return http_is_transient(resp);
-		case 408:
-		case 429:
-		case 500:
-		case 502:
-		case 503:
-		case 504:
-			return true;
-		default:
-			return false;
-	}
-}
-
 /* 0.5 s, 1 s, 2 s … after the first, second, third try, ±25 %. */
 static long
 http_backoff_ms(int attempts)
@@ -697,7 +680,7 @@ xfer_plan_next(HttpTransfer *x, TimestampTz now)
 	long		wait_ms;
 
 	x->state = XFER_DONE;
-	if (x->req->no_retry || x->attempts >= HTTP_MAX_ATTEMPTS || !http_retry_now(resp))
+	if (x->req->no_retry || x->attempts >= HTTP_MAX_ATTEMPTS || !http_is_transient(resp))
 		return;
 
 	if ((resp->status == 429 || resp->status == 503) && resp->retry_after >= 0)

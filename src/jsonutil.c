@@ -3,6 +3,9 @@
  *		jansson helpers: allocation through palloc, body parsing and dotted
  *		path look-ups.
  *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
+ *
  * jansson allocates through palloc in CurrentMemoryContext, so a json_t
  * lives and dies with the memory context it was built in: an ERROR thrown
  * while a document is open leaks nothing, and json_dumps() output is
@@ -11,7 +14,7 @@
  * longjmp through its frames.
  *
  * This file includes jansson.h and must therefore never include
- * utils/builtins.h (both declare json_object; see reference/platform.md).
+ * utils/builtins.h (both declare json_object; see docs/architecture.md §10).
  */
 #include "postgres.h"
 

@@ -1,6 +1,9 @@
 /*
  * peering.c
  *		Module entry point.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #include "postgres.h"
 

@@ -1,7 +1,10 @@
 /*
  * reconcile.c
- *		The peering state machine (design.md §1): one idempotent step at a
- *		time, each committed when it completes.
+ *		The peering state machine (docs/architecture.md §2): one idempotent
+ *		step at a time, each committed when it completes.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  *
  * A step reads the connection, makes its remote calls, and records what it
  * learned and how it went in the PeeringConn; nothing here touches the
@@ -88,8 +91,6 @@ typedef struct PeeringFetch
 	HttpResponse *resp;
 } PeeringFetch;
 
-/* Attempts of one step before a retryable error stops the connection. */
-#define MAX_STEP_ATTEMPTS		30
 #define MIN_POLL_DELAY_MS		250
 
 #define ROLE_PEERING_WRITER		"peering VNet peering writer"
@@ -106,16 +107,10 @@ is_true(const char *s)
 }
 
 static bool
-str_eq(const char *a, const char *b)
-{
-	return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
-static bool
 state_in(const char *state, const char *const *set)
 {
 	for (; *set; set++)
-		if (str_eq(state, *set))
+		if (peering_str_eq(state, *set))
 			return true;
 	return false;
 }
@@ -162,6 +157,15 @@ wait_for(StepResult *r, const char *message)
 	r->message = message ? pstrdup(message) : NULL;
 }
 
+/* Not an error of ours: a remote change has to settle first. */
+static void
+retry_later(StepResult *r, RemoteRetry retry, char *message)
+{
+	r->outcome = STEP_RETRY;
+	r->retry = retry;
+	r->message = message;
+}
+
 static void
 fail(StepResult *r, char *message, char *hint)
 {
@@ -205,24 +209,33 @@ find_fetch(List *fetches, const PeeringConn *c)
 	return NULL;
 }
 
-/* The Aiven connection of c (NULL if none), from the prefetched VPC if any. */
+/*
+ * The Aiven connection of c (NULL if none), from the prefetched VPC if any.
+ * While tearing down, a VPC or project that is gone means no connection;
+ * otherwise it is an error.
+ */
 static AivenPeering *
 aiven_connection(PeeringConn *c, StepContext *ctx)
 {
 	VpcFetch   *f = ctx && ctx->prefetch ? find_fetch(ctx->prefetch->vpcs, c) : NULL;
+	bool		teardown = peering_str_eq(c->desired, "absent");
+	HttpResponse *resp;
 	AivenVpc   *vpc;
 
 	if (f != NULL)
-		vpc = aiven_parse_vpc(f->resp, c->project, c->project_vpc_id);
+		resp = f->resp;
 	else
-		vpc = aiven_get_vpc(auth_aiven_token(c->aiven_cred), c->project,
-							c->project_vpc_id);
+		resp = http_perform(aiven_get_vpc_request(auth_aiven_token(c->aiven_cred),
+												  c->project, c->project_vpc_id));
+	vpc = aiven_parse_vpc(resp, c->project, c->project_vpc_id, teardown);
+	c->checked = true;
+	if (vpc == NULL && teardown)
+		return NULL;
 	if (vpc == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("project VPC %s of project \"%s\" no longer exists",
 						c->project_vpc_id, c->project)));
-	c->checked = true;
 	return aiven_find_peering(vpc, peering_lower(c->subscription_id),
 							  peering_lower(c->resource_group),
 							  peering_lower(c->vnet_name));
@@ -309,9 +322,8 @@ ensure_custom_role(PeeringConn *c, StepResult *r, const char *base_name,
 	if (def == NULL)
 	{
 		/* the name clash came from a role not yet listed: try again */
-		r->outcome = STEP_RETRY;
-		r->retry = REMOTE_RETRY_PROPAGATION;
-		r->message = psprintf("role \"%s\" exists but cannot be read yet", role_name);
+		retry_later(r, REMOTE_RETRY_PROPAGATION,
+					psprintf("role \"%s\" exists but cannot be read yet", role_name));
 		return;
 	}
 	*role_id = def->name;
@@ -348,14 +360,45 @@ ensure_role_assignment(PeeringConn *c, StepResult *r, const char *role_id,
  * Create steps
  * ---------------------------------------------------------------- */
 
+/*
+ * The uniqueName is held by another object.  One of our deleted
+ * applications keeps it in the recycle bin for 30 days: purge it (restoring
+ * it would bring back its old secrets) and create the application again.
+ */
+static void
+purge_deleted_application(PeeringConn *c, const char *token, StepResult *r)
+{
+	GraphApplication *old = graph_find_deleted_application(token, c->app_unique_name);
+
+	if (old == NULL)
+	{
+		fail(r, psprintf("another directory object holds the uniqueName \"%s\" of the peering application",
+						 c->app_unique_name),
+			 psprintf("Delete the object that holds it, then call peering_retry(" INT64_FORMAT ").",
+					  c->id));
+		return;
+	}
+	graph_purge_deleted(token, old->id);
+	retry_later(r, REMOTE_RETRY_PROPAGATION,
+				psprintf("permanently deleted application %s, which held the uniqueName \"%s\" in the recycle bin; creating the application again",
+						 old->id, c->app_unique_name));
+}
+
 static void
 step_app(PeeringConn *c, StepContext *ctx, StepResult *r)
 {
 	GraphApplication *app;
 
-	app = graph_upsert_application(admin_token(c, AZURE_GRAPH), c->app_unique_name,
+	char	   *token = admin_token(c, AZURE_GRAPH);
+
+	app = graph_upsert_application(token, c->app_unique_name,
 								   psprintf("peering %s to Aiven %s",
 											c->vnet_name, c->project));
+	if (app == NULL)
+	{
+		purge_deleted_application(c, token, r);
+		return;
+	}
 	c->app_id = app->app_id;
 	c->app_object_id = app->id;
 	advance(r, "%s application %s (appId %s)",
@@ -395,7 +438,7 @@ step_app_secret(PeeringConn *c, StepContext *ctx, StepResult *r)
 	{
 		char	   *key = lfirst(lc);
 
-		if (c->app_cred != NULL && str_eq(key, c->app_secret_key_id))
+		if (c->app_cred != NULL && peering_str_eq(key, c->app_secret_key_id))
 		{
 			advance(r, "the application's secret is in place");
 			return;
@@ -505,6 +548,17 @@ step_aiven_request(PeeringConn *c, StepContext *ctx, StepResult *r)
 							 peering_lower(c->subscription_id),
 							 peering_lower(c->resource_group),
 							 peering_lower(c->vnet_name), c->app_id, c->tenant_id);
+	if (p == NULL)
+	{
+		/* the answer was lost or refused: what happened is read, not guessed */
+		p = aiven_connection(c, NULL);
+		if (p == NULL || peering_str_eq(p->state, "DELETED"))
+		{
+			retry_later(r, REMOTE_RETRY_TRANSIENT,
+						pstrdup("the Aiven API gave no usable answer to the peering request, and no connection exists; requesting it again"));
+			return;
+		}
+	}
 	observe_aiven(c, p);
 	advance(r, "requested the Aiven peering connection (state %s)", p->state);
 }
@@ -542,7 +596,7 @@ step_aiven_pending(PeeringConn *c, StepContext *ctx, StepResult *r)
 	observe_aiven(c, p);
 	if (fail_if_refused(c, p, r))
 		return;
-	if ((str_eq(p->state, "PENDING_PEER") || str_eq(p->state, "ACTIVE")) &&
+	if ((peering_str_eq(p->state, "PENDING_PEER") || peering_str_eq(p->state, "ACTIVE")) &&
 		c->to_tenant_id != NULL && c->to_network_id != NULL)
 		advance(r, "Aiven built its side: tenant %s, network %s",
 				c->to_tenant_id, c->to_network_id);
@@ -562,7 +616,7 @@ step_azure_peering(PeeringConn *c, StepContext *ctx, StepResult *r)
 		return;
 	}
 	pe = observe_azure(c, ctx);
-	if (pe != NULL && str_eq(pe->peering_state, "Disconnected"))
+	if (pe != NULL && peering_str_eq(pe->peering_state, "Disconnected"))
 	{
 		arm_delete_peering(admin_token(c, AZURE_ARM), c->vnet_id, c->peering_name);
 		wait_for(r, "deleting the disconnected Azure peering before creating it again");
@@ -591,14 +645,16 @@ step_azure_peering_wait(PeeringConn *c, StepContext *ctx, StepResult *r)
 													  auth_azure_token(c->app_cred, c->tenant_id, AZURE_ARM),
 													  c->azure_operation);
 
-		if (str_eq(status, "Failed") || str_eq(status, "Canceled"))
+		/* ARM spells it both ways */
+		if (peering_str_eq(status, "Failed") || peering_str_eq(status, "Canceled") ||
+			peering_str_eq(status, "Cancelled"))
 		{
 			c->azure_operation = NULL;
 			jump(r, "azure_peering",
 				 psprintf("the Azure peering operation ended %s; creating it again", status));
 			return;
 		}
-		if (!str_eq(status, "Succeeded"))
+		if (!peering_str_eq(status, "Succeeded"))
 		{
 			wait_for(r, NULL);
 			return;
@@ -608,7 +664,7 @@ step_azure_peering_wait(PeeringConn *c, StepContext *ctx, StepResult *r)
 	pe = observe_azure(c, ctx);
 	if (pe == NULL)
 		jump(r, "azure_peering", "the Azure peering is gone; creating it again");
-	else if (pe->provisioning_state && !str_eq(pe->provisioning_state, "Succeeded"))
+	else if (pe->provisioning_state && !peering_str_eq(pe->provisioning_state, "Succeeded"))
 		wait_for(r, NULL);
 	else
 		advance(r, "the Azure peering is provisioned (peeringState %s)",
@@ -630,12 +686,12 @@ step_aiven_active(PeeringConn *c, StepContext *ctx, StepResult *r)
 	if (fail_if_refused(c, p, r))
 		return;
 	pe = observe_azure(c, ctx);
-	if (pe == NULL || str_eq(pe->peering_state, "Disconnected"))
+	if (pe == NULL || peering_str_eq(pe->peering_state, "Disconnected"))
 	{
 		jump(r, "azure_peering", "the Azure peering is missing or disconnected; creating it again");
 		return;
 	}
-	if (str_eq(p->state, "ACTIVE") && str_eq(pe->peering_state, "Connected"))
+	if (peering_str_eq(p->state, "ACTIVE") && peering_str_eq(pe->peering_state, "Connected"))
 	{
 		c->active_since = GetCurrentTimestamp();
 		advance(r, "the peering is ACTIVE");
@@ -655,8 +711,8 @@ step_active(PeeringConn *c, StepContext *ctx, StepResult *r)
 	if (p == NULL)
 		c->state = "DELETED";
 	pe = observe_azure(c, ctx);
-	if (p != NULL && str_eq(p->state, "ACTIVE") &&
-		pe != NULL && str_eq(pe->peering_state, "Connected"))
+	if (p != NULL && peering_str_eq(p->state, "ACTIVE") &&
+		pe != NULL && peering_str_eq(pe->peering_state, "Connected"))
 	{
 		wait_for(r, NULL);
 		return;
@@ -694,7 +750,7 @@ step_delete_azure_peering(PeeringConn *c, StepContext *ctx, StepResult *r)
 		advance(r, "the Azure peering is deleted");
 		return;
 	}
-	if (!str_eq(pe->provisioning_state, "Deleting"))
+	if (!peering_str_eq(pe->provisioning_state, "Deleting"))
 		arm_delete_peering(token, c->vnet_id, c->peering_name);
 	wait_for(r, NULL);
 }
@@ -718,12 +774,12 @@ step_aiven_deleted(PeeringConn *c, StepContext *ctx, StepResult *r)
 	AivenPeering *p = aiven_connection(c, ctx);
 
 	observe_aiven(c, p);
-	if (p == NULL || str_eq(p->state, "DELETED"))
+	if (p == NULL || peering_str_eq(p->state, "DELETED"))
 	{
 		c->state = "DELETED";
 		advance(r, "Aiven deleted the connection");
 	}
-	else if (!str_eq(p->state, "DELETING"))
+	else if (!peering_str_eq(p->state, "DELETING"))
 		jump(r, "delete_aiven", "the Aiven connection is not being deleted; asking again");
 	else
 		wait_for(r, NULL);
@@ -747,6 +803,30 @@ step_delete_role_assignments(PeeringConn *c, StepContext *ctx, StepResult *r)
 	advance(r, "deleted %d role assignment%s", deleted, deleted == 1 ? "" : "s");
 }
 
+/*
+ * Purges a directory object from the recycle bin after its delete.  One
+ * deleted just now may not be listed there yet (replication): false, and r
+ * says to try again.  Later attempts find it deleted, and a missing item
+ * means it was purged.
+ */
+static bool
+purge_after_delete(const char *token, const char *object_id, bool deleted_now,
+				 StepResult *r)
+{
+	if (graph_purge_deleted(token, object_id) || !deleted_now)
+		return true;
+	retry_later(r, REMOTE_RETRY_PROPAGATION,
+				psprintf("deleted directory object %s is not in the recycle bin yet; purging it later",
+						 object_id));
+	return false;
+}
+
+/*
+ * Deletes the peering application and its service principal, and purges
+ * both from the recycle bin: a soft-deleted application would keep its
+ * uniqueName, so the same peering could not be created again for 30 days.
+ * A second attempt finds them already deleted and only purges.
+ */
 static void
 step_delete_app(PeeringConn *c, StepContext *ctx, StepResult *r)
 {
@@ -757,13 +837,19 @@ step_delete_app(PeeringConn *c, StepContext *ctx, StepResult *r)
 	{
 		GraphApplication *app = graph_find_application(token, c->app_unique_name);
 
+		if (app == NULL)
+			app = graph_find_deleted_application(token, c->app_unique_name);
 		if (app != NULL)
 			c->app_object_id = app->id;
 	}
-	if (c->app_sp_id)
-		graph_delete_service_principal(token, c->app_sp_id);
-	if (c->app_object_id)
-		graph_delete_application(token, c->app_object_id);
+	if (c->app_sp_id &&
+		!purge_after_delete(token, c->app_sp_id,
+						  graph_delete_service_principal(token, c->app_sp_id), r))
+		return;
+	if (c->app_object_id &&
+		!purge_after_delete(token, c->app_object_id,
+						  graph_delete_application(token, c->app_object_id), r))
+		return;
 	c->app_sp_id = NULL;
 	c->app_object_id = NULL;
 	c->app_secret_key_id = NULL;
@@ -771,7 +857,10 @@ step_delete_app(PeeringConn *c, StepContext *ctx, StepResult *r)
 	advance(r, "deleted the peering application and its service principal");
 }
 
-/* Deletes a role this extension created, unless still in use. */
+/*
+ * Deletes a role this extension created, unless still in use: by another
+ * connection, or by an assignment someone else made (ARM refuses then).
+ */
 static const char *
 delete_role_if_unused(PeeringConn *c, const char *role_id, const char *owned, bool shared)
 {
@@ -779,8 +868,17 @@ delete_role_if_unused(PeeringConn *c, const char *role_id, const char *owned, bo
 		return "not ours";
 	if (shared)
 		return "still used by another connection";
-	return arm_delete_role_definition(admin_token(c, AZURE_ARM), c->subscription_id,
-									  role_id) ? "deleted" : "already gone";
+	switch (arm_delete_role_definition(admin_token(c, AZURE_ARM), c->subscription_id,
+									   role_id))
+	{
+		case ARM_ROLE_DELETED:
+			return "deleted";
+		case ARM_ROLE_GONE:
+			return "already gone";
+		case ARM_ROLE_IN_USE:
+			break;
+	}
+	return "kept, since someone else assigned it";
 }
 
 static void
@@ -876,15 +974,61 @@ error_text(const StepResult *r)
 	return pstrdup(r->message);
 }
 
+/* The time budget of a retry class, in seconds (peering.*_retry_budget). */
+static int
+retry_budget(RemoteRetry retry)
+{
+	switch (retry)
+	{
+		case REMOTE_RETRY_PROPAGATION:
+			return peering_replication_retry_budget;
+		case REMOTE_RETRY_THROTTLING:
+			return peering_throttling_retry_budget;
+		case REMOTE_RETRY_TRANSIENT:
+		case REMOTE_RETRY_NEVER:
+			break;
+	}
+	return peering_transient_retry_budget;
+}
+
+/*
+ * Counts a failed attempt against the budget of its class, measured from
+ * the first failure of the run; false once the budget is spent.
+ */
+static bool
+within_retry_budget(PeeringConn *c, RemoteRetry retry, TimestampTz now)
+{
+	if (c->retry_since == 0)
+		c->retry_since = now;
+	c->retry_class = pstrdup(remote_retry_name(retry));
+	c->retry_until = TimestampTzPlusMilliseconds(c->retry_since,
+												 (int64) retry_budget(retry) * 1000);
+	return now < c->retry_until;
+}
+
+/* The step went through, or is waiting on the remote side: no error run. */
+static void
+clear_retry(PeeringConn *c)
+{
+	c->attempts = 0;
+	c->last_error = NULL;
+	c->last_error_code = NULL;
+	c->retry_class = NULL;
+	c->retry_since = 0;
+	c->retry_until = 0;
+}
+
 static void
 apply_outcome(PeeringConn *c, const StepDef *def, StepResult *r)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (r->outcome == STEP_RETRY && c->attempts + 1 >= MAX_STEP_ATTEMPTS)
+	if (r->outcome == STEP_RETRY && !within_retry_budget(c, r->retry, now))
 	{
 		r->outcome = STEP_FAILED;
-		r->message = psprintf("%s; gave up after %d attempts", r->message, c->attempts + 1);
+		r->message = psprintf("%s; gave up after %d attempts since %s (peering.%s_retry_budget)",
+							  r->message, c->attempts + 1,
+							  timestamptz_to_str(c->retry_since), c->retry_class);
 	}
 
 	switch (r->outcome)
@@ -892,16 +1036,12 @@ apply_outcome(PeeringConn *c, const StepDef *def, StepResult *r)
 		case STEP_ADVANCED:
 			conn_event(c, "step", r->message, NULL, NULL);
 			c->step = pstrdup(r->next ? r->next : def->next);
-			c->attempts = 0;
-			c->last_error = NULL;
-			c->last_error_code = NULL;
+			clear_retry(c);
 			c->step_since = now;
 			c->next_attempt_at = strcmp(c->step, "deleted") == 0 ? 0 : now;
 			break;
 		case STEP_WAITING:
-			c->attempts = 0;
-			c->last_error = NULL;
-			c->last_error_code = NULL;
+			clear_retry(c);
 			c->next_attempt_at = next_poll(c, now);
 			break;
 		case STEP_RETRY:
@@ -909,10 +1049,17 @@ apply_outcome(PeeringConn *c, const StepDef *def, StepResult *r)
 			c->last_error = error_text(r);
 			c->last_error_code = r->error_code;
 			c->next_attempt_at = next_retry(c, r, now);
-			conn_event(c, "error", c->last_error,
+			conn_event(c, "error",
+					   psprintf("%s; retrying (%s) until %s", c->last_error,
+								c->retry_class, timestamptz_to_str(c->retry_until)),
 					   r->error_code, r->request_id);
 			break;
 		case STEP_FAILED:
+			if (r->retry == REMOTE_RETRY_NEVER)
+			{
+				c->retry_class = NULL;
+				c->retry_until = 0;
+			}
 			c->attempts++;
 			c->failed = true;
 			c->last_error = error_text(r);
@@ -956,19 +1103,19 @@ forget_tokens(PeeringConn *c)
 static void
 classify_error(ErrorData *ed, StepResult *r)
 {
-	bool		remote = remote_last_error.service[0] != '\0';
+	const RemoteError *remote = remote_last_error();
 
 	r->message = ed->message;
 	r->hint = ed->hint;
 	r->error_code = pstrdup(unpack_sql_state(ed->sqlerrcode));
 	if (remote)
 	{
-		r->retry = remote_last_error.retry;
-		r->retry_after = remote_last_error.retry_after;
-		if (remote_last_error.code[0])
-			r->error_code = psprintf("%s %s", r->error_code, remote_last_error.code);
-		if (remote_last_error.request_id[0])
-			r->request_id = pstrdup(remote_last_error.request_id);
+		r->retry = remote->retry;
+		r->retry_after = remote->retry_after;
+		if (remote->code[0])
+			r->error_code = psprintf("%s %s", r->error_code, remote->code);
+		if (remote->request_id[0])
+			r->request_id = pstrdup(remote->request_id);
 	}
 	else
 		r->retry = local_error_is_transient(ed->sqlerrcode) ?
@@ -1011,7 +1158,9 @@ perform_step(PeeringConn *c, Prefetch *prefetch)
 			PG_RE_THROW();
 		FlushErrorState();
 		classify_error(ed, &r);
-		if (remote_last_error.http_status == 401 || remote_last_error.http_status == 403)
+		if (remote_last_error() != NULL &&
+			(remote_last_error()->http_status == 401 ||
+			 remote_last_error()->http_status == 403))
 			forget_tokens(c);
 	}
 	PG_END_TRY();

@@ -3,6 +3,9 @@
  *		Classification of remote failures: one table maps (service, HTTP
  *		status, remote error code) to SQLSTATE, reason, hint and retry class.
  *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
+ *
  * SQLSTATE classes used:
  *	28000 invalid_authorization_specification: a credential or token is wrong
  *	42501 insufficient_privilege: the identity lacks a permission or role
@@ -33,7 +36,8 @@
 #include "jsonutil.h"
 #include "remote.h"
 
-RemoteError remote_last_error = {.retry_after = -1};
+/* Filled in just before remote_raise() and friends throw. */
+static RemoteError last_error = {.retry_after = -1};
 
 typedef struct RemoteRule
 {
@@ -46,6 +50,9 @@ typedef struct RemoteRule
 	const char *reason;			/* NULL: the transport error text */
 	const char *hint;			/* may be NULL */
 	RemoteRetry retry;
+	const char *marker;			/* text the message or a detail must contain
+								 * (case-insensitive), NULL: any; for codes
+								 * that cover several causes */
 } RemoteRule;
 
 #define HTTP(s)			(s), (s)
@@ -66,6 +73,8 @@ typedef struct RemoteRule
 	"Check tenant_id of the credential."
 #define HINT_AIVEN_TOKEN \
 	"Check the Aiven token file of the credential."
+#define HINT_REPLICATION \
+	"Microsoft Entra ID replicates a new object within minutes; the step is retried for up to peering.replication_retry_budget."
 
 /* First match wins: specific rows first, then status classes, then fallbacks. */
 static const RemoteRule remote_rules[] = {
@@ -107,6 +116,11 @@ static const RemoteRule remote_rules[] = {
 	REMOTE_RETRY_NEVER},
 
 	/* Microsoft Graph */
+	/* az CLI retries this text while a new application replicates */
+	{"graph", HTTP(403), "Authorization_RequestDenied", ERRCODE_INSUFFICIENT_PRIVILEGE,
+	"the application of the service principal is not in the tenant yet",
+	"Right after an application is created this is replication and is retried; for the provider's application it means the automation identity holds only Application.ReadWrite.OwnedBy: grant it Application.ReadWrite.All, or have an administrator run \"az ad sp create --id\" with peering.provider_app_id.",
+	REMOTE_RETRY_PROPAGATION, "must in the local tenant"},
 	{"graph", HTTP(403), "Authorization_RequestDenied", ERRCODE_INSUFFICIENT_PRIVILEGE,
 	"permission denied in Microsoft Graph",
 	"The automation identity needs the Microsoft Graph application permission Application.ReadWrite.All with admin consent, or the Application Administrator role.",
@@ -122,6 +136,22 @@ static const RemoteRule remote_rules[] = {
 	"invalid access token",
 	"The token must be issued for Microsoft Graph in the tenant of the application.",
 	REMOTE_RETRY_NEVER},
+
+	/*
+	 * Request_BadRequest covers real mistakes, so only these causes retry: a
+	 * service principal created for an application that has not replicated
+	 * yet (az CLI retries on " does not reference ").
+	 */
+	{"graph", HTTP(400), "Request_BadRequest", ERRCODE_UNDEFINED_OBJECT,
+	"the application has not replicated yet", HINT_REPLICATION,
+	REMOTE_RETRY_PROPAGATION, "NoBackingApplicationObject"},
+	{"graph", HTTP(400), "Request_BadRequest", ERRCODE_UNDEFINED_OBJECT,
+	"the application has not replicated yet", HINT_REPLICATION,
+	REMOTE_RETRY_PROPAGATION, " does not reference a valid application object"},
+	{"graph", HTTP(400), "Request_BadRequest", ERRCODE_DUPLICATE_OBJECT,
+	"another directory object holds the same unique name",
+	"A deleted application keeps its uniqueName for 30 days in the recycle bin (/directory/deletedItems); restore or permanently delete it.",
+	REMOTE_RETRY_NEVER, "same value for property uniqueName"},
 
 	/* Azure Resource Manager */
 	{"arm", HTTP(403), "AuthorizationFailed", ERRCODE_INSUFFICIENT_PRIVILEGE,
@@ -157,11 +187,31 @@ static const RemoteRule remote_rules[] = {
 	{"arm", HTTP(409), "RoleDefinitionWithSameNameExists", ERRCODE_DUPLICATE_OBJECT,
 	"a role definition with the same name already exists", NULL,
 	REMOTE_RETRY_NEVER},
+	/* a custom role is not assignable for a while after its PUT */
+	{"arm", 400, 404, "RoleDefinitionDoesNotExist", ERRCODE_UNDEFINED_OBJECT,
+	"the role definition does not exist yet",
+	"A custom role created moments ago can take minutes to become assignable; the step is retried.",
+	REMOTE_RETRY_PROPAGATION},
+	{"arm", HTTP(409), "RoleDefinitionHasAssignments", ERRCODE_OBJECT_IN_USE,
+	"the role definition is still assigned",
+	"Remove the role assignments that use it first.",
+	REMOTE_RETRY_NEVER},
 	{"arm", HTTP(409), "AnotherOperationInProgress", ERRCODE_OBJECT_IN_USE,
 	"another operation is in progress on the resource", NULL,
 	REMOTE_RETRY_TRANSIENT},
 	{"arm", HTTP(429), "RetryableErrorDueToAnotherOperation", ERRCODE_OBJECT_IN_USE,
 	"another operation is in progress on the resource", NULL,
+	REMOTE_RETRY_TRANSIENT},
+	{"arm", HTTP(400), "RemotePeeringIsDisconnected", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+	"the provider's side of the peering is disconnected",
+	"The provider's peering was deleted or re-created; call peering_retry() to request the Aiven connection again.",
+	REMOTE_RETRY_NEVER},
+	{"arm", HTTP(400), "VnetAddressSpaceOverlapsWithAlreadyPeeredVnet", ERRCODE_INVALID_PARAMETER_VALUE,
+	"the address space overlaps a virtual network already peered",
+	"Peer a VNet whose address space overlaps neither the project VPC nor the VNets it is already peered with.",
+	REMOTE_RETRY_NEVER},
+	{"arm", HTTP_4XX, "ReferencedResourceNotProvisioned", ERRCODE_OBJECT_IN_USE,
+	"a referenced resource is still being provisioned", NULL,
 	REMOTE_RETRY_TRANSIENT},
 	{"arm", HTTP(400), "MissingApiVersionParameter", ERRCODE_INTERNAL_ERROR,
 	"request rejected as malformed", NULL, REMOTE_RETRY_NEVER},
@@ -179,8 +229,11 @@ static const RemoteRule remote_rules[] = {
 	/* any service, by status class */
 	{NULL, HTTP(408), NULL, ERRCODE_CONNECTION_FAILURE,
 	"request timed out", NULL, REMOTE_RETRY_TRANSIENT},
+	/* Graph's answer while a dependency is not consistent yet */
+	{"graph", HTTP(424), NULL, ERRCODE_CONNECTION_FAILURE,
+	"failed dependency", NULL, REMOTE_RETRY_TRANSIENT},
 	{NULL, HTTP(429), NULL, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
-	"too many requests", NULL, REMOTE_RETRY_TRANSIENT},
+	"too many requests", NULL, REMOTE_RETRY_THROTTLING},
 	{NULL, HTTP_5XX, NULL, ERRCODE_CONNECTION_FAILURE,
 	"the service failed", NULL, REMOTE_RETRY_TRANSIENT},
 	{NULL, HTTP(401), NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
@@ -239,8 +292,39 @@ static const char *const secret_markers[] = {
 void
 remote_clear_error(void)
 {
-	memset(&remote_last_error, 0, sizeof(remote_last_error));
-	remote_last_error.retry_after = -1;
+	memset(&last_error, 0, sizeof(last_error));
+	last_error.retry_after = -1;
+}
+
+const RemoteError *
+remote_last_error(void)
+{
+	return last_error.service[0] != '\0' ? &last_error : NULL;
+}
+
+/* Records what is about to be raised for resp, so that callers can read it. */
+static void
+remote_record(const char *service, const HttpResponse *resp, const char *code,
+			  RemoteRetry retry)
+{
+	remote_clear_error();
+	strlcpy(last_error.service, service, sizeof(last_error.service));
+	last_error.http_status = resp ? resp->status : 0;
+	if (code != NULL)
+		strlcpy(last_error.code, code, sizeof(last_error.code));
+	if (resp != NULL && resp->request_id != NULL)
+		strlcpy(last_error.request_id, resp->request_id,
+				sizeof(last_error.request_id));
+	last_error.retry = retry;
+	last_error.retry_after = resp ? resp->retry_after : -1;
+}
+
+void
+remote_note_unexpected(const char *service, const HttpResponse *resp)
+{
+	/* a garbled answer is worth another try later, like a 5xx */
+	remote_record(service, resp, NULL, REMOTE_RETRY_TRANSIENT);
+	last_error.retry_after = -1;
 }
 
 const char *
@@ -280,8 +364,26 @@ transport_code(HttpFailure failure)
 	return "";
 }
 
+/* Case-insensitive strstr. */
+static const char *
+find_marker(const char *haystack, const char *needle)
+{
+	size_t		n = strlen(needle);
+
+	for (; *haystack != '\0'; haystack++)
+		if (pg_strncasecmp(haystack, needle, n) == 0)
+			return haystack;
+	return NULL;
+}
+
+/*
+ * The rule for an answer: service, status, remote code, and the text (the
+ * message and the details' codes and values) that a rule's marker must be
+ * found in.
+ */
 static const RemoteRule *
-remote_lookup(const char *service, long status, const char *code)
+remote_lookup(const char *service, long status, const char *code,
+			  const char *text)
 {
 	size_t		i;
 
@@ -294,6 +396,8 @@ remote_lookup(const char *service, long status, const char *code)
 		if (status < r->status_min || status > r->status_max)
 			continue;
 		if (r->code != NULL && pg_strcasecmp(r->code, code) != 0)
+			continue;
+		if (r->marker != NULL && find_marker(text, r->marker) == NULL)
 			continue;
 		return r;
 	}
@@ -336,14 +440,60 @@ login_aadsts_code(json_t *root)
 }
 
 /*
+ * The codes, messages and values of a Graph or ARM error's details, space
+ * separated: Graph puts the cause of a Request_BadRequest there
+ * ("details": [{"code": "NoBackingApplicationObject", …}], or the older
+ * "values": [{"item": "PropertyErrorCode", "value": …}]).
+ */
+static char *
+error_details_text(json_t *error)
+{
+	static const char *const lists[] = {"details", "values"};
+	static const char *const fields[] = {"code", "message", "target", "value"};
+	StringInfoData buf;
+	size_t		l;
+
+	initStringInfo(&buf);
+	for (l = 0; l < lengthof(lists); l++)
+	{
+		json_t	   *list = json_object_get(error, lists[l]);
+		json_t	   *item;
+		size_t		i;
+
+		/* Graph sometimes sends one detail as an object, not an array */
+		if (json_is_object(list))
+			list = json_pack("[O]", list);
+		else
+			json_incref(list);
+		json_array_foreach(list, i, item)
+		{
+			size_t		f;
+
+			for (f = 0; f < lengthof(fields); f++)
+			{
+				const char *v = json_string_value(json_object_get(item, fields[f]));
+
+				if (v != NULL)
+					appendStringInfo(&buf, " %s", v);
+			}
+		}
+		json_decref(list);
+	}
+	return buf.data;
+}
+
+/*
  * Extracts the remote error code and message from a parsed error body, per
- * service.  Either may come back NULL.
+ * service, and the text a rule's marker is looked for in (the message and
+ * the details).  Code and message may come back NULL, text never.
  */
 static void
-remote_parse_error(const char *service, json_t *root, char **code, char **message)
+remote_parse_error(const char *service, json_t *root, char **code, char **message,
+				   char **text)
 {
 	*code = NULL;
 	*message = NULL;
+	*text = "";
 
 	if (root == NULL)
 		return;
@@ -367,6 +517,11 @@ remote_parse_error(const char *service, json_t *root, char **code, char **messag
 		/* graph and arm: {"error": {"code", "message", "details": [...]}} */
 		*code = json_get_text(root, "error.code");
 		*message = json_get_text(root, "error.message");
+		/* Graph sometimes sends {"lang": …, "value": …} as the message */
+		if (*message == NULL)
+			*message = json_get_text(root, "error.message.value");
+		*text = psprintf("%s%s", *message ? *message : "",
+						 error_details_text(json_object_get(root, "error")));
 		if (strcmp(service, "arm") == 0 && *code != NULL &&
 			arm_is_wrapper_code(*code))
 		{
@@ -379,6 +534,8 @@ remote_parse_error(const char *service, json_t *root, char **code, char **messag
 			}
 		}
 	}
+	if ((*text)[0] == '\0' && *message != NULL)
+		*text = *message;
 }
 
 char *
@@ -387,28 +544,17 @@ remote_error_code(const char *service, const HttpResponse *resp)
 	json_t	   *root;
 	char	   *code;
 	char	   *message;
+	char	   *text;
 
 	if (resp == NULL || resp->status == 0)
 		return pstrdup("");
 
 	root = json_parse_body(resp);
-	remote_parse_error(service, root, &code, &message);
+	remote_parse_error(service, root, &code, &message, &text);
 	if (root != NULL)
 		json_decref(root);
 
 	return code != NULL ? code : pstrdup("");
-}
-
-/* Case-insensitive strstr. */
-static const char *
-find_marker(const char *haystack, const char *needle)
-{
-	size_t		n = strlen(needle);
-
-	for (; *haystack != '\0'; haystack++)
-		if (pg_strncasecmp(haystack, needle, n) == 0)
-			return haystack;
-	return NULL;
 }
 
 /*
@@ -472,25 +618,33 @@ remote_scrub(const char *message)
 	return buf.data;
 }
 
-/* Classifies a response: the matching rule, and the remote code and message. */
+/*
+ * Classifies a response: the matching rule, and the remote code and message.
+ * text (may be NULL) receives what markers are looked for in.
+ */
 static const RemoteRule *
 remote_classify(const char *service, const HttpResponse *resp,
-				char **code, char **message)
+				char **code, char **message, char **text)
 {
 	json_t	   *root;
+	char	   *t;
 
 	*code = NULL;
 	*message = NULL;
+	if (text != NULL)
+		*text = "";
 
 	if (resp->status == 0)
-		return remote_lookup(service, 0, transport_code(resp->failure));
+		return remote_lookup(service, 0, transport_code(resp->failure), "");
 
 	root = json_parse_body(resp);
-	remote_parse_error(service, root, code, message);
+	remote_parse_error(service, root, code, message, &t);
 	if (root != NULL)
 		json_decref(root);
+	if (text != NULL)
+		*text = t;
 
-	return remote_lookup(service, resp->status, *code != NULL ? *code : "");
+	return remote_lookup(service, resp->status, *code != NULL ? *code : "", t);
 }
 
 RemoteRetry
@@ -499,7 +653,36 @@ remote_retry_class(const char *service, const HttpResponse *resp)
 	char	   *code;
 	char	   *message;
 
-	return remote_classify(service, resp, &code, &message)->retry;
+	return remote_classify(service, resp, &code, &message, NULL)->retry;
+}
+
+const char *
+remote_retry_name(RemoteRetry retry)
+{
+	static const char *const names[REMOTE_RETRY_CLASSES] = {
+		[REMOTE_RETRY_NEVER] = NULL,
+		[REMOTE_RETRY_TRANSIENT] = "transient",
+		[REMOTE_RETRY_PROPAGATION] = "replication",
+		[REMOTE_RETRY_THROTTLING] = "throttling",
+	};
+
+	return names[retry];
+}
+
+bool
+remote_error_is(const char *service, const HttpResponse *resp, long status,
+				const char *code, const char *marker)
+{
+	char	   *got_code;
+	char	   *message;
+	char	   *text;
+
+	if (resp == NULL || resp->status != status)
+		return false;
+	(void) remote_classify(service, resp, &got_code, &message, &text);
+	if (code != NULL && (got_code == NULL || pg_strcasecmp(code, got_code) != 0))
+		return false;
+	return marker == NULL || find_marker(text, marker) != NULL;
 }
 
 void
@@ -522,18 +705,9 @@ remote_raise(const char *service, const char *operation,
 	if (resp == NULL)
 		resp = &no_response;
 
-	rule = remote_classify(service, resp, &code, &message);
+	rule = remote_classify(service, resp, &code, &message, NULL);
 
-	remote_clear_error();
-	strlcpy(remote_last_error.service, service, sizeof(remote_last_error.service));
-	remote_last_error.http_status = resp->status;
-	if (code != NULL)
-		strlcpy(remote_last_error.code, code, sizeof(remote_last_error.code));
-	if (resp->request_id != NULL)
-		strlcpy(remote_last_error.request_id, resp->request_id,
-				sizeof(remote_last_error.request_id));
-	remote_last_error.retry = rule->retry;
-	remote_last_error.retry_after = resp->retry_after;
+	remote_record(service, resp, code, rule->retry);
 
 	/* the request id is a header value: remote text like the message */
 	initStringInfo(&request_id);

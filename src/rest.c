@@ -3,6 +3,9 @@
  *		The small REST plumbing shared by aiven.c, graph.c and arm.c:
  *		authenticated requests, 2xx checks, JSON bodies, and the error for a
  *		2xx answer that lacks what was expected.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #include "postgres.h"
 
@@ -16,12 +19,11 @@
 char *
 rest_base_url(const char *setting)
 {
-	char	   *base = pstrdup(setting ? setting : "");
-	size_t		len = strlen(base);
+	size_t		len = setting ? strlen(setting) : 0;
 
-	if (len > 0 && base[len - 1] == '/')
-		base[len - 1] = '\0';
-	return base;
+	while (len > 0 && setting[len - 1] == '/')
+		len--;
+	return pnstrdup(setting ? setting : "", len);
 }
 
 HttpRequest *
@@ -50,15 +52,7 @@ void
 rest_unexpected(const char *service, const char *operation,
 				const HttpResponse *resp, const char *reason)
 {
-	/* A garbled answer is worth another try later, like a 5xx. */
-	remote_clear_error();
-	strlcpy(remote_last_error.service, service, sizeof(remote_last_error.service));
-	remote_last_error.http_status = resp ? resp->status : 0;
-	if (resp && resp->request_id)
-		strlcpy(remote_last_error.request_id, resp->request_id,
-				sizeof(remote_last_error.request_id));
-	remote_last_error.retry = REMOTE_RETRY_TRANSIENT;
-	remote_last_error.retry_after = -1;
+	remote_note_unexpected(service, resp);
 
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),

@@ -1,6 +1,9 @@
 /*
  * util.c
  *		UUIDs and name rules.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #include "postgres.h"
 
@@ -59,6 +62,18 @@ peering_uuid_v5(const char *name)
 					hash[0], hash[1], hash[2], hash[3], hash[4], hash[5],
 					hash[6], hash[7], hash[8], hash[9], hash[10], hash[11],
 					hash[12], hash[13], hash[14], hash[15]);
+}
+
+bool
+peering_str_eq(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+bool
+peering_str_same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || peering_str_eq(a, b);
 }
 
 char *

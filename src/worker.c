@@ -3,6 +3,9 @@
  *		The peering background worker: wakes at the COMMIT of peering_create,
  *		peering_retry and peering_delete (latch), when the next connection is
  *		due, and on a bounded safety-net timeout; does nothing on a standby.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
  */
 #include "postgres.h"
 
@@ -25,6 +28,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
 #include "peering.h"
 #include "reconcile.h"
 #include "worker.h"
@@ -33,6 +37,8 @@
 #define CYCLE_LIMIT			256
 /* Longest sleep: wake-ups can be lost (direct inserts, PREPARE TRANSACTION). */
 #define SAFETY_NET_MS		60000L
+/* how often a worker looks for CREATE or ALTER EXTENSION, which wake nobody */
+#define EXTENSION_POLL_MS	2000L
 
 typedef struct PeeringShared
 {
@@ -204,18 +210,31 @@ worker_detach(int code, Datum arg)
 	SpinLockRelease(&peering_shared->mutex);
 }
 
-/* Is there work to look at: the extension installed, and the switch on? */
+/*
+ * Is there work to look at: the switch on, and the extension installed at
+ * the version of this library (said once in the log while it is not).
+ */
 static bool
 worker_should_run(void)
 {
-	bool		installed;
+	static bool reported_version = false;
+	char	   *version;
+	bool		current;
 
 	if (!peering_worker_enabled || RecoveryInProgress())
 		return false;
 	worker_begin();
-	installed = OidIsValid(get_extension_oid("peering", true));
+	version = catalog_installed_version();
 	worker_commit();
-	return installed;
+	current = version != NULL && strcmp(version, PEERING_CATALOG_VERSION) == 0;
+	if (version != NULL && !current && !reported_version)
+		ereport(LOG,
+				(errmsg("peering worker waits: extension \"peering\" is at version %s, but its library needs version %s",
+						version, PEERING_CATALOG_VERSION),
+				 errhint("Run ALTER EXTENSION peering UPDATE in database \"%s\".",
+						 peering_database)));
+	reported_version = version != NULL && !current;
+	return current;
 }
 
 /* Milliseconds until the next connection is due, within the safety net. */
@@ -279,6 +298,8 @@ peering_worker_main(Datum main_arg)
 			MemoryContextSwitchTo(TopMemoryContext);
 			sleep_ms = advanced > 0 ? 0 : worker_sleep_ms();
 		}
+		else if (peering_worker_enabled && !RecoveryInProgress())
+			sleep_ms = EXTENSION_POLL_MS;
 
 		if (sleep_ms > 0)
 		{

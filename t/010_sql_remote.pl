@@ -3,6 +3,9 @@
 # rejections (no row, no mutating request), rollback, interrupts of a slow
 # remote call, Retry-After, TLS with the wrong CA, no secret in a debug5 log
 # or in NOTIFY payloads.
+#
+# Copyright (c) 2026, peering developers
+# Released under the PostgreSQL License (see LICENSE).
 use strict;
 use warnings FATAL => 'all';
 use FindBin;

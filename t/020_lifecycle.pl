@@ -4,6 +4,9 @@
 # delay on, two connections sharing the provider's service principal,
 # INVALID_SPECIFICATION then peering_retry, and CALL peering_run() alone
 # with the worker disabled.
+#
+# Copyright (c) 2026, peering developers
+# Released under the PostgreSQL License (see LICENSE).
 use strict;
 use warnings FATAL => 'all';
 use FindBin;

@@ -4,6 +4,9 @@
 # snapshot while a remote call is slow; SIGTERM ends the worker promptly and
 # it comes back; a streaming standby runs no worker and refuses
 # peering_create; the promoted standby's worker takes over.
+#
+# Copyright (c) 2026, peering developers
+# Released under the PostgreSQL License (see LICENSE).
 use strict;
 use warnings FATAL => 'all';
 use FindBin;

@@ -4,6 +4,9 @@
 # removed outside the extension makes Aiven report DELETED_BY_PEER; the
 # connection stops with a drift event and a hint, and peering_retry repairs
 # it back to ACTIVE with one Azure peering and one live Aiven connection.
+#
+# Copyright (c) 2026, peering developers
+# Released under the PostgreSQL License (see LICENSE).
 use strict;
 use warnings FATAL => 'all';
 use FindBin;

@@ -9,6 +9,9 @@
 #
 # The fake is stopped in an END block, pass or fail.  Nothing here sleeps a
 # fixed time: every wait polls with a deadline.
+#
+# Copyright (c) 2026, peering developers
+# Released under the PostgreSQL License (see LICENSE).
 
 package PeeringTest;
 
@@ -28,6 +31,7 @@ use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(
   start_fake world fake_get fake_post fake_delete fake_world fake_seed
+  cloud_http admin_token
   fake_fault fake_clear_faults request_seq requests_since mutating_requests
   summarize_requests wait_for_request
   new_node set_credentials sql_error query_json conn create_args
@@ -98,28 +102,63 @@ sub world
 	return \%world;
 }
 
-# One HTTP call to the fake's control API: curl, CA-verified.
-sub _fake_http
+# One HTTP call to the fake (control API or a simulated service): curl,
+# CA-verified.  Options: token (Authorization: Bearer), headers (array of
+# "Name: value"), body (sent as JSON), form (hash, sent url-encoded).  Returns (status, decoded body or undef).
+sub cloud_http
 {
-	my ($method, $path, $body) = @_;
+	my ($method, $path, %opts) = @_;
 	my $w = world();
 	my @cmd = (
 		'curl', '-sS', '--max-time', '60', '--cacert', $w->{ca_file},
 		'-X', $method);
-	if (defined $body)
+	push @cmd, '-H', "Authorization: Bearer $opts{token}" if $opts{token};
+	push @cmd, map { ('-H', $_) } @{ $opts{headers} // [] };
+	if (defined $opts{body})
 	{
 		push @cmd, '-H', 'Content-Type: application/json', '--data-binary',
-		  $json->encode($body);
+		  $json->encode($opts{body});
+	}
+	for my $k (sort keys %{ $opts{form} // {} })
+	{
+		push @cmd, '--data-urlencode', "$k=$opts{form}{$k}";
 	}
 	push @cmd, '-w', '\n%{http_code}', "$w->{base_url}$path";
 	my ($out, $err) = ('', '');
 	IPC::Run::run(\@cmd, '<', \undef, '>', \$out, '2>', \$err)
 	  or die "curl $method $path failed: $err";
 	$out =~ s/\n(\d{3})\z//s or die "no HTTP status from curl: $out";
-	my $status = $1;
-	die "$method $path: HTTP $status: $out" if $status >= 400;
-	return undef if $out eq '';
-	return $json->decode($out);
+	return ($1, $out eq '' ? undef : $json->decode($out));
+}
+
+sub _fake_http
+{
+	my ($method, $path, $body) = @_;
+	my ($status, $out) = cloud_http($method, $path, body => $body);
+	die "$method $path: HTTP $status: " . $json->encode($out // '')
+	  if $status >= 400;
+	return $out;
+}
+
+# An access token of the seeded admin principal for 'graph' or 'arm', as an
+# operator working by hand would get one.
+sub admin_token
+{
+	my ($api) = @_;
+	my $w = world();
+	my %scope = (
+		graph => 'https://graph.microsoft.com/.default',
+		arm => 'https://management.azure.com/.default');
+	my ($status, $out) = cloud_http(
+		'POST',
+		"/login/$w->{tenant_id}/oauth2/v2.0/token",
+		form => {
+			grant_type => 'client_credentials',
+			client_id => $w->{admin_client_id},
+			client_secret => slurp_file($w->{admin_secret_file}),
+			scope => $scope{$api} });
+	die "admin token for $api: HTTP $status" if $status != 200;
+	return $out->{access_token};
 }
 
 sub fake_get    { return _fake_http('GET',    $_[0]); }

@@ -51,7 +51,7 @@ SELECT count(*) AS commented_functions
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'peering'
  WHERE obj_description(p.oid, 'pg_proc') IS NOT NULL;
 
--- signatures and result types of the SQL entry points (design.md section 3:
+-- signatures and result types of the SQL entry points (docs/architecture.md section 7:
 -- the names and argument names are a contract)
 \x on
 SELECT p.proname AS name, p.prokind AS kind,
