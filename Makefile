@@ -19,7 +19,8 @@ OBJS = \
 	src/arm.o \
 	src/util.o \
 	src/catalog.o \
-	src/reconcile.o \
+	src/steps.o \
+	src/engine.o \
 	src/worker.o \
 	src/api.o
 

@@ -42,16 +42,12 @@ typedef struct AivenVpc
 /* GET /v1/project/{project}/vpcs: list of AivenVpc * */
 extern List *aiven_list_vpcs(const char *token, const char *project);
 
-/* GET /v1/project/{project}/vpcs/{id}; NULL when the VPC does not exist (404) */
+/*
+ * GET /v1/project/{project}/vpcs/{id}; NULL when the VPC does not exist
+ * (404), and with project_gone_ok also when the project does not (teardown).
+ */
 extern AivenVpc *aiven_get_vpc(const char *token, const char *project,
-							   const char *vpc_id);
-
-/* The same split in two, so the worker can send many GETs in parallel. */
-extern HttpRequest *aiven_get_vpc_request(const char *token, const char *project,
-										  const char *vpc_id);
-/* project_gone_ok: also NULL when the project no longer exists (teardown) */
-extern AivenVpc *aiven_parse_vpc(const HttpResponse *resp, const char *project,
-								 const char *vpc_id, bool project_gone_ok);
+							   const char *vpc_id, bool project_gone_ok);
 
 /*
  * The connection for this (lower-case) subscription, group and VNet, or NULL.

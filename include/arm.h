@@ -116,10 +116,12 @@ extern ArmPeering *arm_put_peering(const char *token, const char *aux_token,
 extern ArmPeering *arm_get_peering(const char *token, const char *vnet_id,
 								   const char *name);
 
-/* The same split in two, so the worker can send many GETs in parallel. */
-extern HttpRequest *arm_get_peering_request(const char *token, const char *vnet_id,
-											const char *name);
-extern ArmPeering *arm_parse_peering(const HttpResponse *resp, const char *name);
+/*
+ * The same peering found in GET …/virtualNetworks/{vnet}/virtualNetworkPeerings
+ * (paged): one list per VNet serves the re-checks of all its peerings.
+ */
+extern ArmPeering *arm_find_listed_peering(const char *token, const char *vnet_id,
+										   const char *name);
 
 /* GET an Azure-AsyncOperation URL: "InProgress", "Succeeded", "Failed", … */
 extern char *arm_get_operation_status(const char *token, const char *url);

@@ -15,48 +15,88 @@
 #include "auth.h"
 
 /*
- * Text-valued columns of peering.connections, with their SQL types.  SPEC
- * columns never change after creation; LEARNED columns (remote ids and
- * observed state) are always written back, even when the user re-armed or
- * deleted the connection meanwhile, so that nothing created is forgotten.
+ * A boolean column that is NULL until the step that learns it has run
+ * (app_role_owned, provider_sp_created, peer_role_owned), so that the row
+ * tells "not looked at yet" from "not ours".  Steps treat NULL as false.
+ */
+typedef enum ConnBool
+{
+	CONN_BOOL_NULL = 0,
+	CONN_BOOL_FALSE,
+	CONN_BOOL_TRUE
+} ConnBool;
+
+/*
+ * The columns of peering.connections a PeeringConn holds, each with the kind
+ * of its field (CONN_CTYPE_* below; catalog.c knows each kind's SQL type and
+ * conversion).  SPEC columns never change after creation.  LEARNED columns
+ * (remote ids and observed state) are always written back, even when the
+ * user re-armed or deleted the connection meanwhile, so that nothing created
+ * is forgotten.  PROGRESS columns are written only while the generation is
+ * unchanged: retry_class is remote_retry_name() or NULL when not retrying,
+ * and a timestamp of 0 is NULL (next_attempt_at: nothing scheduled;
+ * retry_since, retry_until: not retrying; active_since: never active).
  */
 #define CONN_SPEC_COLUMNS(X) \
-	X(project, "text") \
-	X(project_vpc_id, "uuid") \
-	X(subscription_id, "uuid") \
-	X(resource_group, "text") \
-	X(vnet_name, "text") \
-	X(peering_name, "text") \
-	X(azure_credential, "text") \
-	X(aiven_credential, "text") \
-	X(app_role, "text") \
-	X(desired, "text")
+	X(project, TEXT) \
+	X(project_vpc_id, UUID) \
+	X(subscription_id, UUID) \
+	X(resource_group, TEXT) \
+	X(vnet_name, TEXT) \
+	X(peering_name, TEXT) \
+	X(azure_credential, TEXT) \
+	X(aiven_credential, TEXT) \
+	X(app_role, TEXT) \
+	X(desired, TEXT)
 
 #define CONN_LEARNED_COLUMNS(X) \
-	X(tenant_id, "uuid") \
-	X(vnet_id, "text") \
-	X(vnet_address_space, "cidr[]") \
-	X(vpc_network_cidr, "cidr") \
-	X(app_unique_name, "text") \
-	X(app_id, "uuid") \
-	X(app_object_id, "uuid") \
-	X(app_sp_id, "uuid") \
-	X(app_secret_key_id, "uuid") \
-	X(app_role_id, "uuid") \
-	X(app_role_owned, "boolean") \
-	X(app_role_assignment_id, "uuid") \
-	X(provider_sp_id, "uuid") \
-	X(provider_sp_created, "boolean") \
-	X(peer_role_id, "uuid") \
-	X(peer_role_owned, "boolean") \
-	X(peer_role_assignment_id, "uuid") \
-	X(to_tenant_id, "uuid") \
-	X(to_network_id, "text") \
-	X(azure_peering_id, "text") \
-	X(azure_operation, "text") \
-	X(state, "text") \
-	X(state_message, "text") \
-	X(azure_peering_state, "text")
+	X(tenant_id, UUID) \
+	X(vnet_id, TEXT) \
+	X(vnet_address_space, CIDR_ARRAY) \
+	X(vpc_network_cidr, CIDR) \
+	X(app_unique_name, TEXT) \
+	X(app_id, UUID) \
+	X(app_object_id, UUID) \
+	X(app_sp_id, UUID) \
+	X(app_secret_key_id, UUID) \
+	X(app_role_id, UUID) \
+	X(app_role_owned, OPT_BOOL) \
+	X(app_role_assignment_id, UUID) \
+	X(provider_sp_id, UUID) \
+	X(provider_sp_created, OPT_BOOL) \
+	X(peer_role_id, UUID) \
+	X(peer_role_owned, OPT_BOOL) \
+	X(peer_role_assignment_id, UUID) \
+	X(to_tenant_id, UUID) \
+	X(to_network_id, TEXT) \
+	X(azure_peering_id, TEXT) \
+	X(azure_operation, TEXT) \
+	X(state, TEXT) \
+	X(state_message, TEXT) \
+	X(azure_peering_state, TEXT)
+
+#define CONN_PROGRESS_COLUMNS(X) \
+	X(step, TEXT) \
+	X(failed, BOOL) \
+	X(attempts, INT4) \
+	X(last_error, TEXT) \
+	X(last_error_code, TEXT) \
+	X(next_attempt_at, TIMESTAMPTZ) \
+	X(retry_class, TEXT) \
+	X(retry_since, TIMESTAMPTZ) \
+	X(retry_until, TIMESTAMPTZ) \
+	X(step_since, TIMESTAMPTZ) \
+	X(active_since, TIMESTAMPTZ)
+
+/* The field of each kind; SQL NULL is NULL, NIL, CONN_BOOL_NULL or 0. */
+#define CONN_CTYPE_TEXT char *
+#define CONN_CTYPE_UUID char *		/* in text form */
+#define CONN_CTYPE_CIDR char *
+#define CONN_CTYPE_CIDR_ARRAY List *	/* of char * */
+#define CONN_CTYPE_OPT_BOOL ConnBool
+#define CONN_CTYPE_BOOL bool		/* NOT NULL */
+#define CONN_CTYPE_INT4 int32		/* NOT NULL */
+#define CONN_CTYPE_TIMESTAMPTZ TimestampTz
 
 /* One event to append to peering.events. */
 typedef struct PeeringEvent
@@ -73,26 +113,14 @@ typedef struct PeeringConn
 	int64		id;
 	int32		generation;
 
-#define CONN_FIELD(name, type) char *name;
+#define CONN_FIELD(name, kind) CONN_CTYPE_##kind name;
 	CONN_SPEC_COLUMNS(CONN_FIELD)
 	CONN_LEARNED_COLUMNS(CONN_FIELD)
+	CONN_PROGRESS_COLUMNS(CONN_FIELD)
 #undef CONN_FIELD
 
-	/* progress, written only while the generation is unchanged */
-	char	   *step;
-	bool		failed;
-	int32		attempts;
-	char	   *last_error;
-	char	   *last_error_code;
-	TimestampTz next_attempt_at;	/* 0: none */
-	char	   *retry_class;	/* remote_retry_name(); NULL: not retrying */
-	TimestampTz retry_since;	/* 0: not retrying */
-	TimestampTz retry_until;	/* 0: not retrying */
-	TimestampTz step_since;
-	TimestampTz active_since;	/* 0: never */
-	bool		checked;		/* remote state read in this cycle */
-
 	/* work of the cycle, not columns */
+	bool		checked;		/* remote state read in this cycle */
 	Credential *azure_cred;
 	Credential *aiven_cred;
 	Credential *app_cred;		/* NULL until the app secret exists */
@@ -124,11 +152,28 @@ extern Credential *catalog_get_credential(const char *name, bool missing_ok);
 
 /*
  * Writes back what changed from before to after: the learned columns always,
- * the progress (when asked) only if the generation is unchanged; stores or
- * drops the app secret; appends the events; sends NOTIFY on a change of step
- * or state; releases this process's lease.
+ * the progress (when asked) only if the generation is unchanged and no other
+ * driver holds the claim; stores or drops the app secret; appends the
+ * events; sends NOTIFY on a change of step or state.  Releases this
+ * process's claim, or extends it when keep_claim (the next step follows at
+ * once).  Returns whether the progress was written.  Raises, without
+ * waiting, when the row is locked.
  */
-extern void catalog_save(PeeringConn *before, PeeringConn *after, bool progress);
+extern bool catalog_save(PeeringConn *before, PeeringConn *after, bool progress,
+						 bool keep_claim);
+
+/* Stops a connection whose result cannot be saved, with the reason. */
+extern void catalog_record_save_failure(int64 id, const char *message);
+
+/* How long a claim lasts, in milliseconds. */
+extern int	catalog_claim_lease_ms(void);
+
+/*
+ * Fills what the connection's next step needs beyond its row: credentials
+ * (shared through cache, which may be NULL) and whether the shared objects
+ * it would delete are still used by another live connection.
+ */
+extern void catalog_prepare(PeeringConn *c, List **cache);
 
 /* The earliest next_attempt_at of a connection not failed, or 0 if none. */
 extern TimestampTz catalog_next_due(void);

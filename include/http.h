@@ -53,6 +53,9 @@ typedef struct HttpResponse
 	char	   *location;		/* Location header, or NULL */
 	char	   *async_operation;	/* Azure-AsyncOperation header, or NULL */
 	int			retry_after;	/* Retry-After in seconds, -1 if absent */
+	int			ratelimit_remaining;	/* ARM's x-ms-ratelimit-remaining-
+										 * subscription-reads/-writes, -1 if
+										 * absent */
 	int			attempts;		/* tries made, the last included */
 	char	   *error;			/* why no response arrived (status 0) */
 	HttpFailure failure;		/* its class (status 0 only) */
@@ -74,6 +77,32 @@ extern HttpResponse *http_perform(const HttpRequest *req);
  */
 extern void http_perform_many(HttpRequest **reqs, HttpResponse **resps,
 							  int n, int max_parallel);
+
+/*
+ * A batch of requests in flight together (curl multi), at most max_parallel
+ * at once, each retried as http_perform() does.  Requests may be added at
+ * any time; http_batch_next() waits (interruptibly) until one has its final
+ * response and hands it back with the caller's tag, or returns false when
+ * none is left or timeout_ms passed (0: only what has finished; -1: no
+ * limit).  http_batch_end() frees every handle and must run on every
+ * exit, errors included (PG_FINALLY).
+ */
+typedef struct HttpBatch HttpBatch;
+
+extern HttpBatch *http_batch_begin(int max_parallel);
+extern void http_batch_add(HttpBatch *b, const HttpRequest *req, void *tag);
+extern bool http_batch_next(HttpBatch *b, HttpResponse **resp, void **tag,
+							long timeout_ms);
+extern int	http_batch_size(const HttpBatch *b);
+extern void http_batch_end(HttpBatch *b);
+
+/*
+ * When set, http_perform() asks it instead of the network: the reconcile
+ * engine answers from the responses it collected, or notes the request and
+ * throws to run it later (engine.c).
+ */
+typedef HttpResponse *(*HttpPerformHook) (const HttpRequest *req);
+extern PGDLLIMPORT HttpPerformHook http_perform_hook;
 
 /*
  * Is this failure worth another try (transport error other than TLS, size or

@@ -186,18 +186,12 @@ aiven_list_vpcs(const char *token, const char *project)
 	return vpcs;
 }
 
-HttpRequest *
-aiven_get_vpc_request(const char *token, const char *project, const char *vpc_id)
-{
-	return rest_request(AIVEN_SERVICE, "GET", aiven_vpc_url(project, vpc_id),
-						"aivenv1", token, NULL);
-}
-
 AivenVpc *
-aiven_parse_vpc(const HttpResponse *resp, const char *project, const char *vpc_id,
-				bool project_gone_ok)
+aiven_get_vpc(const char *token, const char *project, const char *vpc_id,
+			  bool project_gone_ok)
 {
 	char	   *operation = aiven_vpc_operation(project, vpc_id);
+	HttpResponse *resp = aiven_send(token, "GET", aiven_vpc_url(project, vpc_id), NULL);
 	json_t	   *root;
 	AivenVpc   *vpc;
 
@@ -209,14 +203,6 @@ aiven_parse_vpc(const HttpResponse *resp, const char *project, const char *vpc_i
 	vpc = aiven_vpc_from_json(root, true, resp, operation);
 	json_decref(root);
 	return vpc;
-}
-
-AivenVpc *
-aiven_get_vpc(const char *token, const char *project, const char *vpc_id)
-{
-	HttpResponse *resp = http_perform(aiven_get_vpc_request(token, project, vpc_id));
-
-	return aiven_parse_vpc(resp, project, vpc_id, false);
 }
 
 AivenPeering *

@@ -34,7 +34,8 @@
 #include "auth.h"
 #include "catalog.h"
 #include "peering.h"
-#include "reconcile.h"
+#include "engine.h"
+#include "steps.h"
 #include "util.h"
 #include "worker.h"
 
@@ -57,20 +58,25 @@ static const char *const wait_targets[] = {
  * Argument helpers
  * ---------------------------------------------------------------- */
 
-static void
-reject_null(FunctionCallInfo fcinfo, int argno, const char *field)
+/*
+ * A required argument, named for the error when it is NULL.  The functions
+ * are CALLED ON NULL INPUT so that a NULL is an error here, not a silent
+ * NULL result.
+ */
+static Datum
+required_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", field)));
+				 errmsg("argument \"%s\" must not be null", name)));
+	return PG_GETARG_DATUM(argno);
 }
 
 static char *
-text_arg(FunctionCallInfo fcinfo, int argno, const char *field)
+text_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 {
-	reject_null(fcinfo, argno, field);
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	return TextDatumGetCString(required_arg(fcinfo, argno, name));
 }
 
 static char *
@@ -80,15 +86,11 @@ optional_text_arg(FunctionCallInfo fcinfo, int argno)
 }
 
 static char *
-uuid_arg(FunctionCallInfo fcinfo, int argno, const char *field, bool required)
+uuid_arg(FunctionCallInfo fcinfo, int argno, const char *name, bool required)
 {
-	if (PG_ARGISNULL(argno))
-	{
-		if (required)
-			reject_null(fcinfo, argno, field);
+	if (PG_ARGISNULL(argno) && !required)
 		return NULL;
-	}
-	return DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(argno)));
+	return DatumGetCString(DirectFunctionCall1(uuid_out, required_arg(fcinfo, argno, name)));
 }
 
 static void
@@ -242,7 +244,7 @@ peering_credential_set(PG_FUNCTION_ARGS)
 Datum
 peering_credential_drop(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *name = text_arg(fcinfo, 0, "name");
 
 	refuse_on_standby("peering_credential_drop");
 	PG_RETURN_BOOL(catalog_drop_credential(name));
@@ -292,7 +294,6 @@ preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 	char	   *tenant;
 	ArmVnet    *vnet;
 	AivenVpc   *vpc;
-	StringInfoData prefixes;
 	ListCell   *lc;
 
 	/* a supplied token has one audience; other kinds must reach Graph too */
@@ -323,7 +324,7 @@ preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 				 errhint("Check vnet_name and resource_group.")));
 	c->vnet_id = vnet->id;
 
-	vpc = aiven_get_vpc(auth_aiven_token(aiven), c->project, c->project_vpc_id);
+	vpc = aiven_get_vpc(auth_aiven_token(aiven), c->project, c->project_vpc_id, false);
 	if (vpc == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -342,7 +343,6 @@ preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 				 errmsg("project VPC %s is %s", c->project_vpc_id, vpc->state)));
 	c->vpc_network_cidr = vpc->network_cidr;
 
-	initStringInfo(&prefixes);
 	foreach(lc, vnet->address_prefixes)
 	{
 		char	   *prefix = lfirst(lc);
@@ -353,9 +353,8 @@ preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 					 errmsg("address space %s of virtual network \"%s\" overlaps network %s of project VPC %s",
 							prefix, c->vnet_name, vpc->network_cidr, c->project_vpc_id),
 					 errhint("Peered networks must not overlap: use another VNet or another project VPC.")));
-		appendStringInfo(&prefixes, "%s%s", prefixes.len ? "," : "", prefix);
 	}
-	c->vnet_address_space = psprintf("{%s}", prefixes.data);
+	c->vnet_address_space = vnet->address_prefixes;
 }
 
 Datum
@@ -431,45 +430,34 @@ peering_create(PG_FUNCTION_ARGS)
 Datum
 peering_status(PG_FUNCTION_ARGS)
 {
-	int64		id = PG_GETARG_INT64(0);
-	bool		refresh = PG_GETARG_BOOL(1);
+	int64		id = DatumGetInt64(required_arg(fcinfo, 0, "id"));
+	bool		refresh = DatumGetBool(required_arg(fcinfo, 1, "refresh"));
 	PeeringConn *c = load_connection(id, false);
 
-	if (refresh && !RecoveryInProgress() && strcmp(c->step, "deleted") != 0)
+	if (refresh && !RecoveryInProgress() && !step_is(c, STEP_DELETED))
 	{
 		PeeringConn *before;
 
 		catalog_load_credentials(c, NULL);
 		before = conn_copy(c);
-		reconcile_refresh(c);
-		catalog_save(before, c, false);
+		step_refresh(c);
+		(void) catalog_save(before, c, false, false);
 	}
 	PG_RETURN_DATUM(catalog_row_datum(id));
-}
-
-static bool
-str_eq(const char *a, const char *b)
-{
-	return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
-/* NULL-safe: two NULLs are the same */
-static bool
-str_same(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) || str_eq(a, b);
 }
 
 Datum
 peering_wait(PG_FUNCTION_ARGS)
 {
-	int64		id = PG_GETARG_INT64(0);
-	char	   *target = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Interval   *timeout = PG_GETARG_INTERVAL_P(2);
+	int64		id = DatumGetInt64(required_arg(fcinfo, 0, "id"));
+	char	   *target = text_arg(fcinfo, 1, "target");
+	Interval   *timeout = DatumGetIntervalP(required_arg(fcinfo, 2, "timeout"));
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz deadline;
 	char	   *seen_state = NULL;
 	char	   *seen_step = NULL;
+	MemoryContext outer_cxt = CurrentMemoryContext;
+	MemoryContext poll_cxt;
 	const char *const *t;
 
 	for (t = wait_targets; *t && strcmp(*t, target) != 0; t++)
@@ -494,24 +482,37 @@ peering_wait(PG_FUNCTION_ARGS)
 	deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 													   TimestampTzGetDatum(start),
 													   IntervalPGetDatum(timeout)));
+	/* each poll allocates anew: a long wait must not grow */
+	poll_cxt = AllocSetContextCreate(CurrentMemoryContext, "peering_wait poll",
+									 ALLOCSET_SMALL_SIZES);
 	for (;;)
 	{
-		PeeringConn *c = load_connection(id, false);
-		bool		reached = str_eq(c->state, target) ||
-			(strcmp(target, "DELETED") == 0 && strcmp(c->step, "deleted") == 0);
+		PeeringConn *c;
+		bool		reached;
 
-		if (!str_same(c->state, seen_state) || !str_same(c->step, seen_step))
+		MemoryContextReset(poll_cxt);
+		MemoryContextSwitchTo(poll_cxt);
+		c = load_connection(id, false);
+		MemoryContextSwitchTo(outer_cxt);
+		reached = peering_str_eq(c->state, target) || (strcmp(target, "DELETED") == 0 &&
+													   step_is(c, STEP_DELETED));
+
+		if (!peering_str_same(c->state, seen_state) || !peering_str_same(c->step, seen_step))
 		{
 			ereport(NOTICE,
 					(errmsg("peering " INT64_FORMAT ": state %s, step %s (%.1f s)",
 							id, c->state ? c->state : "none", c->step,
 							(GetCurrentTimestamp() - start) / 1000000.0)));
+			if (seen_state)
+				pfree(seen_state);
+			if (seen_step)
+				pfree(seen_step);
 			seen_state = c->state ? pstrdup(c->state) : NULL;
 			seen_step = pstrdup(c->step);
 		}
 		if (reached)
 			PG_RETURN_TEXT_P(cstring_to_text(c->state ? c->state : target));
-		if (c->failed || strcmp(c->step, "deleted") == 0)
+		if (c->failed || step_is(c, STEP_DELETED))
 		{
 			ereport(WARNING,
 					(errmsg("peering connection " INT64_FORMAT " stopped at step %s before reaching %s",
@@ -541,13 +542,13 @@ peering_wait(PG_FUNCTION_ARGS)
 Datum
 peering_retry(PG_FUNCTION_ARGS)
 {
-	int64		id = PG_GETARG_INT64(0);
+	int64		id = DatumGetInt64(required_arg(fcinfo, 0, "id"));
 	PeeringConn *c;
 	const char *step;
 
 	refuse_on_standby("peering_retry");
 	c = load_connection(id, true);
-	if (strcmp(c->step, "deleted") == 0)
+	if (step_is(c, STEP_DELETED))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("peering connection " INT64_FORMAT " is deleted", id),
@@ -555,7 +556,7 @@ peering_retry(PG_FUNCTION_ARGS)
 	if (!c->failed)
 		ereport(NOTICE,
 				(errmsg("peering connection " INT64_FORMAT " has not failed; it is due now", id)));
-	step = c->failed ? reconcile_restart_step(c) : c->step;
+	step = c->failed ? step_name(step_restart(c)) : c->step;
 	catalog_rearm(id, c->desired, step, "retry",
 				  psprintf("re-armed by %s at step %s", GetUserNameFromId(GetOuterUserId(), false), step));
 	peering_wake_worker_at_commit();
@@ -565,12 +566,12 @@ peering_retry(PG_FUNCTION_ARGS)
 Datum
 peering_delete(PG_FUNCTION_ARGS)
 {
-	int64		id = PG_GETARG_INT64(0);
+	int64		id = DatumGetInt64(required_arg(fcinfo, 0, "id"));
 	PeeringConn *c;
 
 	refuse_on_standby("peering_delete");
 	c = load_connection(id, true);
-	if (strcmp(c->step, "deleted") == 0)
+	if (step_is(c, STEP_DELETED))
 		ereport(NOTICE,
 				(errmsg("peering connection " INT64_FORMAT " is already deleted", id)));
 	else if (strcmp(c->desired, "absent") == 0 && !c->failed)
@@ -595,8 +596,8 @@ Datum
 peering_vpcs(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *project = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *credential = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *project = text_arg(fcinfo, 0, "project");
+	char	   *credential = text_arg(fcinfo, 1, "aiven_credential");
 	Credential *aiven = credential_for("aiven_credential", credential, false);
 	AttInMetadata *attinmeta;
 	List	   *vpcs;
@@ -650,7 +651,7 @@ peering_run(PG_FUNCTION_ARGS)
 		for (;;)
 		{
 			MemoryContextReset(cycle_cxt);
-			if (reconcile_cycle(&peering_procedure_hooks, cycle_cxt, 256) == 0)
+			if (engine_cycle(&peering_procedure_hooks, cycle_cxt, ENGINE_CLAIM_LIMIT) == 0)
 				break;
 			CHECK_FOR_INTERRUPTS();
 		}

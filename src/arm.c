@@ -228,11 +228,10 @@ arm_role_definition_response(const HttpResponse *resp, const char *operation)
 	return def;
 }
 
-/* A 2xx peering answer, parsed. */
+/* A peering object (a GET answer or an item of a list), parsed. */
 static ArmPeering *
-arm_peering_response(const HttpResponse *resp, const char *operation)
+arm_peering_from(json_t *root, const HttpResponse *resp, const char *operation)
 {
-	json_t	   *root = rest_json(ARM_SERVICE, operation, resp);
 	json_t	   *props = json_object_get(root, "properties");
 	ArmPeering *peering = palloc0(sizeof(ArmPeering));
 
@@ -248,6 +247,16 @@ arm_peering_response(const HttpResponse *resp, const char *operation)
 	if (!peering->id || !peering->name || !peering->peering_state)
 		rest_unexpected(ARM_SERVICE, operation, resp,
 						"the peering lacks \"id\", \"name\" or \"properties.peeringState\"");
+	return peering;
+}
+
+/* A 2xx peering answer, parsed. */
+static ArmPeering *
+arm_peering_response(const HttpResponse *resp, const char *operation)
+{
+	json_t	   *root = rest_json(ARM_SERVICE, operation, resp);
+	ArmPeering *peering = arm_peering_from(root, resp, operation);
+
 	json_decref(root);
 	return peering;
 }
@@ -503,30 +512,34 @@ arm_put_peering(const char *token, const char *aux_token, const char *vnet_id,
 	return arm_peering_response(resp, operation);
 }
 
-HttpRequest *
-arm_get_peering_request(const char *token, const char *vnet_id, const char *name)
-{
-	return rest_request(ARM_SERVICE, "GET", arm_peering_url(vnet_id, name),
-						"Bearer", token, NULL);
-}
-
-ArmPeering *
-arm_parse_peering(const HttpResponse *resp, const char *name)
-{
-	char	   *operation = psprintf("read virtual network peering \"%s\"", name);
-
-	if (arm_absent(resp))
-		return NULL;
-	if (!rest_ok(resp))
-		remote_raise(ARM_SERVICE, operation, resp);
-	return arm_peering_response(resp, operation);
-}
-
 ArmPeering *
 arm_get_peering(const char *token, const char *vnet_id, const char *name)
 {
-	return arm_parse_peering(http_perform(arm_get_peering_request(token, vnet_id, name)),
-							 name);
+	char	   *operation = psprintf("read virtual network peering \"%s\"", name);
+	HttpResponse *resp = arm_read(token, arm_peering_url(vnet_id, name), operation);
+
+	return resp ? arm_peering_response(resp, operation) : NULL;
+}
+
+/*
+ * The same read through the list of the VNet's peerings: every connection
+ * of a VNet asks the same list, which the engine reads once for all.
+ */
+ArmPeering *
+arm_find_listed_peering(const char *token, const char *vnet_id, const char *name)
+{
+	char	   *operation = psprintf("list the peerings of virtual network \"%s\"", vnet_id);
+	char	   *url = arm_url(psprintf("%s/virtualNetworkPeerings", vnet_id),
+							  ARM_API_NETWORK, NULL);
+	const HttpResponse *page;
+	json_t	   *item = arm_find(token, url, "name", name, operation, &page);
+	ArmPeering *peering;
+
+	if (item == NULL)
+		return NULL;
+	peering = arm_peering_from(item, page, operation);
+	json_decref(item);
+	return peering;
 }
 
 char *

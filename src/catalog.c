@@ -19,6 +19,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -27,7 +28,9 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "steps.h"
 #include "peering.h"
+#include "util.h"
 
 typedef struct CatalogScope
 {
@@ -36,6 +39,396 @@ typedef struct CatalogScope
 	int			save_sec_context;
 	int			save_nestlevel;
 } CatalogScope;
+
+/* ----------------------------------------------------------------
+ * Query parameters and results in their SQL types
+ *
+ * A value goes to SPI as a Datum of its column's type and comes back with
+ * SPI_getbinval, so that no SQL text casts and no text round trips are
+ * needed.  The kinds of value PeeringConn holds (CONN_CTYPE_* in
+ * catalog.h) are converted in one place: field_to_datum and
+ * field_from_datum.
+ * ---------------------------------------------------------------- */
+
+typedef enum ColumnKind
+{
+	COLUMN_TEXT,
+	COLUMN_UUID,
+	COLUMN_CIDR,
+	COLUMN_CIDR_ARRAY,
+	COLUMN_OPT_BOOL,
+	COLUMN_BOOL,
+	COLUMN_INT4,
+	COLUMN_TIMESTAMPTZ
+} ColumnKind;
+
+/*
+ * The SQL type of each kind; for kinds held as C strings, the input and
+ * output functions of the type (of its elements, for an array).
+ */
+typedef struct KindInfo
+{
+	Oid			type;
+	PGFunction	in;
+	PGFunction	out;
+} KindInfo;
+
+static const KindInfo kinds[] = {
+	[COLUMN_TEXT] = {TEXTOID, textin, textout},
+	[COLUMN_UUID] = {UUIDOID, uuid_in, uuid_out},
+	[COLUMN_CIDR] = {CIDROID, cidr_in, cidr_out},
+	[COLUMN_CIDR_ARRAY] = {CIDRARRAYOID, cidr_in, cidr_out},
+	[COLUMN_OPT_BOOL] = {BOOLOID},
+	[COLUMN_BOOL] = {BOOLOID},
+	[COLUMN_INT4] = {INT4OID},
+	[COLUMN_TIMESTAMPTZ] = {TIMESTAMPTZOID},
+};
+
+/* The groups of columns of catalog.h: what catalog_save writes when. */
+typedef enum ColumnGroup
+{
+	SPEC_COLUMN,
+	LEARNED_COLUMN,
+	PROGRESS_COLUMN
+} ColumnGroup;
+
+/* A column of peering.connections and where PeeringConn holds it. */
+typedef struct ConnColumn
+{
+	const char *name;
+	ColumnKind	kind;
+	ColumnGroup group;
+	size_t		offset;			/* of the field in PeeringConn */
+} ConnColumn;
+
+#define SPEC(name, kind) {#name, COLUMN_##kind, SPEC_COLUMN, offsetof(PeeringConn, name)},
+#define LEARNED(name, kind) {#name, COLUMN_##kind, LEARNED_COLUMN, offsetof(PeeringConn, name)},
+#define PROGRESS(name, kind) {#name, COLUMN_##kind, PROGRESS_COLUMN, offsetof(PeeringConn, name)},
+static const ConnColumn conn_columns[] = {
+	CONN_SPEC_COLUMNS(SPEC)
+	CONN_LEARNED_COLUMNS(LEARNED)
+	CONN_PROGRESS_COLUMNS(PROGRESS)
+};
+#undef SPEC
+#undef LEARNED
+#undef PROGRESS
+
+#define foreach_conn_column(col) \
+	for (const ConnColumn *col = conn_columns; col < conn_columns + lengthof(conn_columns); col++)
+
+static void *
+column_field(const ConnColumn *col, const PeeringConn *c)
+{
+	return (char *) c + col->offset;
+}
+
+/*
+ * A cidr[] of a list of prefixes in text form.  (construct_array_builtin()
+ * does not know cidr.)
+ */
+static Datum
+cidr_array_datum(const List *cidrs)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * list_length(cidrs));
+	int			n = 0;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	ListCell   *lc;
+
+	foreach(lc, cidrs)
+		elems[n++] = DirectFunctionCall1(cidr_in, CStringGetDatum(lfirst(lc)));
+	get_typlenbyvalalign(CIDROID, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(elems, n, CIDROID, typlen, typbyval, typalign));
+}
+
+static List *
+cidr_array_list(Datum array)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	List	   *cidrs = NIL;
+
+	get_typlenbyvalalign(CIDROID, &typlen, &typbyval, &typalign);
+	deconstruct_array(DatumGetArrayTypeP(array), CIDROID, typlen, typbyval, typalign,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (!nulls[i])			/* none: cidr_array_datum writes none */
+			cidrs = lappend(cidrs, DatumGetCString(DirectFunctionCall1(cidr_out, elems[i])));
+	}
+	return cidrs;
+}
+
+/* The value of a field of kind, as a Datum of its SQL type. */
+static Datum
+field_to_datum(ColumnKind kind, const void *field, bool *isnull)
+{
+	*isnull = false;
+	switch (kind)
+	{
+		case COLUMN_TEXT:
+		case COLUMN_UUID:
+		case COLUMN_CIDR:
+			{
+				const char *s = *(char *const *) field;
+
+				*isnull = s == NULL;
+				return s ? DirectFunctionCall1(kinds[kind].in, CStringGetDatum(s)) : (Datum) 0;
+			}
+		case COLUMN_CIDR_ARRAY:
+			{
+				const List *cidrs = *(List *const *) field;
+
+				*isnull = cidrs == NIL;
+				return cidrs ? cidr_array_datum(cidrs) : (Datum) 0;
+			}
+		case COLUMN_OPT_BOOL:
+			*isnull = *(const ConnBool *) field == CONN_BOOL_NULL;
+			return BoolGetDatum(*(const ConnBool *) field == CONN_BOOL_TRUE);
+		case COLUMN_BOOL:
+			return BoolGetDatum(*(const bool *) field);
+		case COLUMN_INT4:
+			return Int32GetDatum(*(const int32 *) field);
+		case COLUMN_TIMESTAMPTZ:
+			*isnull = *(const TimestampTz *) field == 0;
+			return TimestampTzGetDatum(*(const TimestampTz *) field);
+	}
+	pg_unreachable();
+}
+
+/* Sets a field of kind from a Datum, allocating in the current context. */
+static void
+field_from_datum(ColumnKind kind, void *field, Datum value, bool isnull)
+{
+	switch (kind)
+	{
+		case COLUMN_TEXT:
+		case COLUMN_UUID:
+		case COLUMN_CIDR:
+			*(char **) field = isnull ? NULL :
+				DatumGetCString(DirectFunctionCall1(kinds[kind].out, value));
+			break;
+		case COLUMN_CIDR_ARRAY:
+			*(List **) field = isnull ? NIL : cidr_array_list(value);
+			break;
+		case COLUMN_OPT_BOOL:
+			*(ConnBool *) field = isnull ? CONN_BOOL_NULL :
+				DatumGetBool(value) ? CONN_BOOL_TRUE : CONN_BOOL_FALSE;
+			break;
+		case COLUMN_BOOL:
+			*(bool *) field = !isnull && DatumGetBool(value);
+			break;
+		case COLUMN_INT4:
+			*(int32 *) field = isnull ? 0 : DatumGetInt32(value);
+			break;
+		case COLUMN_TIMESTAMPTZ:
+			*(TimestampTz *) field = isnull ? 0 : DatumGetTimestampTz(value);
+			break;
+	}
+}
+
+static bool
+string_lists_equal(const List *a, const List *b)
+{
+	ListCell   *la;
+	ListCell   *lb;
+
+	if (list_length(a) != list_length(b))
+		return false;
+	forboth(la, a, lb, b)
+	{
+		if (strcmp(lfirst(la), lfirst(lb)) != 0)
+			return false;
+	}
+	return true;
+}
+
+static bool
+fields_equal(ColumnKind kind, const void *a, const void *b)
+{
+	switch (kind)
+	{
+		case COLUMN_TEXT:
+		case COLUMN_UUID:
+		case COLUMN_CIDR:
+			return peering_str_same(*(char *const *) a, *(char *const *) b);
+		case COLUMN_CIDR_ARRAY:
+			return string_lists_equal(*(List *const *) a, *(List *const *) b);
+		case COLUMN_OPT_BOOL:
+			return *(const ConnBool *) a == *(const ConnBool *) b;
+		case COLUMN_BOOL:
+			return *(const bool *) a == *(const bool *) b;
+		case COLUMN_INT4:
+			return *(const int32 *) a == *(const int32 *) b;
+		case COLUMN_TIMESTAMPTZ:
+			return *(const TimestampTz *) a == *(const TimestampTz *) b;
+	}
+	pg_unreachable();
+}
+
+static char *
+copy_or_null(const char *s)
+{
+	return s ? pstrdup(s) : NULL;
+}
+
+/* Replaces what a field of kind points to by a copy. */
+static void
+field_copy_deep(ColumnKind kind, void *field)
+{
+	switch (kind)
+	{
+		case COLUMN_TEXT:
+		case COLUMN_UUID:
+		case COLUMN_CIDR:
+			*(char **) field = copy_or_null(*(char **) field);
+			break;
+		case COLUMN_CIDR_ARRAY:
+			{
+				List	   *copy = NIL;
+				ListCell   *lc;
+
+				foreach(lc, *(List **) field)
+					copy = lappend(copy, pstrdup(lfirst(lc)));
+				*(List **) field = copy;
+				break;
+			}
+		default:
+			break;				/* held by value */
+	}
+}
+
+/* The parameters $1, $2, ... of a query. */
+#define MAX_QUERY_ARGS 64
+
+typedef struct QueryArgs
+{
+	int			n;
+	Oid			types[MAX_QUERY_ARGS];
+	Datum		values[MAX_QUERY_ARGS];
+	char		nulls[MAX_QUERY_ARGS + 1];
+} QueryArgs;
+
+/* Appends a parameter; returns its number, for $n in the query. */
+static int
+add_arg(QueryArgs *args, Oid type, Datum value, bool isnull)
+{
+	if (args->n >= MAX_QUERY_ARGS)
+		elog(ERROR, "too many query parameters");
+	args->types[args->n] = type;
+	args->values[args->n] = value;
+	args->nulls[args->n] = isnull ? 'n' : ' ';
+	args->nulls[++args->n] = '\0';
+	return args->n;
+}
+
+/* Appends a field of kind as a parameter. */
+static int
+arg_field(QueryArgs *args, ColumnKind kind, const void *field)
+{
+	bool		isnull;
+	Datum		value = field_to_datum(kind, field, &isnull);
+
+	return add_arg(args, kinds[kind].type, value, isnull);
+}
+
+static int
+arg_column(QueryArgs *args, const ConnColumn *col, const PeeringConn *c)
+{
+	return arg_field(args, col->kind, column_field(col, c));
+}
+
+static int
+arg_int8(QueryArgs *args, int64 value)
+{
+	return add_arg(args, INT8OID, Int64GetDatum(value), false);
+}
+
+static int
+arg_int4(QueryArgs *args, int32 value)
+{
+	return arg_field(args, COLUMN_INT4, &value);
+}
+
+static int
+arg_bool(QueryArgs *args, bool value)
+{
+	return arg_field(args, COLUMN_BOOL, &value);
+}
+
+/* NULL pointers are SQL NULLs. */
+static int
+arg_text(QueryArgs *args, const char *value)
+{
+	return arg_field(args, COLUMN_TEXT, &value);
+}
+
+static int
+arg_uuid(QueryArgs *args, const char *value)
+{
+	return arg_field(args, COLUMN_UUID, &value);
+}
+
+/*
+ * Runs sql with args (NULL for none).  Returns SPI's result code after
+ * checking it is the expected one.
+ */
+static int
+catalog_exec(const char *sql, QueryArgs *args, int expected)
+{
+	int			rc;
+
+	if (args != NULL)
+		rc = SPI_execute_with_args(sql, args->n, args->types, args->values,
+								   args->nulls, false, 0);
+	else
+		rc = SPI_execute(sql, false, 0);
+	if (rc != expected)
+		elog(ERROR, "SPI_execute failed (%d): %s", rc, sql);
+	return rc;
+}
+
+/* The binary value of a column of SPI_tuptable row. */
+static Datum
+result_datum(int row, const char *column, bool *isnull)
+{
+	int			fno = SPI_fnumber(SPI_tuptable->tupdesc, column);
+
+	if (fno <= 0)
+		elog(ERROR, "column \"%s\" missing from query result", column);
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, fno, isnull);
+}
+
+/* Sets a field of kind from a column of SPI_tuptable row, allocating in cxt. */
+static void
+result_field(int row, const char *column, ColumnKind kind, void *field,
+			 MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		value = result_datum(row, column, &isnull);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	field_from_datum(kind, field, value, isnull);
+	MemoryContextSwitchTo(old);
+}
+
+static int64
+result_int8(int row, const char *column)
+{
+	bool		isnull;
+	Datum		value = result_datum(row, column, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(value);
+}
+
+/* ----------------------------------------------------------------
+ * Catalog scope: the extension owner, a fixed search_path, SPI
+ * ---------------------------------------------------------------- */
 
 Oid
 catalog_owner(void)
@@ -71,9 +464,7 @@ catalog_installed_version(void)
 					" WHERE extname = 'peering'", true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed reading pg_extension");
 	if (SPI_processed > 0)
-		version = MemoryContextStrdup(caller,
-									  SPI_getvalue(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 1));
+		result_field(0, "extversion", COLUMN_TEXT, &version, caller);
 	SPI_finish();
 	return version;
 }
@@ -133,98 +524,21 @@ catalog_leave(CatalogScope *scope)
 	SetUserIdAndSecContext(scope->save_userid, scope->save_sec_context);
 }
 
-/*
- * Runs sql with text parameters (NULL pointers are SQL NULLs); the SQL casts
- * them.  Returns SPI's result code after checking it is the expected one.
- */
-static int
-catalog_exec(const char *sql, int nargs, const char **args, int expected)
-{
-	Oid		   *types = palloc(sizeof(Oid) * Max(nargs, 1));
-	Datum	   *values = palloc(sizeof(Datum) * Max(nargs, 1));
-	char	   *nulls = palloc(Max(nargs, 1) + 1);
-	int			i;
-	int			rc;
-
-	for (i = 0; i < nargs; i++)
-	{
-		types[i] = TEXTOID;
-		values[i] = args[i] ? CStringGetTextDatum(args[i]) : (Datum) 0;
-		nulls[i] = args[i] ? ' ' : 'n';
-	}
-	nulls[nargs] = '\0';
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-	if (rc != expected)
-		elog(ERROR, "SPI_execute failed (%d): %s", rc, sql);
-	return rc;
-}
-
-/* Value of a column of SPI_tuptable row i as text in cxt; NULL if null. */
-static char *
-spi_text(int row, const char *column, MemoryContext cxt)
-{
-	int			fno = SPI_fnumber(SPI_tuptable->tupdesc, column);
-	MemoryContext old;
-	char	   *value;
-
-	if (fno <= 0)
-		elog(ERROR, "column \"%s\" missing from query result", column);
-	old = MemoryContextSwitchTo(cxt);
-	value = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, fno);
-	MemoryContextSwitchTo(old);
-	return value;
-}
-
-static Datum
-spi_binary(int row, const char *column, bool *isnull)
-{
-	int			fno = SPI_fnumber(SPI_tuptable->tupdesc, column);
-
-	if (fno <= 0)
-		elog(ERROR, "column \"%s\" missing from query result", column);
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, fno, isnull);
-}
-
-static TimestampTz
-spi_timestamp(int row, const char *column)
-{
-	bool		isnull;
-	Datum		d = spi_binary(row, column, &isnull);
-
-	return isnull ? 0 : DatumGetTimestampTz(d);
-}
+/* ----------------------------------------------------------------
+ * Connections in memory
+ * ---------------------------------------------------------------- */
 
 /* Builds a PeeringConn from row i of SPI_tuptable (a SELECT * of connections). */
 static PeeringConn *
 conn_from_row(int row, MemoryContext cxt)
 {
 	PeeringConn *c = MemoryContextAllocZero(cxt, sizeof(PeeringConn));
-	bool		isnull;
 
-	c->id = DatumGetInt64(spi_binary(row, "id", &isnull));
-	c->generation = DatumGetInt32(spi_binary(row, "generation", &isnull));
-#define CONN_READ(name, type) c->name = spi_text(row, #name, cxt);
-	CONN_SPEC_COLUMNS(CONN_READ)
-	CONN_LEARNED_COLUMNS(CONN_READ)
-#undef CONN_READ
-	c->step = spi_text(row, "step", cxt);
-	c->failed = DatumGetBool(spi_binary(row, "failed", &isnull));
-	c->attempts = DatumGetInt32(spi_binary(row, "attempts", &isnull));
-	c->last_error = spi_text(row, "last_error", cxt);
-	c->last_error_code = spi_text(row, "last_error_code", cxt);
-	c->next_attempt_at = spi_timestamp(row, "next_attempt_at");
-	c->retry_class = spi_text(row, "retry_class", cxt);
-	c->retry_since = spi_timestamp(row, "retry_since");
-	c->retry_until = spi_timestamp(row, "retry_until");
-	c->step_since = spi_timestamp(row, "step_since");
-	c->active_since = spi_timestamp(row, "active_since");
+	c->id = result_int8(row, "id");
+	result_field(row, "generation", COLUMN_INT4, &c->generation, cxt);
+	foreach_conn_column(col)
+		result_field(row, col->name, col->kind, column_field(col, c), cxt);
 	return c;
-}
-
-static char *
-copy_or_null(const char *s)
-{
-	return s ? pstrdup(s) : NULL;
 }
 
 PeeringConn *
@@ -233,14 +547,8 @@ conn_copy(const PeeringConn *src)
 	PeeringConn *c = palloc(sizeof(PeeringConn));
 
 	memcpy(c, src, sizeof(PeeringConn));
-#define CONN_COPY(name, type) c->name = copy_or_null(src->name);
-	CONN_SPEC_COLUMNS(CONN_COPY)
-	CONN_LEARNED_COLUMNS(CONN_COPY)
-#undef CONN_COPY
-	c->step = copy_or_null(src->step);
-	c->last_error = copy_or_null(src->last_error);
-	c->last_error_code = copy_or_null(src->last_error_code);
-	c->retry_class = copy_or_null(src->retry_class);
+	foreach_conn_column(col)
+		field_copy_deep(col->kind, column_field(col, c));
 	c->new_app_secret = NULL;
 	c->drop_app_secret = false;
 	c->events = NIL;
@@ -261,22 +569,54 @@ conn_event(PeeringConn *c, const char *kind, const char *message,
 	c->events = lappend(c->events, e);
 }
 
+int
+catalog_claim_lease_ms(void)
+{
+	return Max(peering_http_timeout, 1000) * 20;
+}
+
+/*
+ * What a connection's next step needs beyond its row: the credentials, and
+ * whether the shared objects it would delete are still used by another
+ * connection.  Rows being deleted too do not count: deleting a shared
+ * object twice is harmless, keeping it when the last user leaves is not.
+ */
+void
+catalog_prepare(PeeringConn *c, List **credentials)
+{
+	catalog_load_credentials(c, credentials);
+	c->peer_assignment_shared = false;
+	c->app_role_shared = false;
+	c->peer_role_shared = false;
+	if (step_is(c, STEP_DELETE_ROLE_ASSIGNMENTS))
+		c->peer_assignment_shared =
+			catalog_used_elsewhere(c->id, "peer_role_assignment_id",
+								   c->peer_role_assignment_id);
+	if (step_is(c, STEP_DELETE_ROLES))
+	{
+		c->app_role_shared = catalog_used_elsewhere(c->id, "app_role_id",
+													c->app_role_id);
+		c->peer_role_shared = catalog_used_elsewhere(c->id, "peer_role_id",
+													 c->peer_role_id);
+	}
+}
+
 List *
 catalog_claim_due(int limit)
 {
 	CatalogScope scope;
-	const char *args[2];
+	QueryArgs	args = {0};
 	List	   *result = NIL;
 	List	   *credentials = NIL;
 	ListCell   *lc;
 	uint64		i;
 
-	args[0] = psprintf("%d", limit);
-	args[1] = psprintf("%d", Max(peering_http_timeout, 1000) * 20);
+	arg_int4(&args, limit);
+	arg_int4(&args, catalog_claim_lease_ms());
 	catalog_enter(&scope);
 	catalog_exec("UPDATE peering.connections c"
 				 "   SET claimed_by = pg_backend_pid(),"
-				 "       claimed_until = now() + $2::int * interval '1 ms'"
+				 "       claimed_until = now() + $2 * interval '1 ms'"
 				 " WHERE c.id IN ("
 				 "   SELECT d.id FROM peering.connections d"
 				 "    WHERE NOT d.failed AND d.step <> 'deleted'"
@@ -285,11 +625,11 @@ catalog_claim_due(int limit)
 				 "           OR d.claimed_by = pg_backend_pid()"
 				 "           OR NOT EXISTS (SELECT FROM pg_stat_activity a"
 				 "                          WHERE a.pid = d.claimed_by))"
-				 "    ORDER BY d.next_attempt_at"
-				 "    LIMIT $1::int"
+				 "    ORDER BY d.next_attempt_at, d.project_vpc_id, d.vnet_id"
+				 "    LIMIT $1"
 				 "    FOR UPDATE SKIP LOCKED)"
 				 " RETURNING c.*",
-				 2, args, SPI_OK_UPDATE_RETURNING);
+				 &args, SPI_OK_UPDATE_RETURNING);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(scope.caller_cxt);
@@ -300,23 +640,7 @@ catalog_claim_due(int limit)
 	catalog_leave(&scope);
 
 	foreach(lc, result)
-	{
-		PeeringConn *c = lfirst(lc);
-
-		catalog_load_credentials(c, &credentials);
-		/* shared objects survive while another connection uses them */
-		if (strcmp(c->step, "delete_role_assignments") == 0)
-			c->peer_assignment_shared =
-				catalog_used_elsewhere(c->id, "peer_role_assignment_id",
-									   c->peer_role_assignment_id);
-		if (strcmp(c->step, "delete_roles") == 0)
-		{
-			c->app_role_shared = catalog_used_elsewhere(c->id, "app_role_id",
-														c->app_role_id);
-			c->peer_role_shared = catalog_used_elsewhere(c->id, "peer_role_id",
-														 c->peer_role_id);
-		}
-	}
+		catalog_prepare(lfirst(lc), &credentials);
 	return result;
 }
 
@@ -324,15 +648,15 @@ PeeringConn *
 catalog_load(int64 id, bool lock)
 {
 	CatalogScope scope;
-	const char *args[1];
+	QueryArgs	args = {0};
 	PeeringConn *c = NULL;
 
-	args[0] = psprintf(INT64_FORMAT, id);
+	arg_int8(&args, id);
 	catalog_enter(&scope);
 	catalog_exec(lock ?
-				 "SELECT * FROM peering.connections WHERE id = $1::bigint FOR UPDATE" :
-				 "SELECT * FROM peering.connections WHERE id = $1::bigint",
-				 1, args, SPI_OK_SELECT);
+				 "SELECT * FROM peering.connections WHERE id = $1 FOR UPDATE" :
+				 "SELECT * FROM peering.connections WHERE id = $1",
+				 &args, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		c = conn_from_row(0, scope.caller_cxt);
 	catalog_leave(&scope);
@@ -343,23 +667,25 @@ Credential *
 catalog_get_credential(const char *name, bool missing_ok)
 {
 	CatalogScope scope;
-	const char *args[1];
+	QueryArgs	args = {0};
 	Credential *cred = NULL;
 
-	args[0] = name;
+	arg_text(&args, name);
 	catalog_enter(&scope);
 	catalog_exec("SELECT name, kind, tenant_id, client_id, secret_file, secret"
 				 "  FROM peering.credentials WHERE name = $1",
-				 1, args, SPI_OK_SELECT);
+				 &args, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 	{
-		cred = MemoryContextAllocZero(scope.caller_cxt, sizeof(Credential));
-		cred->name = spi_text(0, "name", scope.caller_cxt);
-		cred->kind = spi_text(0, "kind", scope.caller_cxt);
-		cred->tenant_id = spi_text(0, "tenant_id", scope.caller_cxt);
-		cred->client_id = spi_text(0, "client_id", scope.caller_cxt);
-		cred->secret_file = spi_text(0, "secret_file", scope.caller_cxt);
-		cred->secret = spi_text(0, "secret", scope.caller_cxt);
+		MemoryContext cxt = scope.caller_cxt;
+
+		cred = MemoryContextAllocZero(cxt, sizeof(Credential));
+		result_field(0, "name", COLUMN_TEXT, &cred->name, cxt);
+		result_field(0, "kind", COLUMN_TEXT, &cred->kind, cxt);
+		result_field(0, "tenant_id", COLUMN_UUID, &cred->tenant_id, cxt);
+		result_field(0, "client_id", COLUMN_UUID, &cred->client_id, cxt);
+		result_field(0, "secret_file", COLUMN_TEXT, &cred->secret_file, cxt);
+		result_field(0, "secret", COLUMN_TEXT, &cred->secret, cxt);
 	}
 	catalog_leave(&scope);
 
@@ -406,19 +732,19 @@ bool
 catalog_used_elsewhere(int64 id, const char *column, const char *value)
 {
 	CatalogScope scope;
-	const char *args[2];
+	QueryArgs	args = {0};
 	bool		used;
 
 	if (value == NULL)
 		return false;
-	args[0] = psprintf(INT64_FORMAT, id);
-	args[1] = value;
+	arg_int8(&args, id);
+	arg_uuid(&args, value);
 	catalog_enter(&scope);
 	/* column is one of ours, never user input */
 	catalog_exec(psprintf("SELECT FROM peering.connections"
-						  " WHERE id <> $1::bigint AND step <> 'deleted'"
-						  "   AND %s = $2::uuid LIMIT 1", column),
-				 2, args, SPI_OK_SELECT);
+						  " WHERE id <> $1 AND desired = 'present' AND step <> 'deleted'"
+						  "   AND %s = $2 LIMIT 1", column),
+				 &args, SPI_OK_SELECT);
 	used = SPI_processed > 0;
 	catalog_leave(&scope);
 	return used;
@@ -432,50 +758,37 @@ catalog_next_due(void)
 
 	catalog_enter(&scope);
 	catalog_exec("SELECT min(next_attempt_at) AS due FROM peering.connections"
-				 " WHERE NOT failed AND step <> 'deleted'",
-				 0, NULL, SPI_OK_SELECT);
-	due = spi_timestamp(0, "due");
+				 " WHERE NOT failed AND step <> 'deleted'"
+				 "   AND (claimed_by IS NULL OR claimed_by = pg_backend_pid()"
+				 "        OR claimed_until < now())",
+				 NULL, SPI_OK_SELECT);
+	result_field(0, "due", COLUMN_TIMESTAMPTZ, &due, CurrentMemoryContext);
 	catalog_leave(&scope);
 	return due;
-}
-
-static const char *
-timestamp_arg(TimestampTz t)
-{
-	/* timestamptz_to_str returns a static buffer */
-	return t ? pstrdup(timestamptz_to_str(t)) : NULL;
-}
-
-static bool
-str_differs(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a != b;
-	return strcmp(a, b) != 0;
 }
 
 /* Inserts or replaces a credential; inside catalog scope. */
 static void
 upsert_credential(const Credential *cred, bool internal)
 {
-	const char *args[7];
+	QueryArgs	args = {0};
 
-	args[0] = cred->name;
-	args[1] = cred->kind;
-	args[2] = cred->tenant_id;
-	args[3] = cred->client_id;
-	args[4] = cred->secret_file;
-	args[5] = cred->secret;
-	args[6] = internal ? "true" : "false";
+	arg_text(&args, cred->name);
+	arg_text(&args, cred->kind);
+	arg_uuid(&args, cred->tenant_id);
+	arg_uuid(&args, cred->client_id);
+	arg_text(&args, cred->secret_file);
+	arg_text(&args, cred->secret);
+	arg_bool(&args, internal);
 	catalog_exec("INSERT INTO peering.credentials"
 				 "   (name, kind, tenant_id, client_id, secret_file, secret, internal)"
-				 " VALUES ($1, $2, $3::uuid, $4::uuid, $5, $6, $7::boolean)"
+				 " VALUES ($1, $2, $3, $4, $5, $6, $7)"
 				 " ON CONFLICT (name) DO UPDATE"
 				 "   SET kind = excluded.kind, tenant_id = excluded.tenant_id,"
 				 "       client_id = excluded.client_id, secret_file = excluded.secret_file,"
 				 "       secret = excluded.secret, internal = excluded.internal,"
 				 "       updated_at = now()",
-				 7, args, SPI_OK_INSERT);
+				 &args, SPI_OK_INSERT);
 }
 
 /* The peering application's secret becomes the connection's credential. */
@@ -495,119 +808,118 @@ store_app_secret(const PeeringConn *c)
 static void
 insert_event(const PeeringConn *c, const PeeringEvent *e)
 {
-	const char *args[8];
+	QueryArgs	args = {0};
 
-	args[0] = psprintf(INT64_FORMAT, c->id);
-	args[1] = e->kind;
-	args[2] = e->step;
-	args[3] = c->state;
-	args[4] = c->azure_peering_state;
-	args[5] = e->message;
-	args[6] = e->error_code;
-	args[7] = e->request_id;
+	arg_int8(&args, c->id);
+	arg_text(&args, e->kind);
+	arg_text(&args, e->step);
+	arg_text(&args, c->state);
+	arg_text(&args, c->azure_peering_state);
+	arg_text(&args, e->message);
+	arg_text(&args, e->error_code);
+	arg_text(&args, e->request_id);
 	catalog_exec("INSERT INTO peering.events (connection_id, kind, step, state,"
 				 "   azure_peering_state, message, error_code, request_id)"
-				 " VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, $8)",
-				 8, args, SPI_OK_INSERT);
+				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+				 &args, SPI_OK_INSERT);
 }
 
 static void
 notify_change(int64 id)
 {
-	const char *args[1];
+	QueryArgs	args = {0};
 
-	args[0] = psprintf(INT64_FORMAT, id);
+	arg_int8(&args, id);
 	catalog_exec("SELECT pg_notify('" PEERING_NOTIFY_CHANNEL "',"
 				 " json_build_object('id', id, 'state', state, 'step', step,"
 				 "   'azure_peering_state', azure_peering_state, 'failed', failed)::text)"
-				 "  FROM peering.connections WHERE id = $1::bigint",
-				 1, args, SPI_OK_SELECT);
+				 "  FROM peering.connections WHERE id = $1",
+				 &args, SPI_OK_SELECT);
 }
 
-/* Appends ", column = $n::type" and its argument. */
+/* Appends ", column = $n" to an UPDATE, and the column of c to its args. */
 static void
-set_column(StringInfo sql, const char **args, int *n, const char *column,
-		   const char *type, const char *value)
+set_column(StringInfo sql, QueryArgs *args, const ConnColumn *col, const PeeringConn *c)
 {
-	args[*n] = value;
-	(*n)++;
-	appendStringInfo(sql, ", %s = $%d::%s", column, *n, type);
+	appendStringInfo(sql, ", %s = $%d", col->name, arg_column(args, col, c));
 }
 
-void
-catalog_save(PeeringConn *before, PeeringConn *after, bool progress)
+bool
+catalog_save(PeeringConn *before, PeeringConn *after, bool progress, bool keep_claim)
 {
 	CatalogScope scope;
-	const char *args[64];
-	int			n = 0;
+	QueryArgs	args = {0};
+	int32		generation;
+	int32		claimed_by;
 	bool		current;
 	StringInfoData sql;
 	ListCell   *lc;
 
-	args[n++] = psprintf(INT64_FORMAT, after->id);
+	arg_int8(&args, after->id);
+	arg_int4(&args, catalog_claim_lease_ms());
 	catalog_enter(&scope);
 
-	catalog_exec("SELECT generation FROM peering.connections WHERE id = $1::bigint FOR UPDATE",
-				 1, args, SPI_OK_SELECT);
+	/* never wait on a row a user's open transaction holds: try later */
+	catalog_exec("SELECT generation, coalesce(claimed_by, 0) AS claimed_by"
+				 "  FROM peering.connections WHERE id = $1 FOR UPDATE NOWAIT",
+				 &args, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 	{
 		catalog_leave(&scope);
-		return;
+		return false;
 	}
-	current = progress &&
-		atoi(spi_text(0, "generation", CurrentMemoryContext)) == after->generation;
+	result_field(0, "generation", COLUMN_INT4, &generation, CurrentMemoryContext);
+	result_field(0, "claimed_by", COLUMN_INT4, &claimed_by, CurrentMemoryContext);
+
+	/*
+	 * Progress is written only by the driver that holds the claim, and only
+	 * if the user did not re-arm the row meanwhile: a late save never undoes
+	 * newer progress.
+	 */
+	current = progress && generation == after->generation &&
+		(claimed_by == MyProcPid || claimed_by == 0);
 
 	/*
 	 * Only what this driver changed is written: a concurrent driver's or
 	 * user's changes to other columns survive.
 	 */
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "UPDATE peering.connections SET updated_at = now(),"
-						   " claimed_by = CASE WHEN claimed_by = pg_backend_pid()"
-						   " THEN NULL ELSE claimed_by END,"
-						   " claimed_until = CASE WHEN claimed_by = pg_backend_pid()"
-						   " THEN NULL ELSE claimed_until END");
-#define CONN_SET(name, type) \
-	if (str_differs(before->name, after->name)) \
-		set_column(&sql, args, &n, #name, type, after->name);
-	CONN_LEARNED_COLUMNS(CONN_SET)
-#undef CONN_SET
+	appendStringInfoString(&sql, "UPDATE peering.connections SET updated_at = now()");
+	if (keep_claim && current)
+		appendStringInfoString(&sql, ", claimed_until = now() + $2 * interval '1 ms'");
+	else
+		appendStringInfoString(&sql,
+							   ", claimed_by = CASE WHEN claimed_by = pg_backend_pid()"
+							   " THEN NULL ELSE claimed_by END,"
+							   " claimed_until = CASE WHEN claimed_by = pg_backend_pid()"
+							   " THEN NULL ELSE claimed_until END");
+	foreach_conn_column(col)
+	{
+		bool		changed = !fields_equal(col->kind, column_field(col, before),
+											column_field(col, after));
+
+		if ((col->group == LEARNED_COLUMN && changed) ||
+			(col->group == PROGRESS_COLUMN && current))
+			set_column(&sql, &args, col, after);
+	}
 	if (after->checked)
 		appendStringInfoString(&sql, ", checked_at = now()");
-	if (current)
-	{
-		set_column(&sql, args, &n, "step", "text", after->step);
-		set_column(&sql, args, &n, "failed", "boolean", after->failed ? "true" : "false");
-		set_column(&sql, args, &n, "attempts", "int", psprintf("%d", after->attempts));
-		set_column(&sql, args, &n, "last_error", "text", after->last_error);
-		set_column(&sql, args, &n, "last_error_code", "text", after->last_error_code);
-		set_column(&sql, args, &n, "next_attempt_at", "timestamptz",
-				   timestamp_arg(after->next_attempt_at));
-		set_column(&sql, args, &n, "retry_class", "text", after->retry_class);
-		set_column(&sql, args, &n, "retry_since", "timestamptz",
-				   timestamp_arg(after->retry_since));
-		set_column(&sql, args, &n, "retry_until", "timestamptz",
-				   timestamp_arg(after->retry_until));
-		set_column(&sql, args, &n, "step_since", "timestamptz",
-				   timestamp_arg(after->step_since));
-		set_column(&sql, args, &n, "active_since", "timestamptz",
-				   timestamp_arg(after->active_since));
-	}
-	Assert(n <= lengthof(args));
-	appendStringInfoString(&sql, " WHERE id = $1::bigint");
-	catalog_exec(sql.data, n, args, SPI_OK_UPDATE);
+	appendStringInfoString(&sql, " WHERE id = $1");
+	catalog_exec(sql.data, &args, SPI_OK_UPDATE);
 
 	if (after->new_app_secret)
 		store_app_secret(after);
 	if (after->drop_app_secret)
 	{
-		args[0] = psprintf(APP_CREDENTIAL_FMT, after->id);
+		QueryArgs	name = {0};
+
+		arg_text(&name, psprintf(APP_CREDENTIAL_FMT, after->id));
 		catalog_exec("DELETE FROM peering.credentials WHERE name = $1 AND internal",
-					 1, args, SPI_OK_DELETE);
+					 &name, SPI_OK_DELETE);
 	}
 
-	if (str_differs(before->state, after->state) ||
-		str_differs(before->azure_peering_state, after->azure_peering_state))
+	if (!peering_str_same(before->state, after->state) ||
+		!peering_str_same(before->azure_peering_state, after->azure_peering_state))
 		conn_event(after, "state",
 				   psprintf("Aiven state %s, Azure peering %s",
 							after->state ? after->state : "none",
@@ -616,12 +928,32 @@ catalog_save(PeeringConn *before, PeeringConn *after, bool progress)
 	foreach(lc, after->events)
 		insert_event(after, lfirst(lc));
 
-	if (str_differs(before->state, after->state) ||
-		str_differs(before->azure_peering_state, after->azure_peering_state) ||
-		(current && (str_differs(before->step, after->step) ||
+	if (!peering_str_same(before->state, after->state) ||
+		!peering_str_same(before->azure_peering_state, after->azure_peering_state) ||
+		(current && (!peering_str_same(before->step, after->step) ||
 					 before->failed != after->failed)))
 		notify_change(after->id);
 
+	catalog_leave(&scope);
+	return current;
+}
+
+void
+catalog_record_save_failure(int64 id, const char *message)
+{
+	CatalogScope scope;
+	QueryArgs	args = {0};
+
+	arg_int8(&args, id);
+	arg_text(&args, psprintf("could not save the result of the last step: %s (hint: fix the cause, then call peering_retry(" INT64_FORMAT "))",
+							 message, id));
+	catalog_enter(&scope);
+	catalog_exec("UPDATE peering.connections"
+				 "   SET failed = true, last_error = $2, last_error_code = 'XX000',"
+				 "       next_attempt_at = NULL, updated_at = now(),"
+				 "       claimed_by = NULL, claimed_until = NULL"
+				 " WHERE id = $1",
+				 &args, SPI_OK_UPDATE);
 	catalog_leave(&scope);
 }
 
@@ -636,54 +968,57 @@ int64
 catalog_find_live(const PeeringConn *c)
 {
 	CatalogScope scope;
-	const char *args[4];
+	QueryArgs	args = {0};
 	int64		id = 0;
-	bool		isnull;
 
-	args[0] = c->project_vpc_id;
-	args[1] = c->subscription_id;
-	args[2] = c->resource_group;
-	args[3] = c->vnet_name;
+	arg_uuid(&args, c->project_vpc_id);
+	arg_uuid(&args, c->subscription_id);
+	arg_text(&args, c->resource_group);
+	arg_text(&args, c->vnet_name);
 	catalog_enter(&scope);
 	catalog_exec("SELECT id FROM peering.connections"
-				 " WHERE project_vpc_id = $1::uuid AND subscription_id = $2::uuid"
+				 " WHERE project_vpc_id = $1 AND subscription_id = $2"
 				 "   AND lower(resource_group) = lower($3) AND lower(vnet_name) = lower($4)"
 				 "   AND step <> 'deleted'",
-				 4, args, SPI_OK_SELECT);
+				 &args, SPI_OK_SELECT);
 	if (SPI_processed > 0)
-		id = DatumGetInt64(spi_binary(0, "id", &isnull));
+		id = result_int8(0, "id");
 	catalog_leave(&scope);
 	return id;
 }
 
+/* Inserts the spec and what was learned so far (NULLs take the defaults). */
 int64
 catalog_insert(PeeringConn *c)
 {
 	CatalogScope scope;
-	const char *args[64];
-	int			n = 0;
-	bool		isnull;
+	QueryArgs	args = {0};
 	StringInfoData cols;
 	StringInfoData vals;
 
 	initStringInfo(&cols);
 	initStringInfo(&vals);
-#define CONN_INSERT(name, type) \
-	if (c->name != NULL) \
-	{ \
-		args[n++] = c->name; \
-		appendStringInfo(&cols, "%s%s", n > 1 ? ", " : "", #name); \
-		appendStringInfo(&vals, "%s$%d::%s", n > 1 ? ", " : "", n, type); \
+	foreach_conn_column(col)
+	{
+		bool		isnull;
+		Datum		value;
+		int			n;
+
+		if (col->group == PROGRESS_COLUMN)
+			continue;
+		value = field_to_datum(col->kind, column_field(col, c), &isnull);
+		if (isnull)
+			continue;			/* the column's default */
+		n = add_arg(&args, kinds[col->kind].type, value, false);
+		appendStringInfo(&cols, "%s%s", n > 1 ? ", " : "", col->name);
+		appendStringInfo(&vals, "%s$%d", n > 1 ? ", " : "", n);
 	}
-	CONN_SPEC_COLUMNS(CONN_INSERT)
-	CONN_LEARNED_COLUMNS(CONN_INSERT)
-#undef CONN_INSERT
 
 	catalog_enter(&scope);
 	catalog_exec(psprintf("INSERT INTO peering.connections (%s) VALUES (%s) RETURNING id",
 						  cols.data, vals.data),
-				 n, args, SPI_OK_INSERT_RETURNING);
-	c->id = DatumGetInt64(spi_binary(0, "id", &isnull));
+				 &args, SPI_OK_INSERT_RETURNING);
+	c->id = result_int8(0, "id");
 	record_user_change(c->id, "created", "peering requested");
 	catalog_leave(&scope);
 	return c->id;
@@ -694,11 +1029,11 @@ catalog_rearm(int64 id, const char *desired, const char *step,
 			  const char *kind, const char *message)
 {
 	CatalogScope scope;
-	const char *args[3];
+	QueryArgs	args = {0};
 
-	args[0] = psprintf(INT64_FORMAT, id);
-	args[1] = desired;
-	args[2] = step;
+	arg_int8(&args, id);
+	arg_text(&args, desired);
+	arg_text(&args, step);
 	catalog_enter(&scope);
 	catalog_exec("UPDATE peering.connections"
 				 "   SET desired = $2, failed = false, attempts = 0,"
@@ -707,8 +1042,8 @@ catalog_rearm(int64 id, const char *desired, const char *step,
 				 "       step_since = CASE WHEN step = $3 THEN step_since ELSE now() END,"
 				 "       step = $3, next_attempt_at = now(),"
 				 "       generation = generation + 1, updated_at = now()"
-				 " WHERE id = $1::bigint",
-				 3, args, SPI_OK_UPDATE);
+				 " WHERE id = $1",
+				 &args, SPI_OK_UPDATE);
 	record_user_change(id, kind, message);
 	catalog_leave(&scope);
 }
@@ -720,16 +1055,16 @@ catalog_rearm(int64 id, const char *desired, const char *step,
 static void
 record_user_change(int64 id, const char *kind, const char *message)
 {
-	const char *args[3];
+	QueryArgs	args = {0};
 
-	args[0] = psprintf(INT64_FORMAT, id);
-	args[1] = kind;
-	args[2] = message;
+	arg_int8(&args, id);
+	arg_text(&args, kind);
+	arg_text(&args, message);
 	catalog_exec("INSERT INTO peering.events (connection_id, kind, step, state,"
 				 "   azure_peering_state, message)"
 				 " SELECT id, $2, step, state, azure_peering_state, $3"
-				 "   FROM peering.connections WHERE id = $1::bigint",
-				 3, args, SPI_OK_INSERT);
+				 "   FROM peering.connections WHERE id = $1",
+				 &args, SPI_OK_INSERT);
 	notify_change(id);
 }
 
@@ -737,13 +1072,13 @@ Datum
 catalog_row_datum(int64 id)
 {
 	CatalogScope scope;
-	const char *args[1];
+	QueryArgs	args = {0};
 	Datum		result;
 
-	args[0] = psprintf(INT64_FORMAT, id);
+	arg_int8(&args, id);
 	catalog_enter(&scope);
-	catalog_exec("SELECT * FROM peering.connections WHERE id = $1::bigint",
-				 1, args, SPI_OK_SELECT);
+	catalog_exec("SELECT * FROM peering.connections WHERE id = $1",
+				 &args, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		elog(ERROR, "peering connection " INT64_FORMAT " vanished", id);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
@@ -756,17 +1091,17 @@ bool
 catalog_created_here(int64 id)
 {
 	CatalogScope scope;
-	const char *args[1];
+	QueryArgs	args = {0};
 	bool		isnull;
 	bool		mine = false;
 
-	args[0] = psprintf(INT64_FORMAT, id);
+	arg_int8(&args, id);
 	catalog_enter(&scope);
-	catalog_exec("SELECT xmin FROM peering.connections WHERE id = $1::bigint",
-				 1, args, SPI_OK_SELECT);
+	catalog_exec("SELECT xmin FROM peering.connections WHERE id = $1",
+				 &args, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		mine = TransactionIdIsCurrentTransactionId(
-												   DatumGetTransactionId(spi_binary(0, "xmin", &isnull)));
+												   DatumGetTransactionId(result_datum(0, "xmin", &isnull)));
 	catalog_leave(&scope);
 	return mine;
 }
@@ -786,24 +1121,23 @@ bool
 catalog_drop_credential(const char *name)
 {
 	CatalogScope scope;
-	const char *args[1];
-	bool		isnull;
+	QueryArgs	args = {0};
 	bool		dropped;
 
-	args[0] = name;
+	arg_text(&args, name);
 	catalog_enter(&scope);
 	catalog_exec("SELECT id FROM peering.connections"
 				 " WHERE step <> 'deleted' AND $1 IN (azure_credential, aiven_credential)"
 				 " LIMIT 1",
-				 1, args, SPI_OK_SELECT);
+				 &args, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 				 errmsg("credential \"%s\" is used by peering connection " INT64_FORMAT,
-						name, DatumGetInt64(spi_binary(0, "id", &isnull))),
+						name, result_int8(0, "id")),
 				 errhint("Delete the connection with peering_delete() first, and wait until its step is \"deleted\".")));
 	catalog_exec("DELETE FROM peering.credentials WHERE name = $1 AND NOT internal",
-				 1, args, SPI_OK_DELETE);
+				 &args, SPI_OK_DELETE);
 	dropped = SPI_processed > 0;
 	catalog_leave(&scope);
 	return dropped;

@@ -74,6 +74,7 @@ typedef enum HttpTransferState
 typedef struct HttpTransfer
 {
 	const HttpRequest *req;
+	void	   *tag;			/* the caller's, returned with the answer */
 	HttpTransferState state;
 	HttpResponse *resp;			/* last finished attempt, palloc'd */
 	int			attempts;
@@ -95,17 +96,26 @@ typedef struct HttpTransfer
 	char	   *location;
 	char	   *async_operation;
 	int			retry_after;
+	int			ratelimit_remaining;
 	char		errbuf[CURL_ERROR_SIZE];
 } HttpTransfer;
 
-typedef struct HttpBatch
+/*
+ * Requests in flight together.  Only transfers not yet handed back are in
+ * xfers, so each turn of the loop looks at what is live, however many
+ * requests went through the batch before.
+ */
+struct HttpBatch
 {
 	CURLM	   *multi;
-	HttpTransfer *xfers;
+	HttpTransfer **xfers;
 	int			n;
+	int			cap;
 	int			max_parallel;
 	int			running;		/* transfers in the multi handle */
-} HttpBatch;
+};
+
+HttpPerformHook http_perform_hook = NULL;
 
 static bool http_initialized = false;
 static CURLSH *http_share = NULL;
@@ -303,6 +313,7 @@ http_clear_captured(HttpTransfer *x)
 	x->location = NULL;
 	x->async_operation = NULL;
 	x->retry_after = -1;
+	x->ratelimit_remaining = -1;
 }
 
 static bool
@@ -357,6 +368,15 @@ http_header_cb(char *data, size_t size, size_t nitems, void *userdata)
 		http_capture(&x->async_operation, value, valuelen);
 	else if (http_header_is(data, namelen, "retry-after"))
 		x->retry_after = http_parse_retry_after(value, valuelen);
+	else if (http_header_is(data, namelen, "x-ms-ratelimit-remaining-subscription-reads") ||
+			 http_header_is(data, namelen, "x-ms-ratelimit-remaining-subscription-writes"))
+	{
+		int			remaining = http_parse_retry_after(value, valuelen);
+
+		if (remaining >= 0 &&
+			(x->ratelimit_remaining < 0 || remaining < x->ratelimit_remaining))
+			x->ratelimit_remaining = remaining;
+	}
 
 	if (rank > x->request_id_rank)
 	{
@@ -414,7 +434,7 @@ http_batch_release(HttpBatch *b)
 	int			i;
 
 	for (i = 0; i < b->n; i++)
-		xfer_release(b, &b->xfers[i]);
+		xfer_release(b, b->xfers[i]);
 	if (b->multi != NULL)
 		curl_multi_cleanup(b->multi);
 	b->multi = NULL;
@@ -569,6 +589,7 @@ http_failed_response(HttpFailure failure, char *error, int attempts)
 
 	resp->body = pstrdup("");
 	resp->retry_after = -1;
+	resp->ratelimit_remaining = -1;
 	resp->attempts = attempts;
 	resp->failure = failure;
 	resp->error = error;
@@ -659,6 +680,7 @@ xfer_collect(HttpTransfer *x, CURLcode rc)
 	resp->location = x->location ? pstrdup(x->location) : NULL;
 	resp->async_operation = x->async_operation ? pstrdup(x->async_operation) : NULL;
 	resp->retry_after = x->retry_after;
+	resp->ratelimit_remaining = x->ratelimit_remaining;
 	resp->attempts = x->attempts;
 	return resp;
 }
@@ -766,7 +788,7 @@ http_start_due(HttpBatch *b)
 
 	for (i = 0; i < b->n && b->running < b->max_parallel; i++)
 	{
-		HttpTransfer *x = &b->xfers[i];
+		HttpTransfer *x = b->xfers[i];
 
 		if (x->state == XFER_WAITING && x->not_before <= now)
 			xfer_start(b, x);
@@ -787,7 +809,7 @@ http_next_due_ms(HttpBatch *b)
 
 	for (i = 0; i < b->n; i++)
 	{
-		HttpTransfer *x = &b->xfers[i];
+		HttpTransfer *x = b->xfers[i];
 		long		ms;
 
 		if (x->state != XFER_WAITING)
@@ -898,7 +920,7 @@ http_serve_interrupts(HttpBatch *b)
 	/* The interrupt did not throw after all: the dropped attempts failed. */
 	for (i = 0; i < b->n; i++)
 	{
-		HttpTransfer *x = &b->xfers[i];
+		HttpTransfer *x = b->xfers[i];
 
 		if (x->state != XFER_RUNNING)
 			continue;
@@ -912,26 +934,123 @@ http_serve_interrupts(HttpBatch *b)
 	b->multi = http_multi_create();
 }
 
-static void
-http_run(HttpBatch *b)
+/* The index of a finished transfer, or -1. */
+static int
+http_finished(HttpBatch *b)
 {
+	int			i;
+
+	for (i = 0; i < b->n; i++)
+		if (b->xfers[i]->state == XFER_DONE)
+			return i;
+	return -1;
+}
+
+HttpBatch *
+http_batch_begin(int max_parallel)
+{
+	HttpBatch  *b;
+
+	http_init();
+	b = palloc0(sizeof(HttpBatch));
+	b->max_parallel = Max(max_parallel, 1);
+	b->cap = 16;
+	b->xfers = palloc(sizeof(HttpTransfer *) * b->cap);
+	b->multi = http_multi_create();
+	return b;
+}
+
+void
+http_batch_add(HttpBatch *b, const HttpRequest *req, void *tag)
+{
+	HttpTransfer *x = palloc0(sizeof(HttpTransfer));
+
+	x->req = req;
+	x->tag = tag;
+	x->state = XFER_WAITING;
+	x->retry_after = -1;
+	x->ratelimit_remaining = -1;
+	if (b->n == b->cap)
+	{
+		b->cap *= 2;
+		b->xfers = repalloc(b->xfers, sizeof(HttpTransfer *) * b->cap);
+	}
+	b->xfers[b->n++] = x;
+}
+
+int
+http_batch_size(const HttpBatch *b)
+{
+	return b->n;
+}
+
+bool
+http_batch_next(HttpBatch *b, HttpResponse **resp, void **tag, long timeout_ms)
+{
+	TimestampTz give_up = timeout_ms < 0 ? 0 :
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+
 	for (;;)
 	{
 		long		next_ms;
+		long		left_ms = -1;
+		int			done = http_finished(b);
+
+		if (done >= 0)
+		{
+			HttpTransfer *x = b->xfers[done];
+
+			*resp = x->resp;
+			*tag = x->tag;
+			b->xfers[done] = b->xfers[--b->n];
+			pfree(x);
+			return true;
+		}
+		if (b->n == 0)
+			return false;
 
 		http_serve_interrupts(b);
 		http_start_due(b);
 		if (b->running > 0)
 			http_pump(b);
+		if (http_finished(b) >= 0)
+			continue;
 
+		if (give_up != 0)
+		{
+			left_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), give_up);
+			if (left_ms <= 0)
+				return false;
+		}
 		next_ms = http_next_due_ms(b);
+		if (next_ms < 0 || (left_ms >= 0 && left_ms < next_ms))
+			next_ms = left_ms;
 		if (b->running > 0)
 			http_poll(b, next_ms < 0 ? HTTP_POLL_MS : Min(next_ms, HTTP_POLL_MS));
 		else if (next_ms >= 0)
 			http_sleep(next_ms);
-		else
-			break;				/* every transfer is done */
 	}
+}
+
+void
+http_batch_end(HttpBatch *b)
+{
+	http_batch_release(b);
+}
+
+/* Adds the n requests to b and waits for all; resps[i] answers reqs[i]. */
+static void
+http_run_all(HttpBatch *b, const HttpRequest *const *reqs, HttpResponse **resps,
+			 int n)
+{
+	HttpResponse *resp;
+	void	   *tag;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		http_batch_add(b, reqs[i], &resps[i]);
+	while (http_batch_next(b, &resp, &tag, -1))
+		*(HttpResponse **) tag = resp;
 }
 
 /* Runs n requests, at most max_parallel at a time; fills resps. */
@@ -940,39 +1059,20 @@ http_execute(const HttpRequest *const *reqs, HttpResponse **resps,
 			 int n, int max_parallel)
 {
 	HttpBatch  *b;
-	int			i;
 
 	if (n <= 0)
 		return;
 
-	http_init();
-
-	b = palloc0(sizeof(HttpBatch));
-	b->xfers = palloc0(sizeof(HttpTransfer) * n);
-	b->n = n;
-	b->max_parallel = Min(Max(max_parallel, 1), n);
-	for (i = 0; i < n; i++)
-	{
-		b->xfers[i].req = reqs[i];
-		b->xfers[i].state = XFER_WAITING;
-		b->xfers[i].retry_after = -1;
-	}
-
+	b = http_batch_begin(Min(max_parallel, n));
 	PG_TRY();
 	{
-		b->multi = http_multi_create();
-		http_run(b);
+		http_run_all(b, reqs, resps, n);
 	}
 	PG_FINALLY();
 	{
-		http_batch_release(b);
+		http_batch_end(b);
 	}
 	PG_END_TRY();
-
-	for (i = 0; i < n; i++)
-		resps[i] = b->xfers[i].resp;
-	pfree(b->xfers);
-	pfree(b);
 }
 
 HttpResponse *
@@ -980,6 +1080,8 @@ http_perform(const HttpRequest *req)
 {
 	HttpResponse *resp = NULL;
 
+	if (http_perform_hook != NULL)
+		return http_perform_hook(req);
 	http_execute(&req, &resp, 1, 1);
 	return resp;
 }

@@ -29,12 +29,11 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "engine.h"
 #include "peering.h"
-#include "reconcile.h"
 #include "worker.h"
 
 /* Connections claimed per cycle. */
-#define CYCLE_LIMIT			256
 /* Longest sleep: wake-ups can be lost (direct inserts, PREPARE TRANSACTION). */
 #define SAFETY_NET_MS		60000L
 /* how often a worker looks for CREATE or ALTER EXTENSION, which wake nobody */
@@ -294,7 +293,7 @@ peering_worker_main(Datum main_arg)
 			int			advanced;
 
 			MemoryContextReset(cycle_cxt);
-			advanced = reconcile_cycle(&worker_hooks, cycle_cxt, CYCLE_LIMIT);
+			advanced = engine_cycle(&worker_hooks, cycle_cxt, ENGINE_CLAIM_LIMIT);
 			MemoryContextSwitchTo(TopMemoryContext);
 			sleep_ms = advanced > 0 ? 0 : worker_sleep_ms();
 		}

@@ -26,13 +26,16 @@ my %path = (
 	role_assignment => '/roleAssignments/',
 	role_definition => '/roleDefinitions/',
 	peering => '/virtualNetworkPeerings/',
-	token => '/oauth2/v2\.0/token$',
+	# the application's token in the provider's tenant: never the admin's
+	provider_token => "/login/$w->{provider_tenant_id}/oauth2/v2\\.0/token\$",
 	aiven_vpc => '/aiven/v1/project/[^/]+/vpcs/[^/]+$',
 	aiven_post => '/aiven/v1/project/.*/peering-connections$',
 	operation => '/operations/');
 
 # [preset, method, path key, expected outcome]
-#   retry:CLASS         retried in that class, then ACTIVE
+#   inplace             retried within the request (429, 5xx on a request
+#                       that may be repeated), then ACTIVE: no error event
+#   retry:CLASS         retried by the step in that class, then ACTIVE
 #   fail:SQLSTATE:REGEX stops with that SQLSTATE, last_error matching REGEX
 my @cases = (
 	[ 'NoBackingApplicationObject', 'PATCH', 'sp_upsert', 'retry:replication' ],
@@ -40,21 +43,23 @@ my @cases = (
 	[ 'GraphReplicationNotFound', 'POST', 'add_password', 'retry:replication' ],
 	[ 'GraphFailedDependency', 'PATCH', 'sp_upsert', 'retry:transient' ],
 	[ 'GraphThrottled', 'POST', 'add_password', 'retry:throttling' ],
-	[ 'GraphServiceNotAvailable', 'PATCH', 'app_upsert', 'retry:transient' ],
+	[ 'GraphServiceNotAvailable', 'PATCH', 'app_upsert', 'inplace' ],
 	[ 'AuthorizationRequestDenied', 'PATCH', 'app_upsert', 'fail:42501:Application\.ReadWrite\.All' ],
 	[ 'RoleDefinitionDoesNotExist', 'PUT', 'role_assignment', 'retry:replication' ],
 	[ 'PrincipalNotFound', 'PUT', 'role_assignment', 'retry:replication' ],
-	[ 'ArmThrottled', 'PUT', 'role_definition', 'retry:throttling' ],
-	[ 'ArmInternalError', 'PUT', 'role_definition', 'retry:transient' ],
+	[ 'ArmThrottled', 'PUT', 'role_definition', 'inplace' ],
+	[ 'ArmInternalError', 'PUT', 'role_definition', 'inplace' ],
+	[ 'ArmNotImplemented', 'PUT', 'role_definition', 'inplace' ],
 	[ 'ReferencedResourceNotProvisioned', 'PUT', 'peering', 'retry:transient' ],
 	[ 'AnotherOperationInProgress', 'PUT', 'peering', 'retry:transient' ],
-	[ 'RetryableErrorDueToAnotherOperation', 'PUT', 'peering', 'retry:transient' ],
+	[ 'RetryableErrorDueToAnotherOperation', 'PUT', 'peering', 'inplace' ],
 	[ 'AuthorizationFailed', 'PUT', 'peering', 'retry:replication' ],
 	[ 'LinkedAuthorizationFailed', 'PUT', 'peering', 'retry:replication' ],
 	[ 'RemotePeeringIsDisconnected', 'PUT', 'peering', 'fail:55000:request the Aiven connection again' ],
 	[ 'VnetAddressSpaceOverlapsWithAlreadyPeeredVnet', 'PUT', 'peering', 'fail:22023:overlaps neither' ],
-	[ 'InvalidClientSecret', 'POST', 'token', 'retry:replication' ],
-	[ 'AivenServiceUnavailable', 'GET', 'aiven_vpc', 'retry:transient' ],
+	[ 'InvalidClientSecret', 'POST', 'provider_token', 'retry:replication' ],
+	[ 'ApplicationNotFoundInTenant', 'POST', 'provider_token', 'retry:replication' ],
+	[ 'AivenServiceUnavailable', 'GET', 'aiven_vpc', 'inplace' ],
 	[ 'AivenServiceUnavailable', 'POST', 'aiven_post', 'retry:transient' ],
 	[ 'AivenConflict', 'POST', 'aiven_post', 'retry:transient' ]);
 
@@ -65,15 +70,29 @@ sub run_case
 	my ($kind, $class_or_state, $pattern) = split /:/, $expect, 3;
 
 	fake_clear_faults();
+	my $seq = request_seq();
 	fake_fault(
 		{
 			method => $method,
 			path => $path{$where},
 			preset => $preset,
-			count => $kind eq 'retry' ? 1 : 1000
+			count => $kind eq 'fail' ? 1000 : 1
 		});
 	my $id = create_connection($node);
-	if ($kind eq 'retry')
+	if ($kind eq 'inplace')
+	{
+		is(wait_for_state($node, $id, 'ACTIVE', 60), 'ACTIVE', "$label: ACTIVE");
+		my @tries = grep { $_->{method} eq $method && $_->{path} =~ /$path{$where}/ }
+		  @{ requests_since($seq) };
+		ok(@tries >= 2 && $tries[0]{status} != 200 && $tries[0]{status} >= 429,
+			"$label: the refused request was sent again at once");
+		is( $node->safe_psql(
+				'postgres',
+				"SELECT count(*) FROM peering.events WHERE connection_id = $id AND kind = 'error'"),
+			'0',
+			"$label: no error recorded");
+	}
+	elsif ($kind eq 'retry')
 	{
 		is(wait_for_state($node, $id, 'ACTIVE', 60), 'ACTIVE', "$label: ACTIVE");
 		is( $node->safe_psql(

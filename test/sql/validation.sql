@@ -131,7 +131,9 @@ SELECT name, secret_file, secret IS NULL AS no_inline_secret
 SELECT peering_credential_drop('no_such_credential');
 SELECT peering_credential_drop('spare');
 SELECT peering_credential_drop('spare');
+-- a NULL name is an error that names the argument
 SELECT peering_credential_drop(NULL);
+\echo :SQLSTATE
 -- the extension's own credentials are neither listed nor dropped
 INSERT INTO peering.credentials (name, kind, tenant_id, client_id, secret, internal)
 VALUES ('peering_app_999', 'azure_client_secret', :'tenant', :'client', 'app-secret', true);
@@ -284,9 +286,21 @@ SELECT peering_delete(424242);
 \echo :SQLSTATE
 SELECT peering_wait(424242);
 \echo :SQLSTATE
--- STRICT: NULL in, NULL out
-SELECT peering_status(NULL) IS NULL AS is_null;
-SELECT peering_wait(NULL) IS NULL AS is_null;
+-- a NULL argument is an error that names it, also one with a default
+SELECT peering_status(NULL);
+\echo :SQLSTATE
+SELECT peering_status(:conn, refresh => NULL);
+\echo :SQLSTATE
+SELECT peering_wait(NULL);
+\echo :SQLSTATE
+SELECT peering_wait(:conn, NULL);
+\echo :SQLSTATE
+SELECT peering_wait(:conn, timeout => NULL);
+\echo :SQLSTATE
+SELECT peering_retry(NULL);
+\echo :SQLSTATE
+SELECT peering_delete(NULL);
+\echo :SQLSTATE
 -- a target that is not an Aiven state one can wait for (checked first)
 SELECT peering_wait(:conn, 'active');
 \echo :SQLSTATE
@@ -364,8 +378,13 @@ CALL peering_run();
 \echo :SQLSTATE
 
 --
--- peering_vpcs: the credential is checked before the request
+-- peering_vpcs: the arguments and the credential are checked before the
+-- request
 --
+SELECT * FROM peering_vpcs(NULL);
+\echo :SQLSTATE
+SELECT * FROM peering_vpcs('regress-project', NULL);
+\echo :SQLSTATE
 SELECT * FROM peering_vpcs('regress-project', 'no_such_credential');
 \echo :SQLSTATE
 SELECT * FROM peering_vpcs('regress-project', 'azure');

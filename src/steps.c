@@ -1,20 +1,19 @@
 /*
- * reconcile.c
- *		The peering state machine (docs/architecture.md §2): one idempotent
- *		step at a time, each committed when it completes.
+ * steps.c
+ *		The steps of a peering's life (docs/architecture.md §2), one function
+ *		each, and the table that orders them.
  *
  * Copyright (c) 2026, peering developers
  * Released under the PostgreSQL License (see LICENSE).
  *
- * A step reads the connection, makes its remote calls, and records what it
- * learned and how it went in the PeeringConn; nothing here touches the
- * catalog, so the network work runs with no transaction, snapshot or lock.
- * Every mutating call is idempotent: deterministic names (UUIDv5), upserts,
- * look-up before create, "already exists" read back as success.
+ * A step reads the connection, makes its remote calls and records what it
+ * learned and how it went in the PeeringConn and its StepResult; nothing
+ * here touches the catalog or decides when a request goes out (engine.c
+ * does).  Every mutating call is idempotent: deterministic names (UUIDv5),
+ * upserts, look-up before create, "already exists" read back as success.
  */
 #include "postgres.h"
 
-#include "common/pg_prng.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
@@ -26,72 +25,19 @@
 #include "catalog.h"
 #include "graph.h"
 #include "peering.h"
-#include "reconcile.h"
+#include "steps.h"
 #include "remote.h"
 #include "util.h"
 
-typedef enum StepOutcome
-{
-	STEP_ADVANCED,				/* done: go to the next step now */
-	STEP_WAITING,				/* remote work in progress: poll again */
-	STEP_RETRY,					/* failed, worth another attempt */
-	STEP_FAILED					/* stopped: the user must fix something */
-} StepOutcome;
-
-typedef struct StepResult
-{
-	StepOutcome outcome;
-	const char *next;			/* overrides the step table's next step */
-	char	   *message;
-	char	   *hint;
-	char	   *error_code;
-	char	   *request_id;
-	int			retry_after;	/* seconds, -1 if none */
-	RemoteRetry retry;
-} StepResult;
-
-/* Reads of the cycle, sent together in parallel before the steps run. */
-typedef struct Prefetch
-{
-	List	   *vpcs;			/* of VpcFetch *: one per project VPC */
-	List	   *peerings;		/* of PeeringFetch *: one per connection */
-} Prefetch;
-
-typedef struct StepContext
-{
-	Prefetch   *prefetch;		/* NULL: every read is made on the spot */
-} StepContext;
-
-typedef void (*StepFunction) (PeeringConn *c, StepContext *ctx, StepResult *r);
+typedef void (*StepFunction) (PeeringConn *c, StepResult *r);
 
 typedef struct StepDef
 {
-	const char *name;
+	PeeringStep step;
 	StepFunction fn;
-	const char *next;
-	bool		needs_vpc;		/* reads the Aiven VPC (prefetched) */
-	bool		needs_peering;	/* reads the Azure peering (prefetched) */
+	PeeringStep next;
 } StepDef;
 
-/* One GET of a project VPC, shared by every connection of that VPC. */
-typedef struct VpcFetch
-{
-	const char *credential;
-	const char *project;
-	const char *vpc_id;
-	int			slot;			/* index in the batch of requests */
-	HttpResponse *resp;
-} VpcFetch;
-
-/* One GET of a connection's Azure peering. */
-typedef struct PeeringFetch
-{
-	int64		id;
-	int			slot;
-	HttpResponse *resp;
-} PeeringFetch;
-
-#define MIN_POLL_DELAY_MS		250
 
 #define ROLE_PEERING_WRITER		"peering VNet peering writer"
 #define ROLE_PROVIDER_PEER		"peering provider VNet peer"
@@ -99,12 +45,6 @@ typedef struct PeeringFetch
 /* ----------------------------------------------------------------
  * Small helpers
  * ---------------------------------------------------------------- */
-
-static bool
-is_true(const char *s)
-{
-	return s != NULL && (s[0] == 't' || s[0] == 'T');
-}
 
 static bool
 state_in(const char *state, const char *const *set)
@@ -143,7 +83,7 @@ advance(StepResult *r, const char *fmt,...)
 }
 
 static void
-jump(StepResult *r, const char *next, const char *message)
+jump(StepResult *r, PeeringStep next, const char *message)
 {
 	r->outcome = STEP_ADVANCED;
 	r->next = next;
@@ -191,43 +131,17 @@ role_definition_path(const PeeringConn *c, const char *guid)
 /* ----------------------------------------------------------------
  * Aiven side: the project VPC, fetched once per cycle
  * ---------------------------------------------------------------- */
-
-static VpcFetch *
-find_fetch(List *fetches, const PeeringConn *c)
-{
-	ListCell   *lc;
-
-	foreach(lc, fetches)
-	{
-		VpcFetch   *f = lfirst(lc);
-
-		if (strcmp(f->credential, c->aiven_credential) == 0 &&
-			strcmp(f->project, c->project) == 0 &&
-			strcmp(f->vpc_id, c->project_vpc_id) == 0)
-			return f;
-	}
-	return NULL;
-}
-
 /*
- * The Aiven connection of c (NULL if none), from the prefetched VPC if any.
- * While tearing down, a VPC or project that is gone means no connection;
- * otherwise it is an error.
+ * The Aiven connection of c (NULL if none).  While tearing down, a VPC or
+ * project that is gone means no connection; otherwise it is an error.
  */
 static AivenPeering *
-aiven_connection(PeeringConn *c, StepContext *ctx)
+aiven_connection(PeeringConn *c)
 {
-	VpcFetch   *f = ctx && ctx->prefetch ? find_fetch(ctx->prefetch->vpcs, c) : NULL;
 	bool		teardown = peering_str_eq(c->desired, "absent");
-	HttpResponse *resp;
-	AivenVpc   *vpc;
+	AivenVpc   *vpc = aiven_get_vpc(auth_aiven_token(c->aiven_cred), c->project,
+									c->project_vpc_id, teardown);
 
-	if (f != NULL)
-		resp = f->resp;
-	else
-		resp = http_perform(aiven_get_vpc_request(auth_aiven_token(c->aiven_cred),
-												  c->project, c->project_vpc_id));
-	vpc = aiven_parse_vpc(resp, c->project, c->project_vpc_id, teardown);
 	c->checked = true;
 	if (vpc == NULL && teardown)
 		return NULL;
@@ -254,39 +168,33 @@ observe_aiven(PeeringConn *c, const AivenPeering *p)
 	if (p->to_network_id)
 		c->to_network_id = pstrdup(p->to_network_id);
 }
-
-static PeeringFetch *
-find_peering_fetch(StepContext *ctx, const PeeringConn *c)
-{
-	ListCell   *lc;
-
-	if (ctx == NULL || ctx->prefetch == NULL)
-		return NULL;
-	foreach(lc, ctx->prefetch->peerings)
-	{
-		PeeringFetch *f = lfirst(lc);
-
-		if (f->id == c->id)
-			return f;
-	}
-	return NULL;
-}
-
-/* Reads the Azure peering (as the automation identity) into c. */
+/* Records what ARM says of the Azure peering in c. */
 static ArmPeering *
-observe_azure(PeeringConn *c, StepContext *ctx)
+record_azure(PeeringConn *c, ArmPeering *pe)
 {
-	PeeringFetch *f = find_peering_fetch(ctx, c);
-	ArmPeering *pe;
-
-	if (f != NULL)
-		pe = arm_parse_peering(f->resp, c->peering_name);
-	else
-		pe = arm_get_peering(admin_token(c, AZURE_ARM), c->vnet_id, c->peering_name);
 	c->azure_peering_state = pe ? pstrdup(pe->peering_state) : NULL;
 	if (pe)
 		c->azure_peering_id = pstrdup(pe->id);
 	return pe;
+}
+
+/* Reads the Azure peering (as the automation identity) into c. */
+static ArmPeering *
+observe_azure(PeeringConn *c)
+{
+	return record_azure(c, arm_get_peering(admin_token(c, AZURE_ARM), c->vnet_id,
+										   c->peering_name));
+}
+
+/*
+ * The same through the list of the VNet's peerings, for re-checks: all the
+ * peerings of a VNet due together share one list.
+ */
+static ArmPeering *
+observe_azure_listed(PeeringConn *c)
+{
+	return record_azure(c, arm_find_listed_peering(admin_token(c, AZURE_ARM), c->vnet_id,
+												   c->peering_name));
 }
 
 /* ----------------------------------------------------------------
@@ -301,7 +209,7 @@ observe_azure(PeeringConn *c, StepContext *ctx)
 static void
 ensure_custom_role(PeeringConn *c, StepResult *r, const char *base_name,
 				   const char *description, List *actions,
-				   char **role_id, char **owned)
+				   char **role_id, ConnBool *owned)
 {
 	char	   *token = admin_token(c, AZURE_ARM);
 	char	   *role_name = psprintf("%s %s", base_name, c->subscription_id);
@@ -314,7 +222,7 @@ ensure_custom_role(PeeringConn *c, StepResult *r, const char *base_name,
 	if (def != NULL)
 	{
 		*role_id = def->name;
-		*owned = "true";
+		*owned = CONN_BOOL_TRUE;
 		advance(r, "custom role \"%s\" is in place (%s)", role_name, def->name);
 		return;
 	}
@@ -327,7 +235,8 @@ ensure_custom_role(PeeringConn *c, StepResult *r, const char *base_name,
 		return;
 	}
 	*role_id = def->name;
-	*owned = is_true(*owned) ? *owned : "false";
+	if (*owned != CONN_BOOL_TRUE)
+		*owned = CONN_BOOL_FALSE;
 	advance(r, "found existing role \"%s\" (%s)", role_name, def->name);
 }
 
@@ -385,7 +294,7 @@ purge_deleted_application(PeeringConn *c, const char *token, StepResult *r)
 }
 
 static void
-step_app(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_app(PeeringConn *c, StepResult *r)
 {
 	GraphApplication *app;
 
@@ -406,7 +315,7 @@ step_app(PeeringConn *c, StepContext *ctx, StepResult *r)
 }
 
 static void
-step_app_sp(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_app_sp(PeeringConn *c, StepResult *r)
 {
 	GraphServicePrincipal *sp;
 
@@ -422,7 +331,7 @@ step_app_sp(PeeringConn *c, StepContext *ctx, StepResult *r)
  * text was never stored) and a new one is added.
  */
 static void
-step_app_secret(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_app_secret(PeeringConn *c, StepResult *r)
 {
 	char	   *token = admin_token(c, AZURE_GRAPH);
 	GraphApplication *app = graph_get_application(token, c->app_object_id);
@@ -454,12 +363,12 @@ step_app_secret(PeeringConn *c, StepContext *ctx, StepResult *r)
 }
 
 static void
-step_app_role(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_app_role(PeeringConn *c, StepResult *r)
 {
 	if (strcmp(c->app_role, "network_contributor") == 0)
 	{
 		c->app_role_id = AZURE_NETWORK_CONTRIBUTOR_ROLE;
-		c->app_role_owned = "false";
+		c->app_role_owned = CONN_BOOL_FALSE;
 		advance(r, "using the built-in Network Contributor role");
 		return;
 	}
@@ -474,7 +383,7 @@ step_app_role(PeeringConn *c, StepContext *ctx, StepResult *r)
 }
 
 static void
-step_app_role_assignment(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_app_role_assignment(PeeringConn *c, StepResult *r)
 {
 	ensure_role_assignment(c, r, c->app_role_id, c->app_sp_id,
 						   "peering application", &c->app_role_assignment_id);
@@ -482,7 +391,7 @@ step_app_role_assignment(PeeringConn *c, StepContext *ctx, StepResult *r)
 
 /* The provider's service principal is shared: look it up, create if absent. */
 static void
-step_provider_sp(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_provider_sp(PeeringConn *c, StepResult *r)
 {
 	char	   *token = admin_token(c, AZURE_GRAPH);
 	GraphServicePrincipal *sp = graph_get_service_principal(token, peering_provider_app_id);
@@ -491,15 +400,15 @@ step_provider_sp(PeeringConn *c, StepContext *ctx, StepResult *r)
 		sp = graph_upsert_service_principal(token, peering_provider_app_id);
 	c->provider_sp_id = sp->id;
 	if (sp->created)
-		c->provider_sp_created = "true";
-	else if (c->provider_sp_created == NULL)
-		c->provider_sp_created = "false";
+		c->provider_sp_created = CONN_BOOL_TRUE;
+	else if (c->provider_sp_created == CONN_BOOL_NULL)
+		c->provider_sp_created = CONN_BOOL_FALSE;
 	advance(r, "%s the provider's service principal %s",
 			sp->created ? "created" : "found", sp->id);
 }
 
 static void
-step_peer_role(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_peer_role(PeeringConn *c, StepResult *r)
 {
 	ensure_custom_role(c, r, ROLE_PROVIDER_PEER,
 					   "Lets the provider's application peer its VNet with VNets of this subscription (peering extension)",
@@ -508,7 +417,7 @@ step_peer_role(PeeringConn *c, StepContext *ctx, StepResult *r)
 }
 
 static void
-step_peer_role_assignment(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_peer_role_assignment(PeeringConn *c, StepResult *r)
 {
 	ensure_role_assignment(c, r, c->peer_role_id, c->provider_sp_id,
 						   "provider's service principal", &c->peer_role_assignment_id);
@@ -519,9 +428,9 @@ step_peer_role_assignment(PeeringConn *c, StepContext *ctx, StepResult *r)
  * earlier is deleted first, since Aiven wants it recreated after a fix.
  */
 static void
-step_aiven_request(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_aiven_request(PeeringConn *c, StepResult *r)
 {
-	AivenPeering *p = aiven_connection(c, ctx);
+	AivenPeering *p = aiven_connection(c);
 	char	   *token = auth_aiven_token(c->aiven_cred);
 
 	observe_aiven(c, p);
@@ -551,7 +460,7 @@ step_aiven_request(PeeringConn *c, StepContext *ctx, StepResult *r)
 	if (p == NULL)
 	{
 		/* the answer was lost or refused: what happened is read, not guessed */
-		p = aiven_connection(c, NULL);
+		p = aiven_connection(c);
 		if (p == NULL || peering_str_eq(p->state, "DELETED"))
 		{
 			retry_later(r, REMOTE_RETRY_TRANSIENT,
@@ -584,13 +493,13 @@ fail_if_refused(PeeringConn *c, const AivenPeering *p, StepResult *r)
 }
 
 static void
-step_aiven_pending(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_aiven_pending(PeeringConn *c, StepResult *r)
 {
-	AivenPeering *p = aiven_connection(c, ctx);
+	AivenPeering *p = aiven_connection(c);
 
 	if (p == NULL)
 	{
-		jump(r, "aiven_request", "the Aiven connection disappeared; requesting it again");
+		jump(r, STEP_AIVEN_REQUEST, "the Aiven connection disappeared; requesting it again");
 		return;
 	}
 	observe_aiven(c, p);
@@ -606,16 +515,16 @@ step_aiven_pending(PeeringConn *c, StepContext *ctx, StepResult *r)
 
 
 static void
-step_azure_peering(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_azure_peering(PeeringConn *c, StepResult *r)
 {
 	ArmPeering *pe;
 
 	if (c->app_cred == NULL)
 	{
-		jump(r, "app_secret", "the application's secret is missing; adding one");
+		jump(r, STEP_APP_SECRET, "the application's secret is missing; adding one");
 		return;
 	}
-	pe = observe_azure(c, ctx);
+	pe = observe_azure(c);
 	if (pe != NULL && peering_str_eq(pe->peering_state, "Disconnected"))
 	{
 		arm_delete_peering(admin_token(c, AZURE_ARM), c->vnet_id, c->peering_name);
@@ -635,7 +544,7 @@ step_azure_peering(PeeringConn *c, StepContext *ctx, StepResult *r)
 }
 
 static void
-step_azure_peering_wait(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_azure_peering_wait(PeeringConn *c, StepResult *r)
 {
 	ArmPeering *pe;
 
@@ -650,7 +559,7 @@ step_azure_peering_wait(PeeringConn *c, StepContext *ctx, StepResult *r)
 			peering_str_eq(status, "Cancelled"))
 		{
 			c->azure_operation = NULL;
-			jump(r, "azure_peering",
+			jump(r, STEP_AZURE_PEERING,
 				 psprintf("the Azure peering operation ended %s; creating it again", status));
 			return;
 		}
@@ -661,9 +570,9 @@ step_azure_peering_wait(PeeringConn *c, StepContext *ctx, StepResult *r)
 		}
 		c->azure_operation = NULL;
 	}
-	pe = observe_azure(c, ctx);
+	pe = observe_azure(c);
 	if (pe == NULL)
-		jump(r, "azure_peering", "the Azure peering is gone; creating it again");
+		jump(r, STEP_AZURE_PEERING, "the Azure peering is gone; creating it again");
 	else if (pe->provisioning_state && !peering_str_eq(pe->provisioning_state, "Succeeded"))
 		wait_for(r, NULL);
 	else
@@ -672,23 +581,23 @@ step_azure_peering_wait(PeeringConn *c, StepContext *ctx, StepResult *r)
 }
 
 static void
-step_aiven_active(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_aiven_active(PeeringConn *c, StepResult *r)
 {
-	AivenPeering *p = aiven_connection(c, ctx);
+	AivenPeering *p = aiven_connection(c);
 	ArmPeering *pe;
 
 	if (p == NULL)
 	{
-		jump(r, "aiven_request", "the Aiven connection disappeared; requesting it again");
+		jump(r, STEP_AIVEN_REQUEST, "the Aiven connection disappeared; requesting it again");
 		return;
 	}
 	observe_aiven(c, p);
 	if (fail_if_refused(c, p, r))
 		return;
-	pe = observe_azure(c, ctx);
+	pe = observe_azure(c);
 	if (pe == NULL || peering_str_eq(pe->peering_state, "Disconnected"))
 	{
-		jump(r, "azure_peering", "the Azure peering is missing or disconnected; creating it again");
+		jump(r, STEP_AZURE_PEERING, "the Azure peering is missing or disconnected; creating it again");
 		return;
 	}
 	if (peering_str_eq(p->state, "ACTIVE") && peering_str_eq(pe->peering_state, "Connected"))
@@ -702,15 +611,15 @@ step_aiven_active(PeeringConn *c, StepContext *ctx, StepResult *r)
 
 /* Drift check of an ACTIVE connection: records any change and stops. */
 static void
-step_active(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_active(PeeringConn *c, StepResult *r)
 {
-	AivenPeering *p = aiven_connection(c, ctx);
+	AivenPeering *p = aiven_connection(c);
 	ArmPeering *pe;
 
 	observe_aiven(c, p);
 	if (p == NULL)
 		c->state = "DELETED";
-	pe = observe_azure(c, ctx);
+	pe = observe_azure_listed(c);
 	if (p != NULL && peering_str_eq(p->state, "ACTIVE") &&
 		pe != NULL && peering_str_eq(pe->peering_state, "Connected"))
 	{
@@ -731,7 +640,7 @@ step_active(PeeringConn *c, StepContext *ctx, StepResult *r)
 
 /* Deletes the Azure peering and waits until ARM no longer has it. */
 static void
-step_delete_azure_peering(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_delete_azure_peering(PeeringConn *c, StepResult *r)
 {
 	char	   *token;
 	ArmPeering *pe;
@@ -756,7 +665,7 @@ step_delete_azure_peering(PeeringConn *c, StepContext *ctx, StepResult *r)
 }
 
 static void
-step_delete_aiven(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_delete_aiven(PeeringConn *c, StepResult *r)
 {
 	AivenPeering *p;
 
@@ -769,9 +678,9 @@ step_delete_aiven(PeeringConn *c, StepContext *ctx, StepResult *r)
 }
 
 static void
-step_aiven_deleted(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_aiven_deleted(PeeringConn *c, StepResult *r)
 {
-	AivenPeering *p = aiven_connection(c, ctx);
+	AivenPeering *p = aiven_connection(c);
 
 	observe_aiven(c, p);
 	if (p == NULL || peering_str_eq(p->state, "DELETED"))
@@ -780,13 +689,13 @@ step_aiven_deleted(PeeringConn *c, StepContext *ctx, StepResult *r)
 		advance(r, "Aiven deleted the connection");
 	}
 	else if (!peering_str_eq(p->state, "DELETING"))
-		jump(r, "delete_aiven", "the Aiven connection is not being deleted; asking again");
+		jump(r, STEP_DELETE_AIVEN, "the Aiven connection is not being deleted; asking again");
 	else
 		wait_for(r, NULL);
 }
 
 static void
-step_delete_role_assignments(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_delete_role_assignments(PeeringConn *c, StepResult *r)
 {
 	char	   *token = admin_token(c, AZURE_ARM);
 	int			deleted = 0;
@@ -828,7 +737,7 @@ purge_after_delete(const char *token, const char *object_id, bool deleted_now,
  * A second attempt finds them already deleted and only purges.
  */
 static void
-step_delete_app(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_delete_app(PeeringConn *c, StepResult *r)
 {
 	char	   *token = admin_token(c, AZURE_GRAPH);
 
@@ -862,9 +771,9 @@ step_delete_app(PeeringConn *c, StepContext *ctx, StepResult *r)
  * connection, or by an assignment someone else made (ARM refuses then).
  */
 static const char *
-delete_role_if_unused(PeeringConn *c, const char *role_id, const char *owned, bool shared)
+delete_role_if_unused(PeeringConn *c, const char *role_id, ConnBool owned, bool shared)
 {
-	if (role_id == NULL || !is_true(owned))
+	if (role_id == NULL || owned != CONN_BOOL_TRUE)
 		return "not ours";
 	if (shared)
 		return "still used by another connection";
@@ -882,7 +791,7 @@ delete_role_if_unused(PeeringConn *c, const char *role_id, const char *owned, bo
 }
 
 static void
-step_delete_roles(PeeringConn *c, StepContext *ctx, StepResult *r)
+step_delete_roles(PeeringConn *c, StepResult *r)
 {
 	const char *app_role = delete_role_if_unused(c, c->app_role_id, c->app_role_owned,
 												 c->app_role_shared);
@@ -892,428 +801,109 @@ step_delete_roles(PeeringConn *c, StepContext *ctx, StepResult *r)
 	advance(r, "custom roles: application role %s, provider role %s", app_role, peer_role);
 }
 
-static const StepDef step_table[] = {
-	{"app", step_app, "app_sp", false, false},
-	{"app_sp", step_app_sp, "app_secret", false, false},
-	{"app_secret", step_app_secret, "app_role", false, false},
-	{"app_role", step_app_role, "app_role_assignment", false, false},
-	{"app_role_assignment", step_app_role_assignment, "provider_sp", false, false},
-	{"provider_sp", step_provider_sp, "peer_role", false, false},
-	{"peer_role", step_peer_role, "peer_role_assignment", false, false},
-	{"peer_role_assignment", step_peer_role_assignment, "aiven_request", false, false},
-	{"aiven_request", step_aiven_request, "aiven_pending", true, false},
-	{"aiven_pending", step_aiven_pending, "azure_peering", true, false},
-	{"azure_peering", step_azure_peering, "azure_peering_wait", false, false},
-	{"azure_peering_wait", step_azure_peering_wait, "aiven_active", false, false},
-	{"aiven_active", step_aiven_active, "active", true, true},
-	{"active", step_active, "active", true, true},
-	{"delete_azure_peering", step_delete_azure_peering, "delete_aiven", false, false},
-	{"delete_aiven", step_delete_aiven, "aiven_deleted", false, false},
-	{"aiven_deleted", step_aiven_deleted, "delete_role_assignments", true, false},
-	{"delete_role_assignments", step_delete_role_assignments, "delete_app", false, false},
-	{"delete_app", step_delete_app, "delete_roles", false, false},
-	{"delete_roles", step_delete_roles, "deleted", false, false},
+/* Each step, and the step that follows when it completes. */
+static const StepDef step_table[PEERING_STEPS] = {
+	{STEP_APP, step_app, STEP_APP_SP},
+	{STEP_APP_SP, step_app_sp, STEP_APP_SECRET},
+	{STEP_APP_SECRET, step_app_secret, STEP_APP_ROLE},
+	{STEP_APP_ROLE, step_app_role, STEP_APP_ROLE_ASSIGNMENT},
+	{STEP_APP_ROLE_ASSIGNMENT, step_app_role_assignment, STEP_PROVIDER_SP},
+	{STEP_PROVIDER_SP, step_provider_sp, STEP_PEER_ROLE},
+	{STEP_PEER_ROLE, step_peer_role, STEP_PEER_ROLE_ASSIGNMENT},
+	{STEP_PEER_ROLE_ASSIGNMENT, step_peer_role_assignment, STEP_AIVEN_REQUEST},
+	{STEP_AIVEN_REQUEST, step_aiven_request, STEP_AIVEN_PENDING},
+	{STEP_AIVEN_PENDING, step_aiven_pending, STEP_AZURE_PEERING},
+	{STEP_AZURE_PEERING, step_azure_peering, STEP_AZURE_PEERING_WAIT},
+	{STEP_AZURE_PEERING_WAIT, step_azure_peering_wait, STEP_AIVEN_ACTIVE},
+	{STEP_AIVEN_ACTIVE, step_aiven_active, STEP_ACTIVE},
+	{STEP_ACTIVE, step_active, STEP_ACTIVE},
+	{STEP_DELETE_AZURE_PEERING, step_delete_azure_peering, STEP_DELETE_AIVEN},
+	{STEP_DELETE_AIVEN, step_delete_aiven, STEP_AIVEN_DELETED},
+	{STEP_AIVEN_DELETED, step_aiven_deleted, STEP_DELETE_ROLE_ASSIGNMENTS},
+	{STEP_DELETE_ROLE_ASSIGNMENTS, step_delete_role_assignments, STEP_DELETE_APP},
+	{STEP_DELETE_APP, step_delete_app, STEP_DELETE_ROLES},
+	{STEP_DELETE_ROLES, step_delete_roles, STEP_DELETED},
+	{STEP_DELETED, NULL, STEP_DELETED},
 };
 
-static const StepDef *
-step_lookup(const char *name)
-{
-	size_t		i;
-
-	for (i = 0; i < lengthof(step_table); i++)
-		if (strcmp(step_table[i].name, name) == 0)
-			return &step_table[i];
-	elog(ERROR, "unknown peering step \"%s\"", name);
-	return NULL;				/* keep compiler quiet */
-}
+/* The names, as peering.connections.step holds them. */
+static const char *const step_names[PEERING_STEPS] = {
+	[STEP_APP] = "app",
+	[STEP_APP_SP] = "app_sp",
+	[STEP_APP_SECRET] = "app_secret",
+	[STEP_APP_ROLE] = "app_role",
+	[STEP_APP_ROLE_ASSIGNMENT] = "app_role_assignment",
+	[STEP_PROVIDER_SP] = "provider_sp",
+	[STEP_PEER_ROLE] = "peer_role",
+	[STEP_PEER_ROLE_ASSIGNMENT] = "peer_role_assignment",
+	[STEP_AIVEN_REQUEST] = "aiven_request",
+	[STEP_AIVEN_PENDING] = "aiven_pending",
+	[STEP_AZURE_PEERING] = "azure_peering",
+	[STEP_AZURE_PEERING_WAIT] = "azure_peering_wait",
+	[STEP_AIVEN_ACTIVE] = "aiven_active",
+	[STEP_ACTIVE] = "active",
+	[STEP_DELETE_AZURE_PEERING] = "delete_azure_peering",
+	[STEP_DELETE_AIVEN] = "delete_aiven",
+	[STEP_AIVEN_DELETED] = "aiven_deleted",
+	[STEP_DELETE_ROLE_ASSIGNMENTS] = "delete_role_assignments",
+	[STEP_DELETE_APP] = "delete_app",
+	[STEP_DELETE_ROLES] = "delete_roles",
+	[STEP_DELETED] = "deleted",
+};
 
 const char *
-reconcile_restart_step(const PeeringConn *c)
+step_name(PeeringStep step)
 {
-	/* creation restarts from the top: every step is idempotent */
-	return strcmp(c->desired, "present") == 0 ? "app" : c->step;
+	Assert(step >= 0 && step < PEERING_STEPS);
+	return step_names[step];
 }
 
-/* ----------------------------------------------------------------
- * Outcomes and scheduling
- * ---------------------------------------------------------------- */
-
-/* Poll soon after a step began, then less often, up to poll_interval. */
-static TimestampTz
-next_poll(const PeeringConn *c, TimestampTz now)
+PeeringStep
+step_by_name(const char *name)
 {
-	long		elapsed_ms;
-	long		delay_ms;
+	int			i;
 
-	if (strcmp(c->step, "active") == 0)
-		return TimestampTzPlusMilliseconds(now, (int64) peering_recheck_interval * 1000);
-	elapsed_ms = (long) ((now - c->step_since) / 1000);
-	delay_ms = Max(elapsed_ms / 4, MIN_POLL_DELAY_MS);
-	delay_ms = Min(delay_ms, (long) peering_poll_interval * 1000);
-	return TimestampTzPlusMilliseconds(now, delay_ms);
+	for (i = 0; i < PEERING_STEPS; i++)
+		if (name != NULL && strcmp(step_names[i], name) == 0)
+			return (PeeringStep) i;
+	elog(ERROR, "unknown peering step \"%s\"", name ? name : "(null)");
+	pg_unreachable();
 }
 
-/* Exponential backoff with ±25% jitter, capped at poll_interval. */
-static TimestampTz
-next_retry(const PeeringConn *c, const StepResult *r, TimestampTz now)
+bool
+step_is(const PeeringConn *c, PeeringStep step)
 {
-	double		delay_ms = 500.0 * ((int64) 1 << Min(c->attempts, 16));
-
-	delay_ms = Min(delay_ms, peering_poll_interval * 1000.0);
-	delay_ms *= 0.75 + 0.5 * pg_prng_double(&pg_global_prng_state);
-	if (r->retry_after > 0)
-		delay_ms = Max(delay_ms, r->retry_after * 1000.0);
-	return TimestampTzPlusMilliseconds(now, (int64) delay_ms);
-}
-
-static char *
-error_text(const StepResult *r)
-{
-	if (r->hint)
-		return psprintf("%s (hint: %s)", r->message, r->hint);
-	return pstrdup(r->message);
-}
-
-/* The time budget of a retry class, in seconds (peering.*_retry_budget). */
-static int
-retry_budget(RemoteRetry retry)
-{
-	switch (retry)
-	{
-		case REMOTE_RETRY_PROPAGATION:
-			return peering_replication_retry_budget;
-		case REMOTE_RETRY_THROTTLING:
-			return peering_throttling_retry_budget;
-		case REMOTE_RETRY_TRANSIENT:
-		case REMOTE_RETRY_NEVER:
-			break;
-	}
-	return peering_transient_retry_budget;
-}
-
-/*
- * Counts a failed attempt against the budget of its class, measured from
- * the first failure of the run; false once the budget is spent.
- */
-static bool
-within_retry_budget(PeeringConn *c, RemoteRetry retry, TimestampTz now)
-{
-	if (c->retry_since == 0)
-		c->retry_since = now;
-	c->retry_class = pstrdup(remote_retry_name(retry));
-	c->retry_until = TimestampTzPlusMilliseconds(c->retry_since,
-												 (int64) retry_budget(retry) * 1000);
-	return now < c->retry_until;
-}
-
-/* The step went through, or is waiting on the remote side: no error run. */
-static void
-clear_retry(PeeringConn *c)
-{
-	c->attempts = 0;
-	c->last_error = NULL;
-	c->last_error_code = NULL;
-	c->retry_class = NULL;
-	c->retry_since = 0;
-	c->retry_until = 0;
-}
-
-static void
-apply_outcome(PeeringConn *c, const StepDef *def, StepResult *r)
-{
-	TimestampTz now = GetCurrentTimestamp();
-
-	if (r->outcome == STEP_RETRY && !within_retry_budget(c, r->retry, now))
-	{
-		r->outcome = STEP_FAILED;
-		r->message = psprintf("%s; gave up after %d attempts since %s (peering.%s_retry_budget)",
-							  r->message, c->attempts + 1,
-							  timestamptz_to_str(c->retry_since), c->retry_class);
-	}
-
-	switch (r->outcome)
-	{
-		case STEP_ADVANCED:
-			conn_event(c, "step", r->message, NULL, NULL);
-			c->step = pstrdup(r->next ? r->next : def->next);
-			clear_retry(c);
-			c->step_since = now;
-			c->next_attempt_at = strcmp(c->step, "deleted") == 0 ? 0 : now;
-			break;
-		case STEP_WAITING:
-			clear_retry(c);
-			c->next_attempt_at = next_poll(c, now);
-			break;
-		case STEP_RETRY:
-			c->attempts++;
-			c->last_error = error_text(r);
-			c->last_error_code = r->error_code;
-			c->next_attempt_at = next_retry(c, r, now);
-			conn_event(c, "error",
-					   psprintf("%s; retrying (%s) until %s", c->last_error,
-								c->retry_class, timestamptz_to_str(c->retry_until)),
-					   r->error_code, r->request_id);
-			break;
-		case STEP_FAILED:
-			if (r->retry == REMOTE_RETRY_NEVER)
-			{
-				c->retry_class = NULL;
-				c->retry_until = 0;
-			}
-			c->attempts++;
-			c->failed = true;
-			c->last_error = error_text(r);
-			c->last_error_code = r->error_code;
-			c->next_attempt_at = 0;
-			conn_event(c, strcmp(c->step, "active") == 0 ? "drift" : "failed",
-					   c->last_error, r->error_code, r->request_id);
-			break;
-	}
-}
-
-/* Errors not from a remote service that a later attempt may not see. */
-static bool
-local_error_is_transient(int sqlerrcode)
-{
-	return sqlerrcode == ERRCODE_PROTOCOL_VIOLATION ||
-		sqlerrcode == ERRCODE_INVALID_TEXT_REPRESENTATION ||
-		sqlerrcode == ERRCODE_CONNECTION_FAILURE ||
-		sqlerrcode == ERRCODE_CONNECTION_EXCEPTION ||
-		sqlerrcode == ERRCODE_INTERNAL_ERROR;
-}
-
-/*
- * After a 401 or 403 the next attempt gets new tokens: the cached one may
- * have been revoked, or may predate a grant made since.
- */
-static void
-forget_tokens(PeeringConn *c)
-{
-	auth_forget(c->azure_cred, c->tenant_id, AZURE_ARM);
-	auth_forget(c->azure_cred, c->tenant_id, AZURE_GRAPH);
-	if (c->app_cred != NULL)
-	{
-		auth_forget(c->app_cred, c->tenant_id, AZURE_ARM);
-		if (c->to_tenant_id != NULL)
-			auth_forget(c->app_cred, c->to_tenant_id, AZURE_ARM);
-	}
-}
-
-/* Turns a caught ERROR into the step's outcome. */
-static void
-classify_error(ErrorData *ed, StepResult *r)
-{
-	const RemoteError *remote = remote_last_error();
-
-	r->message = ed->message;
-	r->hint = ed->hint;
-	r->error_code = pstrdup(unpack_sql_state(ed->sqlerrcode));
-	if (remote)
-	{
-		r->retry = remote->retry;
-		r->retry_after = remote->retry_after;
-		if (remote->code[0])
-			r->error_code = psprintf("%s %s", r->error_code, remote->code);
-		if (remote->request_id[0])
-			r->request_id = pstrdup(remote->request_id);
-	}
-	else
-		r->retry = local_error_is_transient(ed->sqlerrcode) ?
-			REMOTE_RETRY_TRANSIENT : REMOTE_RETRY_NEVER;
-	r->outcome = r->retry == REMOTE_RETRY_NEVER ? STEP_FAILED : STEP_RETRY;
-}
-
-static void
-perform_step(PeeringConn *c, Prefetch *prefetch)
-{
-	const StepDef *def = step_lookup(c->step);
-	StepContext ctx = {prefetch};
-	StepResult	r = {0};
-	MemoryContext cxt = CurrentMemoryContext;
-
-	r.retry_after = -1;
-	c->checked = false;
-	remote_clear_error();
-	if (c->azure_cred == NULL || c->aiven_cred == NULL)
-	{
-		fail(&r, psprintf("credential \"%s\" does not exist",
-						  c->azure_cred == NULL ? c->azure_credential : c->aiven_credential),
-			 pstrdup("Create it again with peering_credential_set(), then call peering_retry()."));
-		apply_outcome(c, def, &r);
-		return;
-	}
-	PG_TRY();
-	{
-		def->fn(c, &ctx, &r);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *ed;
-
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
-		/* cancels and timeouts belong to the caller */
-		if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			ed->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			PG_RE_THROW();
-		FlushErrorState();
-		classify_error(ed, &r);
-		if (remote_last_error() != NULL &&
-			(remote_last_error()->http_status == 401 ||
-			 remote_last_error()->http_status == 403))
-			forget_tokens(c);
-	}
-	PG_END_TRY();
-	apply_outcome(c, def, &r);
+	return peering_str_eq(c->step, step_names[step]);
 }
 
 void
-reconcile_refresh(PeeringConn *c)
+step_run(PeeringConn *c, StepResult *r)
+{
+	const StepDef *def = &step_table[step_by_name(c->step)];
+
+	if (def->fn == NULL)
+		elog(ERROR, "connection " INT64_FORMAT " has no step to take", c->id);
+	r->next = def->next;
+	def->fn(c, r);
+}
+
+PeeringStep
+step_restart(const PeeringConn *c)
+{
+	/* creation restarts from the top: every step is idempotent */
+	return peering_str_eq(c->desired, "present") ? STEP_APP : step_by_name(c->step);
+}
+
+void
+step_refresh(PeeringConn *c)
 {
 	AivenPeering *p;
 
-	if (strcmp(c->step, "deleted") == 0)
+	if (step_is(c, STEP_DELETED))
 		return;
-	p = aiven_connection(c, NULL);
+	p = aiven_connection(c);
 	observe_aiven(c, p);
 	if (c->vnet_id != NULL && c->azure_peering_id != NULL)
-		observe_azure(c, NULL);
+		observe_azure(c);
 }
 
-/* ----------------------------------------------------------------
- * The cycle
- * ---------------------------------------------------------------- */
-
-/*
- * The reads the claimed steps will make, sent in parallel: one GET per
- * distinct project VPC, one per Azure peering to check.
- */
-static Prefetch *
-prefetch_reads(List *conns)
-{
-	Prefetch   *pre = palloc0(sizeof(Prefetch));
-	List	   *reqs = NIL;
-	HttpRequest **req_array;
-	HttpResponse **resps;
-	ListCell   *lc;
-	int			n = 0;
-
-	foreach(lc, conns)
-	{
-		PeeringConn *c = lfirst(lc);
-		const StepDef *def = step_lookup(c->step);
-
-		if (def->needs_vpc && find_fetch(pre->vpcs, c) == NULL)
-		{
-			VpcFetch   *f = palloc0(sizeof(VpcFetch));
-
-			f->credential = c->aiven_credential;
-			f->project = c->project;
-			f->vpc_id = c->project_vpc_id;
-			f->slot = list_length(reqs);
-			pre->vpcs = lappend(pre->vpcs, f);
-			reqs = lappend(reqs, aiven_get_vpc_request(auth_aiven_token(c->aiven_cred),
-													   c->project, c->project_vpc_id));
-		}
-		if (def->needs_peering && c->vnet_id != NULL)
-		{
-			PeeringFetch *f = palloc0(sizeof(PeeringFetch));
-
-			f->id = c->id;
-			f->slot = list_length(reqs);
-			pre->peerings = lappend(pre->peerings, f);
-			reqs = lappend(reqs, arm_get_peering_request(admin_token(c, AZURE_ARM),
-														 c->vnet_id, c->peering_name));
-		}
-	}
-	if (reqs == NIL)
-		return pre;
-
-	req_array = palloc(sizeof(HttpRequest *) * list_length(reqs));
-	resps = palloc0(sizeof(HttpResponse *) * list_length(reqs));
-	foreach(lc, reqs)
-		req_array[n++] = lfirst(lc);
-	http_perform_many(req_array, resps, n, peering_max_parallel_requests);
-
-	foreach(lc, pre->vpcs)
-	{
-		VpcFetch   *f = lfirst(lc);
-
-		f->resp = resps[f->slot];
-	}
-	foreach(lc, pre->peerings)
-	{
-		PeeringFetch *f = lfirst(lc);
-
-		f->resp = resps[f->slot];
-	}
-	return pre;
-}
-
-/*
- * A failure to prepare the reads (an unreadable token, say) leaves each step
- * to read, and report the failure, for itself.
- */
-static Prefetch *
-prefetch_or_nothing(List *conns)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	Prefetch   *volatile pre = NULL;
-
-	PG_TRY();
-	{
-		pre = prefetch_reads(conns);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		pre = NULL;
-	}
-	PG_END_TRY();
-	return pre;
-}
-
-int
-reconcile_cycle(const CycleHooks *hooks, MemoryContext cycle_cxt, int limit)
-{
-	List	   *conns;
-	List	   *befores = NIL;
-	Prefetch   *prefetch;
-	ListCell   *lc;
-	ListCell   *lc2;
-	int			advanced = 0;
-
-	/* phase 1: claim due work in a short transaction */
-	hooks->begin();
-	MemoryContextSwitchTo(cycle_cxt);
-	conns = catalog_claim_due(limit);
-	hooks->commit();
-	MemoryContextSwitchTo(cycle_cxt);
-	if (conns == NIL)
-		return 0;
-
-	/* phase 2: the network, with no transaction, snapshot or lock */
-	prefetch = prefetch_or_nothing(conns);
-
-	foreach(lc, conns)
-	{
-		PeeringConn *c = lfirst(lc);
-
-		befores = lappend(befores, conn_copy(c));
-		perform_step(c, prefetch);
-		if (c->next_attempt_at != 0 && c->next_attempt_at <= GetCurrentTimestamp())
-			advanced++;
-	}
-
-	/* phase 3: write each result in its own short transaction */
-	forboth(lc, befores, lc2, conns)
-	{
-		hooks->begin();
-		MemoryContextSwitchTo(cycle_cxt);
-		catalog_save(lfirst(lc), lfirst(lc2), true);
-		hooks->commit();
-		MemoryContextSwitchTo(cycle_cxt);
-	}
-	return advanced;
-}

@@ -1,0 +1,38 @@
+/*
+ * engine.h
+ *		The reconcile engine: one cycle over the due connections, every
+ *		connection's steps in flight together (docs/architecture.md §3).
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
+ */
+#ifndef PEERING_ENGINE_H
+#define PEERING_ENGINE_H
+
+#include "utils/palloc.h"
+
+/*
+ * Connections one cycle claims at most.  Large, so that the re-checks that
+ * fall due together share their reads; the engine keeps
+ * peering.max_parallel_requests in flight whatever the number.
+ */
+#define ENGINE_CLAIM_LIMIT	4096
+
+/* How a driver starts and commits its short transactions. */
+typedef struct CycleHooks
+{
+	void		(*begin) (void);
+	void		(*commit) (void);
+} CycleHooks;
+
+/*
+ * One cycle: claims at most limit due connections (a short transaction),
+ * runs their steps with no transaction open while a request is out, and
+ * saves each finished step in a short transaction, a subtransaction per
+ * connection.  A connection whose next step is due at once goes on within
+ * the cycle.  Allocates in cycle_cxt.  Returns how many connections are
+ * due again at once.
+ */
+extern int	engine_cycle(const CycleHooks *hooks, MemoryContext cycle_cxt, int limit);
+
+#endif							/* PEERING_ENGINE_H */

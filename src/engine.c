@@ -1,0 +1,972 @@
+/*
+ * engine.c
+ *		The reconcile engine (docs/architecture.md §3): every claimed
+ *		connection's steps in flight together in one curl-multi batch.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
+ *
+ * A cycle claims due connections in a short transaction, then runs their
+ * steps with no transaction open while a request is out.  A step calls
+ * http_perform() as if it were alone; the engine's hook answers it from the
+ * responses this attempt already has, or from a read another connection made
+ * since the attempt began.  Otherwise the hook notes the request and throws,
+ * and once the answer is in the step runs again from the start ("replay").
+ * Steps are deterministic in the connection and the answers, so a replay
+ * makes the same requests in the same order: a request is known by a digest
+ * of its method, URL, headers and body, and by how often the same request
+ * came before in the attempt.  The engine, not the step, decides when a
+ * request goes out: reads of the same thing are made once for everyone
+ * (one GET per project VPC, one list per VNet, one token per identity), at
+ * most peering.max_parallel_requests are in flight, and a subscription that
+ * ARM throttles waits alone.
+ *
+ * A finished step is saved in a short transaction, in a subtransaction of
+ * its own so that one row cannot fail the others; the connection keeps its
+ * claim and goes on with its next step at once when that is due, and lets
+ * the claim go otherwise.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "common/cryptohash.h"
+#include "common/pg_prng.h"
+#include "common/sha2.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "auth.h"
+#include "catalog.h"
+#include "engine.h"
+#include "http.h"
+#include "peering.h"
+#include "remote.h"
+#include "steps.h"
+#include "util.h"
+
+#define KEY_LEN					PG_SHA256_DIGEST_LENGTH
+#define MIN_POLL_DELAY_MS		250
+/* steps one connection may take in a cycle: a bound on a loop, not a goal */
+#define MAX_STEPS_PER_CYCLE		40
+/* below this many remaining ARM requests a subscription is slowed down */
+#define ARM_REMAINING_LOW		100
+#define ARM_THROTTLE_DEFAULT_MS	5000
+
+/* One connection's work in the cycle. */
+typedef struct Run
+{
+	PeeringConn *saved;			/* the row as claimed or as last saved */
+	PeeringConn *conn;			/* the current attempt: a copy of saved */
+	TimestampTz started;		/* when the attempt began */
+	List	   *answers;		/* of Answer *: what the attempt has */
+	List	   *asked;			/* of Asked *: this replay's requests */
+	bool		waiting;		/* a request of the attempt is out */
+	int			steps;			/* steps completed in this cycle */
+} Run;
+
+/* A response, and which request of an attempt it answers. */
+typedef struct Answer
+{
+	uint8		key[KEY_LEN];
+	int			occurrence;
+	HttpResponse *resp;
+} Answer;
+
+/* How often a request came in the current replay. */
+typedef struct Asked
+{
+	uint8		key[KEY_LEN];
+	int			count;
+} Asked;
+
+/* A run waiting for a request, and which occurrence it asked for. */
+typedef struct Waiter
+{
+	Run		   *run;
+	int			occurrence;
+} Waiter;
+
+/* A request queued or in flight. */
+typedef struct Flight
+{
+	uint8		key[KEY_LEN];
+	const HttpRequest *req;
+	bool		shared;			/* a read others may get the answer of */
+	char	   *subscription;	/* ARM subscription of the URL, or NULL */
+	TimestampTz sent;			/* 0 while queued */
+	List	   *waiters;		/* of Waiter * */
+} Flight;
+
+/* The latest answer to a read, for connections that ask after it. */
+typedef struct SharedRead
+{
+	uint8		key[KEY_LEN];	/* hash key: first */
+	Flight	   *flight;			/* in flight now, or NULL */
+	HttpResponse *resp;			/* last answer, or NULL */
+	TimestampTz sent;			/* when that answer was asked for */
+} SharedRead;
+
+/* ARM's budget for one subscription, as its answers tell. */
+typedef struct SubscriptionGate
+{
+	char		subscription[64];	/* hash key: first */
+	TimestampTz hold_until;
+} SubscriptionGate;
+
+typedef struct Engine
+{
+	const CycleHooks *hooks;
+	MemoryContext cxt;
+	HttpBatch  *batch;
+	List	   *queue;			/* of Flight *: not yet in the batch */
+	int			in_batch;
+	HTAB	   *reads;			/* SharedRead by key */
+	HTAB	   *gates;			/* SubscriptionGate by subscription */
+	List	   *finished;		/* of Run *: steps done, not saved yet */
+	TimestampTz deadline;		/* no new step starts after this */
+	int			due_again;
+} Engine;
+
+/* The engine and the run whose step is running, for the hook. */
+static Engine *engine = NULL;
+static Run *current_run = NULL;
+
+static void run_attempt(Engine *e, Run *run);
+
+/* ----------------------------------------------------------------
+ * Requests: keys, the hook, the queue
+ * ---------------------------------------------------------------- */
+
+static void
+key_update(pg_cryptohash_ctx *ctx, const char *s)
+{
+	if (s != NULL && pg_cryptohash_update(ctx, (const uint8 *) s, strlen(s) + 1) < 0)
+		elog(ERROR, "could not compute a request digest");
+}
+
+/*
+ * The digest of a request.  Headers are part of it: the same URL asked with
+ * a fresh token after a 401 is another request.
+ */
+static void
+request_key(const HttpRequest *req, uint8 *key)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	ListCell   *lc;
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not compute a request digest");
+	key_update(ctx, req->method ? req->method : "GET");
+	key_update(ctx, req->url);
+	foreach(lc, req->headers)
+		key_update(ctx, lfirst(lc));
+	key_update(ctx, req->body ? req->body : "");
+	if (pg_cryptohash_final(ctx, key, KEY_LEN) < 0)
+		elog(ERROR, "could not compute a request digest");
+	pg_cryptohash_free(ctx);
+}
+
+/* Reads and token requests: whoever asks the same gets the same answer. */
+static bool
+request_is_shared_read(const HttpRequest *req)
+{
+	return req->method == NULL || strcmp(req->method, "GET") == 0 ||
+		strcmp(req->service, "login") == 0;
+}
+
+/* The ARM subscription a URL is in, or NULL. */
+static char *
+request_subscription(const HttpRequest *req)
+{
+	const char *p;
+	size_t		len;
+
+	if (strcmp(req->service, "arm") != 0 ||
+		(p = strstr(req->url, "/subscriptions/")) == NULL)
+		return NULL;
+	p += strlen("/subscriptions/");
+	len = strcspn(p, "/?");
+	return len > 0 && len < 64 ? pnstrdup(p, len) : NULL;
+}
+
+static Answer *
+find_answer(List *answers, const uint8 *key, int occurrence)
+{
+	ListCell   *lc;
+
+	foreach(lc, answers)
+	{
+		Answer	   *a = lfirst(lc);
+
+		if (a->occurrence == occurrence && memcmp(a->key, key, KEY_LEN) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+static Answer *
+new_answer(const uint8 *key, int occurrence, HttpResponse *resp)
+{
+	Answer	   *a = palloc(sizeof(Answer));
+
+	memcpy(a->key, key, KEY_LEN);
+	a->occurrence = occurrence;
+	a->resp = resp;
+	return a;
+}
+
+/* How often this request came in the current replay, this one included. */
+static int
+count_asked(Run *run, const uint8 *key)
+{
+	Asked	   *a;
+	ListCell   *lc;
+
+	foreach(lc, run->asked)
+	{
+		a = lfirst(lc);
+		if (memcmp(a->key, key, KEY_LEN) == 0)
+			return ++a->count;
+	}
+	a = palloc(sizeof(Asked));
+	memcpy(a->key, key, KEY_LEN);
+	a->count = 1;
+	run->asked = lappend(run->asked, a);
+	return 1;
+}
+
+/*
+ * A copy of the request that outlives the step, which may free or zero its
+ * own (a token request's body holds a secret: zeroed once answered).
+ */
+static HttpRequest *
+request_copy(const HttpRequest *req)
+{
+	HttpRequest *copy = palloc0(sizeof(HttpRequest));
+	ListCell   *lc;
+
+	copy->service = req->service;
+	copy->method = req->method;
+	copy->url = pstrdup(req->url);
+	foreach(lc, req->headers)
+		copy->headers = lappend(copy->headers, pstrdup(lfirst(lc)));
+	copy->body = req->body ? pstrdup(req->body) : NULL;
+	copy->content_type = req->content_type;
+	copy->no_retry = req->no_retry;
+	return copy;
+}
+
+/* Zeroes what a request may carry of secrets: tokens, a client secret. */
+static void
+request_forget(const HttpRequest *req)
+{
+	ListCell   *lc;
+
+	foreach(lc, req->headers)
+		explicit_bzero(lfirst(lc), strlen(lfirst(lc)));
+	if (req->body != NULL)
+		explicit_bzero((char *) req->body, strlen(req->body));
+}
+
+/*
+ * Queues the request for run, or joins the one already asked for: a read
+ * queued or sent since the attempt began answers it as well.
+ */
+static void
+engine_send(Engine *e, Run *run, const HttpRequest *req, const uint8 *key,
+			int occurrence)
+{
+	bool		shared = occurrence == 1 && request_is_shared_read(req);
+	Waiter	   *w = palloc(sizeof(Waiter));
+	SharedRead *read = NULL;
+	Flight	   *f;
+
+	w->run = run;
+	w->occurrence = occurrence;
+	if (shared)
+	{
+		bool		found;
+
+		read = hash_search(e->reads, key, HASH_ENTER, &found);
+		if (!found)
+		{
+			read->flight = NULL;
+			read->resp = NULL;
+			read->sent = 0;
+		}
+		f = read->flight;
+		if (f != NULL && (f->sent == 0 || f->sent >= run->started))
+		{
+			f->waiters = lappend(f->waiters, w);
+			return;
+		}
+	}
+
+	f = palloc0(sizeof(Flight));
+	memcpy(f->key, key, KEY_LEN);
+	f->req = request_copy(req);
+	f->shared = shared;
+	f->subscription = request_subscription(req);
+	f->waiters = list_make1(w);
+	if (read != NULL)
+		read->flight = f;
+	e->queue = lappend(e->queue, f);
+}
+
+/*
+ * The hook of http_perform() while a step runs: the answer if the attempt
+ * has it (or a read made for another connection since the attempt began),
+ * else the request is queued and the step stops here, to run again once the
+ * answer is in.
+ */
+static HttpResponse *
+engine_perform(const HttpRequest *req)
+{
+	Run		   *run = current_run;
+	uint8		key[KEY_LEN];
+	int			occurrence;
+	Answer	   *a;
+
+	Assert(engine != NULL && run != NULL);
+	request_key(req, key);
+	occurrence = count_asked(run, key);
+	a = find_answer(run->answers, key, occurrence);
+	if (a != NULL)
+		return a->resp;
+	if (occurrence == 1 && request_is_shared_read(req))
+	{
+		SharedRead *read = hash_search(engine->reads, key, HASH_FIND, NULL);
+
+		if (read != NULL && read->resp != NULL && read->sent >= run->started)
+		{
+			run->answers = lappend(run->answers, new_answer(key, occurrence, read->resp));
+			return read->resp;
+		}
+	}
+	engine_send(engine, run, req, key, occurrence);
+	run->waiting = true;
+	elog(ERROR, "peering: request queued for the engine");
+	pg_unreachable();
+}
+
+/* ----------------------------------------------------------------
+ * ARM throttling, per subscription
+ * ---------------------------------------------------------------- */
+
+static SubscriptionGate *
+gate_of(Engine *e, const char *subscription)
+{
+	char		key[64] = {0};
+	bool		found;
+	SubscriptionGate *g;
+
+	strlcpy(key, subscription, sizeof(key));
+	g = hash_search(e->gates, key, HASH_ENTER, &found);
+	if (!found)
+		g->hold_until = 0;
+	return g;
+}
+
+/*
+ * Slows a subscription down before ARM's budget runs out, and stops it for
+ * the Retry-After of a 429: other subscriptions go on.
+ */
+static void
+gate_observe(Engine *e, const Flight *f, const HttpResponse *resp)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	SubscriptionGate *g;
+	long		hold_ms = 0;
+
+	if (f->subscription == NULL || resp == NULL)
+		return;
+	g = gate_of(e, f->subscription);
+	if (resp->status == 429)
+		hold_ms = resp->retry_after > 0 ? resp->retry_after * 1000L : ARM_THROTTLE_DEFAULT_MS;
+	else if (resp->ratelimit_remaining >= 0 &&
+			 resp->ratelimit_remaining < ARM_REMAINING_LOW)
+		hold_ms = (ARM_REMAINING_LOW - resp->ratelimit_remaining) * 50L;
+	if (hold_ms > 0)
+		g->hold_until = Max(g->hold_until, TimestampTzPlusMilliseconds(now, hold_ms));
+}
+
+/* Milliseconds until the first held subscription opens, -1 if none. */
+static long
+gate_wait_ms(Engine *e, const Flight *f, TimestampTz now)
+{
+	SubscriptionGate *g;
+
+	if (f->subscription == NULL)
+		return 0;
+	g = hash_search(e->gates, f->subscription, HASH_FIND, NULL);
+	if (g == NULL || g->hold_until <= now)
+		return 0;
+	return TimestampDifferenceMilliseconds(now, g->hold_until);
+}
+
+/*
+ * Moves queued requests into the batch while it has room, skipping those of
+ * held subscriptions.  Returns how long the first held one still waits (-1:
+ * none is held).
+ */
+static long
+engine_submit(Engine *e)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long		wait = -1;
+	ListCell   *lc;
+
+	foreach(lc, e->queue)
+	{
+		Flight	   *f = lfirst(lc);
+		long		held;
+
+		if (e->in_batch >= peering_max_parallel_requests)
+			break;
+		held = gate_wait_ms(e, f, now);
+		if (held > 0)
+		{
+			wait = wait < 0 ? held : Min(wait, held);
+			continue;
+		}
+		f->sent = now;
+		http_batch_add(e->batch, f->req, f);
+		e->in_batch++;
+		e->queue = foreach_delete_current(e->queue, lc);
+	}
+	return wait;
+}
+
+/* Hands an answer to everyone waiting for it, and runs their steps again. */
+static void
+engine_deliver(Engine *e, Flight *f, HttpResponse *resp)
+{
+	ListCell   *lc;
+
+	e->in_batch--;
+	request_forget(f->req);
+	gate_observe(e, f, resp);
+	if (f->shared)
+	{
+		SharedRead *read = hash_search(e->reads, f->key, HASH_FIND, NULL);
+
+		if (read->flight == f)
+			read->flight = NULL;
+		if (read->resp == NULL || f->sent >= read->sent)
+		{
+			read->resp = resp;
+			read->sent = f->sent;
+		}
+	}
+	foreach(lc, f->waiters)
+	{
+		Waiter	   *w = lfirst(lc);
+
+		w->run->answers = lappend(w->run->answers,
+								  new_answer(f->key, w->occurrence, resp));
+		run_attempt(e, w->run);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Outcomes: scheduling, retry budgets
+ * ---------------------------------------------------------------- */
+
+/*
+ * When to look again.  Polls are fast right after a step began, then back
+ * off up to poll_interval.  Re-checks of ACTIVE connections fall on a grid
+ * of recheck_interval shared by all, so that one cycle re-checks them
+ * together, reading each project VPC and each VNet's peerings once.
+ */
+static TimestampTz
+next_poll(const PeeringConn *c, TimestampTz now)
+{
+	long		elapsed_ms;
+	long		delay_ms;
+
+	if (step_is(c, STEP_ACTIVE))
+	{
+		int64		interval = (int64) peering_recheck_interval * USECS_PER_SEC;
+
+		return (now / interval + 1) * interval;
+	}
+	elapsed_ms = (long) ((now - c->step_since) / 1000);
+	delay_ms = Max(elapsed_ms / 4, MIN_POLL_DELAY_MS);
+	delay_ms = Min(delay_ms, (long) peering_poll_interval * 1000);
+	return TimestampTzPlusMilliseconds(now, delay_ms);
+}
+
+/* Exponential backoff with ±25% jitter, capped at poll_interval. */
+static TimestampTz
+next_retry(const PeeringConn *c, const StepResult *r, TimestampTz now)
+{
+	double		delay_ms = 500.0 * ((int64) 1 << Min(c->attempts, 16));
+
+	delay_ms = Min(delay_ms, peering_poll_interval * 1000.0);
+	delay_ms *= 0.75 + 0.5 * pg_prng_double(&pg_global_prng_state);
+	if (r->retry_after > 0)
+		delay_ms = Max(delay_ms, r->retry_after * 1000.0);
+	return TimestampTzPlusMilliseconds(now, (int64) delay_ms);
+}
+
+/* The time budget of a retry class, in seconds (peering.*_retry_budget). */
+static int
+retry_budget(RemoteRetry retry)
+{
+	switch (retry)
+	{
+		case REMOTE_RETRY_PROPAGATION:
+			return peering_replication_retry_budget;
+		case REMOTE_RETRY_THROTTLING:
+			return peering_throttling_retry_budget;
+		case REMOTE_RETRY_TRANSIENT:
+		case REMOTE_RETRY_NEVER:
+			break;
+	}
+	return peering_transient_retry_budget;
+}
+
+/*
+ * Counts a failed attempt against the budget of its class, measured from
+ * the first failure of the run; false once the budget is spent.
+ */
+static bool
+within_retry_budget(PeeringConn *c, RemoteRetry retry, TimestampTz now)
+{
+	if (c->retry_since == 0)
+		c->retry_since = now;
+	c->retry_class = pstrdup(remote_retry_name(retry));
+	c->retry_until = TimestampTzPlusMilliseconds(c->retry_since,
+												 (int64) retry_budget(retry) * 1000);
+	return now < c->retry_until;
+}
+
+/* The step went through, or waits on the remote side: no error run. */
+static void
+clear_retry(PeeringConn *c)
+{
+	c->attempts = 0;
+	c->last_error = NULL;
+	c->last_error_code = NULL;
+	c->retry_class = NULL;
+	c->retry_since = 0;
+	c->retry_until = 0;
+}
+
+static char *
+error_text(const StepResult *r)
+{
+	if (r->hint)
+		return psprintf("%s (hint: %s)", r->message, r->hint);
+	return pstrdup(r->message);
+}
+
+/* Records how the step went on the connection, and when it is due again. */
+static void
+apply_outcome(PeeringConn *c, StepResult *r)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (r->outcome == STEP_RETRY && !within_retry_budget(c, r->retry, now))
+	{
+		r->outcome = STEP_FAILED;
+		r->message = psprintf("%s; gave up after %d attempts since %s (peering.%s_retry_budget)",
+							  r->message, c->attempts + 1,
+							  timestamptz_to_str(c->retry_since), c->retry_class);
+	}
+
+	switch (r->outcome)
+	{
+		case STEP_ADVANCED:
+			conn_event(c, "step", r->message, NULL, NULL);
+			c->step = pstrdup(step_name(r->next));
+			clear_retry(c);
+			c->step_since = now;
+			c->next_attempt_at = r->next == STEP_DELETED ? 0 : now;
+			break;
+		case STEP_WAITING:
+			clear_retry(c);
+			c->next_attempt_at = next_poll(c, now);
+			break;
+		case STEP_RETRY:
+			c->attempts++;
+			c->last_error = error_text(r);
+			c->last_error_code = r->error_code;
+			c->next_attempt_at = next_retry(c, r, now);
+			conn_event(c, "error",
+					   psprintf("%s; retrying (%s) until %s", c->last_error,
+								c->retry_class, timestamptz_to_str(c->retry_until)),
+					   r->error_code, r->request_id);
+			break;
+		case STEP_FAILED:
+			if (r->retry == REMOTE_RETRY_NEVER)
+			{
+				c->retry_class = NULL;
+				c->retry_until = 0;
+			}
+			c->attempts++;
+			c->failed = true;
+			c->last_error = error_text(r);
+			c->last_error_code = r->error_code;
+			c->next_attempt_at = 0;
+			conn_event(c, step_is(c, STEP_ACTIVE) ? "drift" : "failed",
+					   c->last_error, r->error_code, r->request_id);
+			break;
+	}
+}
+
+/* Errors not from a remote service that a later attempt may not see. */
+static bool
+local_error_is_transient(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_PROTOCOL_VIOLATION ||
+		sqlerrcode == ERRCODE_INVALID_TEXT_REPRESENTATION ||
+		sqlerrcode == ERRCODE_CONNECTION_FAILURE ||
+		sqlerrcode == ERRCODE_CONNECTION_EXCEPTION ||
+		sqlerrcode == ERRCODE_INTERNAL_ERROR;
+}
+
+/*
+ * After a 401 or 403 the next attempt gets new tokens: the cached one may
+ * have been revoked, or may predate a grant made since.
+ */
+static void
+forget_tokens(PeeringConn *c)
+{
+	auth_forget(c->azure_cred, c->tenant_id, AZURE_ARM);
+	auth_forget(c->azure_cred, c->tenant_id, AZURE_GRAPH);
+	if (c->app_cred != NULL)
+	{
+		auth_forget(c->app_cred, c->tenant_id, AZURE_ARM);
+		if (c->to_tenant_id != NULL)
+			auth_forget(c->app_cred, c->to_tenant_id, AZURE_ARM);
+	}
+}
+
+/* Turns a caught ERROR into the step's outcome. */
+static void
+classify_error(PeeringConn *c, ErrorData *ed, StepResult *r)
+{
+	const RemoteError *remote = remote_last_error();
+
+	r->message = ed->message;
+	r->hint = ed->hint;
+	r->error_code = pstrdup(unpack_sql_state(ed->sqlerrcode));
+	if (remote)
+	{
+		r->retry = remote->retry;
+		r->retry_after = remote->retry_after;
+		if (remote->code[0])
+			r->error_code = psprintf("%s %s", r->error_code, remote->code);
+		if (remote->request_id[0])
+			r->request_id = pstrdup(remote->request_id);
+		if (remote->http_status == 401 || remote->http_status == 403)
+			forget_tokens(c);
+	}
+	else
+		r->retry = local_error_is_transient(ed->sqlerrcode) ?
+			REMOTE_RETRY_TRANSIENT : REMOTE_RETRY_NEVER;
+	r->outcome = r->retry == REMOTE_RETRY_NEVER ? STEP_FAILED : STEP_RETRY;
+}
+
+/* ----------------------------------------------------------------
+ * Runs
+ * ---------------------------------------------------------------- */
+
+/* A connection whose credential is gone cannot take a step. */
+static bool
+fail_without_credentials(PeeringConn *c, StepResult *r)
+{
+	if (c->azure_cred != NULL && c->aiven_cred != NULL)
+		return false;
+	r->outcome = STEP_FAILED;
+	r->message = psprintf("credential \"%s\" does not exist",
+						  c->azure_cred == NULL ? c->azure_credential : c->aiven_credential);
+	r->hint = pstrdup("Create it again with peering_credential_set(), then call peering_retry().");
+	return true;
+}
+
+/*
+ * Runs the attempt's step from the start on a fresh copy of the saved row,
+ * with the answers collected so far.  It ends with an outcome (the run is
+ * finished, to be saved) or with a request queued.
+ */
+static void
+run_attempt(Engine *e, Run *run)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	StepResult *r = palloc0(sizeof(StepResult));
+
+	run->conn = conn_copy(run->saved);
+	run->asked = NIL;
+	run->waiting = false;
+	r->retry_after = -1;
+	remote_clear_error();
+
+	if (!fail_without_credentials(run->conn, r))
+	{
+		current_run = run;
+		http_perform_hook = engine_perform;
+		PG_TRY();
+		{
+			step_run(run->conn, r);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *ed;
+
+			http_perform_hook = NULL;
+			current_run = NULL;
+			MemoryContextSwitchTo(cxt);
+			ed = CopyErrorData();
+			/* cancels and shutdowns belong to the caller */
+			if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+				ed->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+				PG_RE_THROW();
+			FlushErrorState();
+			if (run->waiting)
+				return;
+			classify_error(run->conn, ed, r);
+		}
+		PG_END_TRY();
+		http_perform_hook = NULL;
+		current_run = NULL;
+	}
+	apply_outcome(run->conn, r);
+	run->steps++;
+	e->finished = lappend(e->finished, run);
+}
+
+/* Starts an attempt at the connection's current step. */
+static void
+run_start(Engine *e, Run *run)
+{
+	run->started = GetCurrentTimestamp();
+	run->answers = NIL;
+	run_attempt(e, run);
+}
+
+/* Does the connection go on with its next step in this cycle? */
+static bool
+run_goes_on(Engine *e, const Run *run)
+{
+	const PeeringConn *c = run->conn;
+
+	return !c->failed && c->next_attempt_at != 0 &&
+		c->next_attempt_at <= GetCurrentTimestamp() &&
+		GetCurrentTimestamp() < e->deadline &&
+		run->steps < MAX_STEPS_PER_CYCLE;
+}
+
+/* ----------------------------------------------------------------
+ * Saving
+ * ---------------------------------------------------------------- */
+
+/*
+ * Saves one run in a subtransaction; false if that failed.  A row locked by
+ * someone else is left for a later cycle; any other failure is recorded on
+ * the row itself, so that a row that cannot be saved stops instead of
+ * failing every cycle.
+ */
+static bool
+save_run(Run *run, bool keep_claim, bool *current)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		*current = catalog_save(run->saved, run->conn, true, keep_claim);
+		ReleaseCurrentSubTransaction();
+		ok = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			ed->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(ed);
+		ereport(LOG,
+				(errmsg("peering: could not save connection " INT64_FORMAT ": %s",
+						run->conn->id, ed->message)));
+		if (ed->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			catalog_record_save_failure(run->conn->id, ed->message);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return ok;
+}
+
+/*
+ * Saves every finished run in one short transaction, then starts the next
+ * step of those that go on: only after COMMIT, so that each step is
+ * committed before the next one calls out.
+ */
+static void
+engine_save(Engine *e)
+{
+	List	   *going_on = NIL;
+	List	   *credentials = NIL;
+	ListCell   *lc;
+
+	if (e->finished == NIL)
+		return;
+	e->hooks->begin();
+	MemoryContextSwitchTo(e->cxt);
+	foreach(lc, e->finished)
+	{
+		Run		   *run = lfirst(lc);
+		bool		goes_on = run_goes_on(e, run);
+		bool		current = false;
+
+		if (!save_run(run, goes_on, &current))
+			continue;
+		if (goes_on && current)
+		{
+			/* what the next step needs, as of what was just saved */
+			catalog_prepare(run->conn, &credentials);
+			going_on = lappend(going_on, run);
+		}
+		else if (!run->conn->failed && run->conn->next_attempt_at != 0 &&
+				 run->conn->next_attempt_at <= GetCurrentTimestamp())
+			e->due_again++;
+	}
+	e->hooks->commit();
+	MemoryContextSwitchTo(e->cxt);
+	list_free(e->finished);
+	e->finished = NIL;
+
+	foreach(lc, going_on)
+	{
+		Run		   *run = lfirst(lc);
+
+		run->saved = run->conn;
+		run->saved->events = NIL;
+		run_start(e, run);
+	}
+	list_free(going_on);
+}
+
+/* ----------------------------------------------------------------
+ * The cycle
+ * ---------------------------------------------------------------- */
+
+/* Waits for something to happen: an answer, a gate opening. */
+static void
+engine_wait(Engine *e, long gate_ms)
+{
+	HttpResponse *resp;
+	void	   *tag;
+
+	if (http_batch_size(e->batch) == 0)
+	{
+		/* only held subscriptions are left */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(gate_ms, 1), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		return;
+	}
+	if (!http_batch_next(e->batch, &resp, &tag, gate_ms))
+		return;
+	engine_deliver(e, tag, resp);
+	/* what else has finished meanwhile, before saving once for all */
+	while (http_batch_next(e->batch, &resp, &tag, 0))
+		engine_deliver(e, tag, resp);
+}
+
+static void
+engine_loop(Engine *e, List *conns)
+{
+	ListCell   *lc;
+
+	foreach(lc, conns)
+	{
+		Run		   *run = palloc0(sizeof(Run));
+
+		run->saved = lfirst(lc);
+		run_start(e, run);
+	}
+	for (;;)
+	{
+		long		gate_ms;
+
+		engine_save(e);
+		gate_ms = engine_submit(e);
+		if (http_batch_size(e->batch) == 0 && e->queue == NIL && e->finished == NIL)
+			break;
+		if (e->finished != NIL)
+			continue;
+		engine_wait(e, gate_ms);
+	}
+}
+
+static HTAB *
+engine_hash(const char *name, Size keysize, Size entrysize, MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = cxt;
+	return hash_create(name, 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+int
+engine_cycle(const CycleHooks *hooks, MemoryContext cycle_cxt, int limit)
+{
+	Engine	   *e;
+	List	   *conns;
+
+	/* phase 1: claim due work in a short transaction */
+	hooks->begin();
+	MemoryContextSwitchTo(cycle_cxt);
+	conns = catalog_claim_due(limit);
+	hooks->commit();
+	MemoryContextSwitchTo(cycle_cxt);
+	if (conns == NIL)
+		return 0;
+
+	e = palloc0(sizeof(Engine));
+	e->hooks = hooks;
+	e->cxt = cycle_cxt;
+	e->reads = engine_hash("peering shared reads", KEY_LEN, sizeof(SharedRead), cycle_cxt);
+	e->gates = engine_hash("peering subscription gates", 64, sizeof(SubscriptionGate),
+						   cycle_cxt);
+	/* stop starting steps well before the claims run out */
+	e->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											  (int64) catalog_claim_lease_ms() / 2);
+
+	/* phase 2 and 3: the network, with saves in short transactions */
+	e->batch = http_batch_begin(peering_max_parallel_requests);
+	engine = e;
+	PG_TRY();
+	{
+		engine_loop(e, conns);
+	}
+	PG_FINALLY();
+	{
+		engine = NULL;
+		current_run = NULL;
+		http_perform_hook = NULL;
+		http_batch_end(e->batch);
+	}
+	PG_END_TRY();
+	return e->due_again;
+}

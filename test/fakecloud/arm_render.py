@@ -1,0 +1,77 @@
+# Copyright (c) 2026, peering developers
+"""ARM's JSON renderings of subscriptions, VNets, peerings, role definitions and assignments."""
+
+from .common import iso, scope_subscription
+
+
+def subscription_json(s):
+    return {"id": "/subscriptions/" + s.subscription_id, "authorizationSource": "RoleBased", "managedByTenants": [],
+            "subscriptionId": s.subscription_id, "tenantId": s.tenant_id, "displayName": s.display_name,
+            "state": s.state,
+            "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01",
+                                     "spendingLimit": "Off"}}
+
+
+def provisioning_state(p, now):
+    if p.deleting_until is not None:
+        return "Deleting"
+    return "Updating" if now < p.op_done_at else "Succeeded"
+
+
+def peering_json(w, p, now):
+    rv = w.vnet_by_id(p.remote_id)
+    remote_space = {"addressPrefixes": list(rv.address_prefixes) if rv else []}
+    return {"id": p.id, "name": p.name, "etag": 'W/"%s"' % p.etag,
+            "type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings",
+            "properties": {"provisioningState": provisioning_state(p, now), "resourceGuid": p.guid,
+                           "peeringState": p.state,
+                           "peeringSyncLevel": "FullyInSync" if p.state != "Disconnected" else "LocalNotInSync",
+                           "allowVirtualNetworkAccess": p.allow_vnet_access,
+                           "allowForwardedTraffic": p.allow_forwarded_traffic,
+                           "allowGatewayTransit": p.allow_gateway_transit,
+                           "useRemoteGateways": p.use_remote_gateways,
+                           "doNotVerifyRemoteGateways": False, "peerCompleteVnets": True,
+                           "remoteVirtualNetwork": {"id": p.remote_id},
+                           "remoteAddressSpace": remote_space,
+                           "remoteVirtualNetworkAddressSpace": remote_space}}
+
+
+def vnet_json(w, v, now):
+    return {"id": v.id, "name": v.name, "type": "Microsoft.Network/virtualNetworks", "location": v.location,
+            "etag": 'W/"%s"' % v.guid, "tags": {},
+            "properties": {"provisioningState": "Succeeded", "resourceGuid": v.guid,
+                           "addressSpace": {"addressPrefixes": list(v.address_prefixes)},
+                           "subnets": [], "enableDdosProtection": False,
+                           "virtualNetworkPeerings": [peering_json(w, p, now) for p in v.peerings.values()]}}
+
+
+def _authorization_prefix(sub):
+    return "/subscriptions/%s" % sub if sub else ""
+
+
+def role_definition_json(rd, sub):
+    """As seen from a subscription scope (id under it) or from the tenant level (sub None)."""
+    return {"id": "%s/providers/Microsoft.Authorization/roleDefinitions/%s" % (_authorization_prefix(sub), rd.guid),
+            "name": rd.guid, "type": "Microsoft.Authorization/roleDefinitions",
+            "properties": {"roleName": rd.role_name, "type": rd.type, "description": rd.description,
+                           "assignableScopes": list(rd.assignable_scopes),
+                           "permissions": [{"actions": list(rd.actions), "notActions": list(rd.not_actions),
+                                            "dataActions": [], "notDataActions": []}],
+                           "createdOn": iso(rd.created, True), "updatedOn": iso(rd.updated, True),
+                           "createdBy": None, "updatedBy": None}}
+
+
+def role_assignment_id(ra):
+    return ra.scope.rstrip("/") + "/providers/Microsoft.Authorization/roleAssignments/" + ra.name
+
+
+def role_assignment_json(ra):
+    role_id = "%s/providers/Microsoft.Authorization/roleDefinitions/%s" % (
+        _authorization_prefix(scope_subscription(ra.scope)), ra.role_guid)
+    return {"id": role_assignment_id(ra), "name": ra.name, "type": "Microsoft.Authorization/roleAssignments",
+            "properties": {"roleDefinitionId": role_id, "principalId": ra.principal_id,
+                           "principalType": ra.principal_type, "scope": ra.scope, "condition": None,
+                           "conditionVersion": None, "description": None,
+                           "createdOn": iso(ra.created, True), "updatedOn": iso(ra.updated, True),
+                           "createdBy": ra.created_by, "updatedBy": ra.created_by,
+                           "delegatedManagedIdentityResourceId": None}}
