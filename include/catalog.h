@@ -108,6 +108,22 @@ typedef struct PeeringEvent
 	char	   *request_id;
 } PeeringEvent;
 
+/*
+ * Objects shared by the connections of a subscription (the custom roles),
+ * a tenant (the provider's service principal) or a VNet (the provider's role
+ * assignment), as another live connection recorded them: made once, then
+ * reused without a remote write.  NULL: none recorded yet.
+ */
+typedef struct SharedObjects
+{
+	char	   *app_role_id;
+	ConnBool	app_role_owned;
+	char	   *peer_role_id;
+	ConnBool	peer_role_owned;
+	char	   *provider_sp_id;
+	char	   *peer_role_assignment_id;
+} SharedObjects;
+
 typedef struct PeeringConn
 {
 	int64		id;
@@ -129,6 +145,7 @@ typedef struct PeeringConn
 	bool		app_role_shared;	/* another live connection uses app_role_id */
 	bool		peer_role_shared;	/* likewise peer_role_id */
 	bool		peer_assignment_shared; /* likewise peer_role_assignment_id */
+	SharedObjects known;		/* what other connections already made */
 	List	   *events;			/* of PeeringEvent * */
 } PeeringConn;
 

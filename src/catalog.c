@@ -581,10 +581,58 @@ catalog_claim_lease_ms(void)
  * connection.  Rows being deleted too do not count: deleting a shared
  * object twice is harmless, keeping it when the last user leaves is not.
  */
+/*
+ * The shared objects other live connections of c's subscription (and VNet)
+ * recorded, so that c's steps reuse them instead of writing them again.
+ */
+static void
+find_shared_objects(PeeringConn *c)
+{
+	CatalogScope scope;
+	QueryArgs	args = {0};
+	SharedObjects *k = &c->known;
+
+	memset(k, 0, sizeof(SharedObjects));
+	if (c->tenant_id == NULL || c->vnet_id == NULL)
+		return;
+	arg_int8(&args, c->id);
+	arg_uuid(&args, c->subscription_id);
+	arg_text(&args, c->vnet_id);
+	catalog_enter(&scope);
+	catalog_exec("WITH siblings AS ("
+				 "  SELECT * FROM peering.connections"
+				 "   WHERE id <> $1 AND subscription_id = $2 AND desired = 'present'"
+				 "     AND NOT failed AND step <> 'deleted')"
+				 " SELECT a.app_role_id, a.app_role_owned, p.peer_role_id, p.peer_role_owned,"
+				 "        s.provider_sp_id, v.peer_role_assignment_id"
+				 "   FROM (SELECT 1) one"
+				 "   LEFT JOIN LATERAL (SELECT app_role_id, app_role_owned FROM siblings"
+				 "     WHERE app_role = 'custom' AND app_role_owned IS NOT NULL LIMIT 1) a ON true"
+				 "   LEFT JOIN LATERAL (SELECT peer_role_id, peer_role_owned FROM siblings"
+				 "     WHERE peer_role_owned IS NOT NULL LIMIT 1) p ON true"
+				 "   LEFT JOIN LATERAL (SELECT provider_sp_id FROM siblings"
+				 "     WHERE provider_sp_id IS NOT NULL LIMIT 1) s ON true"
+				 "   LEFT JOIN LATERAL (SELECT peer_role_assignment_id FROM siblings"
+				 "     WHERE lower(vnet_id) = lower($3) AND peer_role_assignment_id IS NOT NULL"
+				 "     LIMIT 1) v ON true",
+				 &args, SPI_OK_SELECT);
+	result_field(0, "app_role_id", COLUMN_UUID, &k->app_role_id, scope.caller_cxt);
+	result_field(0, "app_role_owned", COLUMN_OPT_BOOL, &k->app_role_owned, scope.caller_cxt);
+	result_field(0, "peer_role_id", COLUMN_UUID, &k->peer_role_id, scope.caller_cxt);
+	result_field(0, "peer_role_owned", COLUMN_OPT_BOOL, &k->peer_role_owned, scope.caller_cxt);
+	result_field(0, "provider_sp_id", COLUMN_UUID, &k->provider_sp_id, scope.caller_cxt);
+	result_field(0, "peer_role_assignment_id", COLUMN_UUID, &k->peer_role_assignment_id,
+				 scope.caller_cxt);
+	catalog_leave(&scope);
+}
+
 void
 catalog_prepare(PeeringConn *c, List **credentials)
 {
 	catalog_load_credentials(c, credentials);
+	if (step_is(c, STEP_APP_ROLE) || step_is(c, STEP_PROVIDER_SP) ||
+		step_is(c, STEP_PEER_ROLE) || step_is(c, STEP_PEER_ROLE_ASSIGNMENT))
+		find_shared_objects(c);
 	c->peer_assignment_shared = false;
 	c->app_role_shared = false;
 	c->peer_role_shared = false;

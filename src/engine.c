@@ -96,20 +96,20 @@ typedef struct Flight
 {
 	uint8		key[KEY_LEN];
 	const HttpRequest *req;
-	bool		shared;			/* a read others may get the answer of */
+	bool		shared;			/* others may get its answer (shareable) */
 	char	   *subscription;	/* ARM subscription of the URL, or NULL */
 	TimestampTz sent;			/* 0 while queued */
 	List	   *waiters;		/* of Waiter * */
 } Flight;
 
-/* The latest answer to a read, for connections that ask after it. */
-typedef struct SharedRead
+/* The latest answer to a shareable request, for connections that ask after it. */
+typedef struct SharedAnswer
 {
 	uint8		key[KEY_LEN];	/* hash key: first */
 	Flight	   *flight;			/* in flight now, or NULL */
 	HttpResponse *resp;			/* last answer, or NULL */
 	TimestampTz sent;			/* when that answer was asked for */
-} SharedRead;
+} SharedAnswer;
 
 /* ARM's budget for one subscription, as its answers tell. */
 typedef struct SubscriptionGate
@@ -125,7 +125,7 @@ typedef struct Engine
 	HttpBatch  *batch;
 	List	   *queue;			/* of Flight *: not yet in the batch */
 	int			in_batch;
-	HTAB	   *reads;			/* SharedRead by key */
+	HTAB	   *answers;		/* SharedAnswer by key */
 	HTAB	   *gates;			/* SubscriptionGate by subscription */
 	List	   *finished;		/* of Run *: steps done, not saved yet */
 	TimestampTz deadline;		/* no new step starts after this */
@@ -171,12 +171,33 @@ request_key(const HttpRequest *req, uint8 *key)
 	pg_cryptohash_free(ctx);
 }
 
-/* Reads and token requests: whoever asks the same gets the same answer. */
+/*
+ * Requests whose answer serves whoever asks the same: reads, token
+ * requests, and idempotent writes (PUT, DELETE, an upsert), so that two
+ * connections sharing an object (the custom roles of a subscription, the
+ * provider's role assignment on a VNet) write it once.  A POST never.
+ */
 static bool
-request_is_shared_read(const HttpRequest *req)
+request_is_write(const HttpRequest *req)
 {
-	return req->method == NULL || strcmp(req->method, "GET") == 0 ||
-		strcmp(req->service, "login") == 0;
+	return req->method != NULL && strcmp(req->method, "GET") != 0 &&
+		strcmp(req->service, "login") != 0;
+}
+
+static bool
+request_is_shareable(const HttpRequest *req)
+{
+	const char *method = req->method ? req->method : "GET";
+	ListCell   *lc;
+
+	if (strcmp(method, "GET") == 0 || strcmp(method, "PUT") == 0 ||
+		strcmp(method, "DELETE") == 0 || strcmp(req->service, "login") == 0)
+		return true;
+	if (strcmp(method, "PATCH") == 0)
+		foreach(lc, req->headers)
+			if (pg_strcasecmp(lfirst(lc), "Prefer: create-if-missing") == 0)
+				return true;
+	return false;
 }
 
 /* The ARM subscription a URL is in, or NULL. */
@@ -274,33 +295,34 @@ request_forget(const HttpRequest *req)
 }
 
 /*
- * Queues the request for run, or joins the one already asked for: a read
- * queued or sent since the attempt began answers it as well.
+ * Queues the request for run, or joins the same one already asked for: a
+ * shareable request queued or sent since the attempt began answers it too.
  */
 static void
 engine_send(Engine *e, Run *run, const HttpRequest *req, const uint8 *key,
 			int occurrence)
 {
-	bool		shared = occurrence == 1 && request_is_shared_read(req);
 	Waiter	   *w = palloc(sizeof(Waiter));
-	SharedRead *read = NULL;
+	SharedAnswer *shared = NULL;
 	Flight	   *f;
 
 	w->run = run;
 	w->occurrence = occurrence;
-	if (shared)
+	if (occurrence == 1 && request_is_shareable(req))
 	{
 		bool		found;
 
-		read = hash_search(e->reads, key, HASH_ENTER, &found);
+		shared = hash_search(e->answers, key, HASH_ENTER, &found);
 		if (!found)
 		{
-			read->flight = NULL;
-			read->resp = NULL;
-			read->sent = 0;
+			shared->flight = NULL;
+			shared->resp = NULL;
+			shared->sent = 0;
 		}
-		f = read->flight;
-		if (f != NULL && (f->sent == 0 || f->sent >= run->started))
+		/* a read must be newer than the attempt; a write is the same write */
+		f = shared->flight;
+		if (f != NULL &&
+			(f->sent == 0 || f->sent >= run->started || request_is_write(req)))
 		{
 			f->waiters = lappend(f->waiters, w);
 			return;
@@ -310,11 +332,11 @@ engine_send(Engine *e, Run *run, const HttpRequest *req, const uint8 *key,
 	f = palloc0(sizeof(Flight));
 	memcpy(f->key, key, KEY_LEN);
 	f->req = request_copy(req);
-	f->shared = shared;
+	f->shared = (shared != NULL);
 	f->subscription = request_subscription(req);
 	f->waiters = list_make1(w);
-	if (read != NULL)
-		read->flight = f;
+	if (shared != NULL)
+		shared->flight = f;
 	e->queue = lappend(e->queue, f);
 }
 
@@ -338,14 +360,17 @@ engine_perform(const HttpRequest *req)
 	a = find_answer(run->answers, key, occurrence);
 	if (a != NULL)
 		return a->resp;
-	if (occurrence == 1 && request_is_shared_read(req))
+	if (occurrence == 1 && request_is_shareable(req))
 	{
-		SharedRead *read = hash_search(engine->reads, key, HASH_FIND, NULL);
+		SharedAnswer *shared = hash_search(engine->answers, key, HASH_FIND, NULL);
 
-		if (read != NULL && read->resp != NULL && read->sent >= run->started)
+		if (shared != NULL && shared->resp != NULL &&
+			(shared->sent >= run->started ||
+			 (request_is_write(req) && shared->resp->status >= 200 &&
+			  shared->resp->status < 300)))
 		{
-			run->answers = lappend(run->answers, new_answer(key, occurrence, read->resp));
-			return read->resp;
+			run->answers = lappend(run->answers, new_answer(key, occurrence, shared->resp));
+			return shared->resp;
 		}
 	}
 	engine_send(engine, run, req, key, occurrence);
@@ -453,14 +478,14 @@ engine_deliver(Engine *e, Flight *f, HttpResponse *resp)
 	gate_observe(e, f, resp);
 	if (f->shared)
 	{
-		SharedRead *read = hash_search(e->reads, f->key, HASH_FIND, NULL);
+		SharedAnswer *shared = hash_search(e->answers, f->key, HASH_FIND, NULL);
 
-		if (read->flight == f)
-			read->flight = NULL;
-		if (read->resp == NULL || f->sent >= read->sent)
+		if (shared->flight == f)
+			shared->flight = NULL;
+		if (shared->resp == NULL || f->sent >= shared->sent)
 		{
-			read->resp = resp;
-			read->sent = f->sent;
+			shared->resp = resp;
+			shared->sent = f->sent;
 		}
 	}
 	foreach(lc, f->waiters)
@@ -838,15 +863,14 @@ engine_save(Engine *e)
 		if (!save_run(run, goes_on, &current))
 			continue;
 		if (goes_on && current)
-		{
-			/* what the next step needs, as of what was just saved */
-			catalog_prepare(run->conn, &credentials);
 			going_on = lappend(going_on, run);
-		}
 		else if (!run->conn->failed && run->conn->next_attempt_at != 0 &&
 				 run->conn->next_attempt_at <= GetCurrentTimestamp())
 			e->due_again++;
 	}
+	/* what the next steps need, as of everything just saved */
+	foreach(lc, going_on)
+		catalog_prepare(((Run *) lfirst(lc))->conn, &credentials);
 	e->hooks->commit();
 	MemoryContextSwitchTo(e->cxt);
 	list_free(e->finished);
@@ -946,7 +970,7 @@ engine_cycle(const CycleHooks *hooks, MemoryContext cycle_cxt, int limit)
 	e = palloc0(sizeof(Engine));
 	e->hooks = hooks;
 	e->cxt = cycle_cxt;
-	e->reads = engine_hash("peering shared reads", KEY_LEN, sizeof(SharedRead), cycle_cxt);
+	e->answers = engine_hash("peering shared answers", KEY_LEN, sizeof(SharedAnswer), cycle_cxt);
 	e->gates = engine_hash("peering subscription gates", 64, sizeof(SubscriptionGate),
 						   cycle_cxt);
 	/* stop starting steps well before the claims run out */

@@ -209,14 +209,25 @@ observe_azure_listed(PeeringConn *c)
 static void
 ensure_custom_role(PeeringConn *c, StepResult *r, const char *base_name,
 				   const char *description, List *actions,
+				   const char *known_id, ConnBool known_owned,
 				   char **role_id, ConnBool *owned)
 {
-	char	   *token = admin_token(c, AZURE_ARM);
+	char	   *token;
 	char	   *role_name = psprintf("%s %s", base_name, c->subscription_id);
-	char	   *guid = peering_uuid_v5(psprintf("role-definition/%s/%s",
-												c->tenant_id, role_name));
+	char	   *guid;
 	ArmRoleDefinition *def;
 
+	/* one PUT per subscription: ARM's write budget is per subscription */
+	if (known_id != NULL)
+	{
+		*role_id = pstrdup(known_id);
+		*owned = known_owned;
+		advance(r, "custom role \"%s\" is in place for another connection (%s)",
+				role_name, known_id);
+		return;
+	}
+	token = admin_token(c, AZURE_ARM);
+	guid = peering_uuid_v5(psprintf("role-definition/%s/%s", c->tenant_id, role_name));
 	def = arm_put_role_definition(token, c->subscription_id, guid, role_name,
 								  description, actions);
 	if (def != NULL)
@@ -243,12 +254,13 @@ ensure_custom_role(PeeringConn *c, StepResult *r, const char *base_name,
 /*
  * Assigns role to principal on the VNet under a GUID derived from scope,
  * role and principal.  An equal assignment under another name belongs to
- * someone else: it is used, not recorded, so teardown leaves it.
+ * someone else: it is used, not recorded, so teardown leaves it.  One that
+ * another connection recorded under the same GUID (known_id) is in place.
  */
 static void
 ensure_role_assignment(PeeringConn *c, StepResult *r, const char *role_id,
 					   const char *principal_id, const char *who,
-					   char **assignment_id)
+					   const char *known_id, char **assignment_id)
 {
 	char	   *definition = role_definition_path(c, role_id);
 	char	   *guid = peering_uuid_v5(psprintf("role-assignment/%s/%s/%s",
@@ -256,6 +268,13 @@ ensure_role_assignment(PeeringConn *c, StepResult *r, const char *role_id,
 												role_id, principal_id));
 	ArmRoleAssignment *a;
 
+	if (known_id != NULL && pg_strcasecmp(known_id, guid) == 0)
+	{
+		*assignment_id = guid;
+		advance(r, "the %s holds role %s on the VNet for another connection (%s)",
+				who, role_id, guid);
+		return;
+	}
 	a = arm_put_role_assignment(admin_token(c, AZURE_ARM), c->vnet_id, guid,
 								definition, principal_id);
 	*assignment_id = a->existed ? NULL : guid;
@@ -379,6 +398,7 @@ step_app_role(PeeringConn *c, StepResult *r)
 								  "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/read",
 								  "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write",
 								  "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete"),
+					   c->known.app_role_id, c->known.app_role_owned,
 					   &c->app_role_id, &c->app_role_owned);
 }
 
@@ -386,15 +406,30 @@ static void
 step_app_role_assignment(PeeringConn *c, StepResult *r)
 {
 	ensure_role_assignment(c, r, c->app_role_id, c->app_sp_id,
-						   "peering application", &c->app_role_assignment_id);
+						   "peering application", NULL, &c->app_role_assignment_id);
 }
 
-/* The provider's service principal is shared: look it up, create if absent. */
+/*
+ * The provider's service principal is shared: the one another connection
+ * recorded, else look it up, and create it if absent.
+ */
 static void
 step_provider_sp(PeeringConn *c, StepResult *r)
 {
-	char	   *token = admin_token(c, AZURE_GRAPH);
-	GraphServicePrincipal *sp = graph_get_service_principal(token, peering_provider_app_id);
+	char	   *token;
+	GraphServicePrincipal *sp;
+
+	if (c->known.provider_sp_id != NULL)
+	{
+		c->provider_sp_id = pstrdup(c->known.provider_sp_id);
+		if (c->provider_sp_created == CONN_BOOL_NULL)
+			c->provider_sp_created = CONN_BOOL_FALSE;
+		advance(r, "the provider's service principal %s is in place for another connection",
+				c->provider_sp_id);
+		return;
+	}
+	token = admin_token(c, AZURE_GRAPH);
+	sp = graph_get_service_principal(token, peering_provider_app_id);
 
 	if (sp == NULL)
 		sp = graph_upsert_service_principal(token, peering_provider_app_id);
@@ -413,6 +448,7 @@ step_peer_role(PeeringConn *c, StepResult *r)
 	ensure_custom_role(c, r, ROLE_PROVIDER_PEER,
 					   "Lets the provider's application peer its VNet with VNets of this subscription (peering extension)",
 					   list_make1("Microsoft.Network/virtualNetworks/peer/action"),
+					   c->known.peer_role_id, c->known.peer_role_owned,
 					   &c->peer_role_id, &c->peer_role_owned);
 }
 
@@ -420,7 +456,8 @@ static void
 step_peer_role_assignment(PeeringConn *c, StepResult *r)
 {
 	ensure_role_assignment(c, r, c->peer_role_id, c->provider_sp_id,
-						   "provider's service principal", &c->peer_role_assignment_id);
+						   "provider's service principal", c->known.peer_role_assignment_id,
+						   &c->peer_role_assignment_id);
 }
 
 /*

@@ -40,13 +40,30 @@ my $seeded = fake_seed(
 				project => $w->{project},
 				cloud_name => 'azure-westeurope',
 				network_cidr => '10.220.0.0/24',
-				count => 2
+				count => 3
 			}
 		]
 	});
 my @vpcs = ($w->{project_vpc_id},
 	map { $_->{project_vpc_id} } @{ $seeded->{aiven_vpcs} });
-is(scalar @vpcs, 3, 'three project VPCs');
+is(scalar @vpcs, 4, 'four project VPCs');
+
+# Writes to ARM, the budget ARM counts per subscription.
+sub arm_writes
+{
+	my ($log) = @_;
+	my %by;
+	for (grep { $_->{path} =~ m{^/arm/} && $_->{method} ne 'GET' } @$log)
+	{
+		my $what =
+		    $_->{path} =~ /virtualNetworkPeerings/ ? 'peering'
+		  : $_->{path} =~ /roleDefinitions/ ? 'role definition'
+		  : $_->{path} =~ /roleAssignments/ ? 'role assignment'
+		  : 'other';
+		$by{$what}++;
+	}
+	return \%by;
+}
 
 # ------------------------------------------------------------------
 # Requests of different connections are in flight together
@@ -59,7 +76,7 @@ for my $vnet (@vnets)
 {
 	push @ids,
 	  create_connection($node, vnet_name => $vnet, project_vpc_id => $_)
-	  for @vpcs;
+	  for @vpcs[ 0 .. 2 ];
 }
 my $most_in_flight = 0;
 my $deadline = time + 60;
@@ -88,6 +105,27 @@ is(scalar(grep { $_->{method} eq 'PUT' && $_->{path} =~ /virtualNetworkPeerings/
 is(scalar(grep { $_->{method} eq 'POST' && $_->{path} =~ /addPassword$/ } @$log),
 	9, 'nine application secrets');
 
+# Shared objects are written once: 9 peering PUTs, 9 role assignments for
+# the peering applications, 2 custom roles for the subscription, and one
+# role assignment for the provider per VNet.
+my $writes = arm_writes($log);
+is($writes->{'peering'}, 9, 'ARM writes: 9 peering PUTs');
+is($writes->{'role definition'}, 2, 'ARM writes: the 2 custom roles once for the subscription');
+is($writes->{'role assignment'}, 9 + 3,
+	'ARM writes: 9 for the applications, 1 for the provider per VNet');
+is($writes->{'other'} // 0, 0, 'no other ARM write');
+
+# A tenth peering later reuses what the others made.
+$seq = request_seq();
+push @ids, create_connection($node, vnet_name => $vnets[0], project_vpc_id => $vpcs[3]);
+is(wait_for_state($node, $ids[-1], 'ACTIVE', 60), 'ACTIVE', 'a tenth connection ACTIVE');
+$writes = arm_writes(requests_since($seq));
+is_deeply($writes, { 'peering' => 1, 'role assignment' => 1 },
+	'the tenth peering writes to ARM only its peering and its application\'s role assignment');
+is(scalar(grep { $_->{method} eq 'PATCH' && $_->{path} =~ /servicePrincipals\(appId='$w->{provider_app_id}'\)/ }
+		@{ requests_since($seq) }),
+	0, 'and does not touch the provider\'s service principal');
+
 # ------------------------------------------------------------------
 # A re-check cycle reads each VPC and each VNet's peerings once
 # ------------------------------------------------------------------
@@ -109,8 +147,8 @@ $log = requests_since($seq);
 my $vpc_reads = grep { $_->{method} eq 'GET' && $_->{path} =~ m{/aiven/v1/project/[^/]+/vpcs/[^/]+$} } @$log;
 my $vnet_lists = grep { $_->{method} eq 'GET' && $_->{path} =~ m{/virtualNetworkPeerings$} } @$log;
 my $peering_gets = grep { $_->{method} eq 'GET' && $_->{path} =~ m{/virtualNetworkPeerings/[^/]+$} } @$log;
-is($vpc_reads, 3, 'one Aiven GET per project VPC in a re-check cycle (3, not 9)');
-is($vnet_lists, 3, 'one ARM list of peerings per VNet (3, not 9)');
+is($vpc_reads, 4, 'one Aiven GET per project VPC in a re-check cycle (4, not 10)');
+is($vnet_lists, 3, 'one ARM list of peerings per VNet (3, not 10)');
 is($peering_gets, 0, 'no ARM GET per peering');
 
 # ------------------------------------------------------------------
