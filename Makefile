@@ -43,6 +43,10 @@ TAP_TESTS = 1
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: rebuild everything when a header
+# changes (the structs in include/ are shared by every file).
+$(OBJS): $(wildcard include/*.h)
+
 # The suites separately (scripts/test.sh runs them as an unprivileged user).
 .PHONY: installcheck-regress installcheck-tap
 installcheck-regress:

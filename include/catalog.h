@@ -137,6 +137,7 @@ typedef struct PeeringConn
 
 	/* work of the cycle, not columns */
 	bool		checked;		/* remote state read in this cycle */
+	TimestampTz observed_at;	/* when it was read */
 	Credential *azure_cred;
 	Credential *aiven_cred;
 	Credential *app_cred;		/* NULL until the app secret exists */
@@ -163,6 +164,12 @@ extern PeeringConn *catalog_load(int64 id, bool lock);
  * cache (may be NULL) shares the user credentials among connections.
  */
 extern void catalog_load_credentials(PeeringConn *c, List **cache);
+
+/*
+ * Locks the connection's credentials until the end of the transaction, so
+ * that none is dropped before the new connection that uses it commits.
+ */
+extern void catalog_lock_credentials(const PeeringConn *c);
 
 /* One credential; NULL when missing_ok and it does not exist. */
 extern Credential *catalog_get_credential(const char *name, bool missing_ok);

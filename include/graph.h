@@ -55,9 +55,10 @@ extern GraphApplication *graph_get_application(const char *token,
 extern GraphApplication *graph_find_application(const char *token,
 												const char *unique_name);
 
-/* POST /applications/{id}/addPassword */
+/* POST /applications/{id}/addPassword, valid until end_date_time (ISO 8601) */
 extern GraphPassword *graph_add_password(const char *token, const char *app_object_id,
-										 const char *display_name);
+										 const char *display_name,
+										 const char *end_date_time);
 
 /* POST /applications/{id}/removePassword; a key already gone is fine */
 extern void graph_remove_password(const char *token, const char *app_object_id,

@@ -27,3 +27,56 @@ ALTER FUNCTION peering_wait(bigint, text, interval) CALLED ON NULL INPUT;
 ALTER FUNCTION peering_retry(bigint) CALLED ON NULL INPUT;
 ALTER FUNCTION peering_delete(bigint) CALLED ON NULL INPUT;
 ALTER FUNCTION peering_vpcs(text, text) CALLED ON NULL INPUT;
+
+-- Just-in-time application secrets (docs/architecture.md §8): the secret is
+-- added right before the Azure peering is created and removed once that
+-- peering is provisioned, in the step app_secret_remove.
+ALTER TABLE peering.connections DROP CONSTRAINT connections_step_check;
+ALTER TABLE peering.connections ADD CONSTRAINT connections_step_check
+	CHECK (step IN ('app', 'app_sp', 'app_secret', 'app_role', 'app_role_assignment',
+					'provider_sp', 'peer_role', 'peer_role_assignment',
+					'aiven_request', 'aiven_pending', 'azure_peering', 'azure_peering_wait',
+					'app_secret_remove', 'aiven_active', 'active',
+					'delete_azure_peering', 'delete_aiven', 'aiven_deleted',
+					'delete_role_assignments', 'delete_app', 'delete_roles', 'deleted'));
+
+-- A secret the extension made never goes into a dump: pg_dump carries the
+-- user's credentials (which name files, not secrets, when set as advised),
+-- not the short-lived ones of the peering applications.
+SELECT pg_catalog.pg_extension_config_dump('peering.credentials', 'WHERE NOT internal');
+
+-- A credential in use cannot vanish under its connections.  Not a foreign
+-- key: a deleted connection keeps naming its credentials, which may go.
+CREATE FUNCTION peering.refuse_credential_in_use() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+	users text;
+BEGIN
+	SELECT string_agg(id::text, ', ' ORDER BY id) INTO users
+	  FROM peering.connections
+	 WHERE step <> 'deleted' AND OLD.name IN (azure_credential, aiven_credential);
+	IF users IS NOT NULL THEN
+		RAISE EXCEPTION 'credential "%" is in use', OLD.name
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  DETAIL = format('Peering connections %s use it.', users),
+				  HINT = 'Delete those connections with peering_delete() first, or replace the credential with peering_credential_set().';
+	END IF;
+	RETURN OLD;
+END
+$$;
+REVOKE ALL ON FUNCTION peering.refuse_credential_in_use() FROM PUBLIC;
+COMMENT ON FUNCTION peering.refuse_credential_in_use() IS
+	'Trigger: refuses to delete or rename a credential that a live peering connection uses';
+CREATE TRIGGER refuse_credential_in_use BEFORE DELETE OR UPDATE OF name ON peering.credentials
+	FOR EACH ROW EXECUTE FUNCTION peering.refuse_credential_in_use();
+
+-- Connections whose credential was deleted before 1.1 stop with a hint
+-- instead of waiting for nothing.
+UPDATE peering.connections c
+   SET failed = true, next_attempt_at = NULL, last_error_code = '42704',
+	   last_error = format('credential "%s" does not exist (hint: create it again with peering_credential_set(), then call peering_retry(%s))',
+						   CASE WHEN NOT EXISTS (SELECT FROM peering.credentials k WHERE k.name = c.azure_credential)
+								THEN c.azure_credential ELSE c.aiven_credential END, c.id)
+ WHERE step <> 'deleted' AND NOT failed
+   AND (NOT EXISTS (SELECT FROM peering.credentials k WHERE k.name = c.azure_credential)
+		OR NOT EXISTS (SELECT FROM peering.credentials k WHERE k.name = c.aiven_credential));

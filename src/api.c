@@ -402,6 +402,7 @@ peering_create(PG_FUNCTION_ARGS)
 	notice_lower_case("resource_group", c->resource_group);
 	notice_lower_case("vnet_name", c->vnet_name);
 
+	catalog_lock_credentials(c);
 	existing = catalog_find_live(c);
 	if (existing != 0)
 		ereport(ERROR,
@@ -427,6 +428,18 @@ peering_create(PG_FUNCTION_ARGS)
  * Status, wait, retry, delete
  * ---------------------------------------------------------------- */
 
+/*
+ * Is the caller (SET ROLE included; not the owner this SECURITY DEFINER
+ * function runs as) a member of peering_admin?
+ */
+static bool
+caller_may_call_out(void)
+{
+	Oid			admin = get_role_oid("peering_admin", true);
+
+	return OidIsValid(admin) && has_privs_of_role(GetOuterUserId(), admin);
+}
+
 Datum
 peering_status(PG_FUNCTION_ARGS)
 {
@@ -434,7 +447,9 @@ peering_status(PG_FUNCTION_ARGS)
 	bool		refresh = DatumGetBool(required_arg(fcinfo, 1, "refresh"));
 	PeeringConn *c = load_connection(id, false);
 
-	if (refresh && !RecoveryInProgress() && !step_is(c, STEP_DELETED))
+	/* readers read what is recorded; calling out to Azure and Aiven is for admins */
+	if (refresh && caller_may_call_out() && !RecoveryInProgress() &&
+		!step_is(c, STEP_DELETED))
 	{
 		PeeringConn *before;
 

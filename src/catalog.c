@@ -122,6 +122,15 @@ column_field(const ConnColumn *col, const PeeringConn *c)
 	return (char *) c + col->offset;
 }
 
+/* What the remote side says of the peering now, as opposed to ids learned. */
+static bool
+column_is_observation(const ConnColumn *col)
+{
+	return strcmp(col->name, "state") == 0 ||
+		strcmp(col->name, "state_message") == 0 ||
+		strcmp(col->name, "azure_peering_state") == 0;
+}
+
 /*
  * A cidr[] of a list of prefixes in text form.  (construct_array_builtin()
  * does not know cidr.)
@@ -372,6 +381,12 @@ static int
 arg_uuid(QueryArgs *args, const char *value)
 {
 	return arg_field(args, COLUMN_UUID, &value);
+}
+
+static int
+arg_timestamptz(QueryArgs *args, TimestampTz value)
+{
+	return arg_field(args, COLUMN_TIMESTAMPTZ, &value);
 }
 
 /*
@@ -776,6 +791,20 @@ catalog_load_credentials(PeeringConn *c, List **cache)
 	c->app_cred = catalog_get_credential(psprintf(APP_CREDENTIAL_FMT, c->id), true);
 }
 
+void
+catalog_lock_credentials(const PeeringConn *c)
+{
+	CatalogScope scope;
+	QueryArgs	args = {0};
+
+	arg_text(&args, c->azure_credential);
+	arg_text(&args, c->aiven_credential);
+	catalog_enter(&scope);
+	catalog_exec("SELECT FROM peering.credentials WHERE name IN ($1, $2) FOR KEY SHARE",
+				 &args, SPI_OK_SELECT);
+	catalog_leave(&scope);
+}
+
 bool
 catalog_used_elsewhere(int64 id, const char *column, const char *value)
 {
@@ -899,6 +928,8 @@ catalog_save(PeeringConn *before, PeeringConn *after, bool progress, bool keep_c
 	QueryArgs	args = {0};
 	int32		generation;
 	int32		claimed_by;
+	TimestampTz checked_at;
+	bool		fresher;
 	bool		current;
 	StringInfoData sql;
 	ListCell   *lc;
@@ -908,7 +939,7 @@ catalog_save(PeeringConn *before, PeeringConn *after, bool progress, bool keep_c
 	catalog_enter(&scope);
 
 	/* never wait on a row a user's open transaction holds: try later */
-	catalog_exec("SELECT generation, coalesce(claimed_by, 0) AS claimed_by"
+	catalog_exec("SELECT generation, coalesce(claimed_by, 0) AS claimed_by, checked_at"
 				 "  FROM peering.connections WHERE id = $1 FOR UPDATE NOWAIT",
 				 &args, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -918,6 +949,14 @@ catalog_save(PeeringConn *before, PeeringConn *after, bool progress, bool keep_c
 	}
 	result_field(0, "generation", COLUMN_INT4, &generation, CurrentMemoryContext);
 	result_field(0, "claimed_by", COLUMN_INT4, &claimed_by, CurrentMemoryContext);
+	result_field(0, "checked_at", COLUMN_TIMESTAMPTZ, &checked_at, CurrentMemoryContext);
+
+	/*
+	 * What the remote side says is written only if it was seen after what
+	 * the row already holds: a refresh that read before the worker's newer
+	 * look does not undo it.
+	 */
+	fresher = !after->checked || after->observed_at >= checked_at;
 
 	/*
 	 * Progress is written only by the driver that holds the claim, and only
@@ -946,12 +985,16 @@ catalog_save(PeeringConn *before, PeeringConn *after, bool progress, bool keep_c
 		bool		changed = !fields_equal(col->kind, column_field(col, before),
 											column_field(col, after));
 
-		if ((col->group == LEARNED_COLUMN && changed) ||
+		if ((col->group == LEARNED_COLUMN && changed &&
+			 (fresher || !column_is_observation(col))) ||
 			(col->group == PROGRESS_COLUMN && current))
 			set_column(&sql, &args, col, after);
 	}
-	if (after->checked)
-		appendStringInfoString(&sql, ", checked_at = now()");
+	if (after->checked && fresher)
+	{
+		arg_timestamptz(&args, after->observed_at);
+		appendStringInfo(&sql, ", checked_at = $%d", args.n);
+	}
 	appendStringInfoString(&sql, " WHERE id = $1");
 	catalog_exec(sql.data, &args, SPI_OK_UPDATE);
 

@@ -242,11 +242,12 @@ graph_find_application(const char *token, const char *unique_name)
 
 GraphPassword *
 graph_add_password(const char *token, const char *app_object_id,
-				   const char *display_name)
+				   const char *display_name, const char *end_date_time)
 {
 	char	   *operation = psprintf("add a password to application \"%s\"", app_object_id);
-	char	   *body = rest_body(json_pack("{s:{s:s}}", "passwordCredential",
-										   "displayName", display_name));
+	char	   *body = rest_body(json_pack("{s:{s:s, s:s}}", "passwordCredential",
+										   "displayName", display_name,
+										   "endDateTime", end_date_time));
 
 	/*
 	 * Not idempotent: a blind retry after a lost answer would leave a second,

@@ -32,6 +32,7 @@ bool		peering_worker_enabled = true;
 int			peering_transient_retry_budget = 1800;
 int			peering_replication_retry_budget = 1800;
 int			peering_throttling_retry_budget = 3600;
+int			peering_app_secret_lifetime = 3600;
 
 /* An endpoint is an https URL with a host and without query or fragment. */
 static bool
@@ -158,6 +159,12 @@ peering_define_gucs(void)
 	define_retry_budget("peering.throttling_retry_budget",
 						"How long a step is retried while a service answers 429 Too Many Requests.",
 						&peering_throttling_retry_budget, 3600);
+
+	DefineCustomIntVariable("peering.app_secret_lifetime",
+							"Lifetime of each application secret the extension adds (its endDateTime).",
+							"A secret exists only while the Azure peering is being created or repaired; it is removed once that peering is provisioned.",
+							&peering_app_secret_lifetime, 3600, 300, 7 * 24 * 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("peering");
 }

@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include <time.h>
+
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
@@ -33,7 +35,6 @@ typedef void (*StepFunction) (PeeringConn *c, StepResult *r);
 
 typedef struct StepDef
 {
-	PeeringStep step;
 	StepFunction fn;
 	PeeringStep next;
 } StepDef;
@@ -143,6 +144,7 @@ aiven_connection(PeeringConn *c)
 									c->project_vpc_id, teardown);
 
 	c->checked = true;
+	c->observed_at = GetCurrentTimestamp();
 	if (vpc == NULL && teardown)
 		return NULL;
 	if (vpc == NULL)
@@ -175,6 +177,8 @@ record_azure(PeeringConn *c, ArmPeering *pe)
 	c->azure_peering_state = pe ? pstrdup(pe->peering_state) : NULL;
 	if (pe)
 		c->azure_peering_id = pstrdup(pe->id);
+	c->checked = true;
+	c->observed_at = GetCurrentTimestamp();
 	return pe;
 }
 
@@ -344,19 +348,53 @@ step_app_sp(PeeringConn *c, StepResult *r)
 			sp->created ? "created" : "found", sp->id);
 }
 
+/* Removes every password of the peering application: all are ours. */
+static void
+remove_app_passwords(PeeringConn *c, const char *token, const GraphApplication *app)
+{
+	ListCell   *lc;
+
+	foreach(lc, app->password_key_ids)
+		graph_remove_password(token, c->app_object_id, lfirst(lc));
+	c->app_secret_key_id = NULL;
+	c->drop_app_secret = true;
+}
+
+/* now + peering.app_secret_lifetime, as Graph wants an endDateTime. */
+static char *
+app_secret_end_time(void)
+{
+	time_t		end = time(NULL) + peering_app_secret_lifetime;
+	struct tm	tm;
+	char		buf[32];
+
+	gmtime_r(&end, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return pstrdup(buf);
+}
+
 /*
- * One secret in use: kept when recorded and still listed; otherwise every
- * other password of the app is removed (a crash may have left one whose
- * text was never stored) and a new one is added.
+ * The application's secret, just in time for the Azure peering: kept when
+ * recorded and still listed; otherwise every password of the application is
+ * removed (a crash may have left one whose text was never stored) and one is
+ * added that expires after peering.app_secret_lifetime.
  */
 static void
 step_app_secret(PeeringConn *c, StepResult *r)
 {
-	char	   *token = admin_token(c, AZURE_GRAPH);
-	GraphApplication *app = graph_get_application(token, c->app_object_id);
+	char	   *token;
+	GraphApplication *app;
 	GraphPassword *pw;
 	ListCell   *lc;
 
+	/* a connection of 1.0 stopped here before its roles were made */
+	if (c->to_network_id == NULL)
+	{
+		jump(r, STEP_APP_ROLE, "the secret comes later, right before the Azure peering");
+		return;
+	}
+	token = admin_token(c, AZURE_GRAPH);
+	app = graph_get_application(token, c->app_object_id);
 	if (app == NULL)
 	{
 		wait_for(r, "the new application is not readable yet");
@@ -364,21 +402,36 @@ step_app_secret(PeeringConn *c, StepResult *r)
 	}
 	foreach(lc, app->password_key_ids)
 	{
-		char	   *key = lfirst(lc);
-
-		if (c->app_cred != NULL && peering_str_eq(key, c->app_secret_key_id))
+		if (c->app_cred != NULL && peering_str_eq(lfirst(lc), c->app_secret_key_id))
 		{
 			advance(r, "the application's secret is in place");
 			return;
 		}
 	}
-	foreach(lc, app->password_key_ids)
-		graph_remove_password(token, c->app_object_id, lfirst(lc));
-
-	pw = graph_add_password(token, c->app_object_id, "peering");
+	remove_app_passwords(c, token, app);
+	c->drop_app_secret = false;
+	pw = graph_add_password(token, c->app_object_id, "peering", app_secret_end_time());
 	c->app_secret_key_id = pw->key_id;
 	c->new_app_secret = pw->secret_text;
-	advance(r, "added a secret to the application (key %s)", pw->key_id);
+	advance(r, "added a secret to the application (key %s, valid until %s)",
+			pw->key_id, pw->end_date_time ? pw->end_date_time : "unknown");
+}
+
+/* The Azure peering exists: nothing needs the application's secret now. */
+static void
+step_app_secret_remove(PeeringConn *c, StepResult *r)
+{
+	char	   *token = admin_token(c, AZURE_GRAPH);
+	GraphApplication *app = graph_get_application(token, c->app_object_id);
+
+	if (app != NULL)
+		remove_app_passwords(c, token, app);
+	else
+	{
+		c->app_secret_key_id = NULL;
+		c->drop_app_secret = true;
+	}
+	advance(r, "removed the application's secret: nothing needs it once the Azure peering exists");
 }
 
 static void
@@ -650,9 +703,22 @@ step_aiven_active(PeeringConn *c, StepResult *r)
 static void
 step_active(PeeringConn *c, StepResult *r)
 {
-	AivenPeering *p = aiven_connection(c);
+	AivenPeering *p;
 	ArmPeering *pe;
 
+	/* a secret left by a crash, or kept by version 1.0: nothing needs it */
+	if (c->app_secret_key_id != NULL || c->app_cred != NULL)
+	{
+		char	   *token = admin_token(c, AZURE_GRAPH);
+		GraphApplication *app = graph_get_application(token, c->app_object_id);
+
+		if (app != NULL)
+			remove_app_passwords(c, token, app);
+		c->app_secret_key_id = NULL;
+		c->drop_app_secret = true;
+		conn_event(c, "step", "removed an application secret that nothing needs", NULL, NULL);
+	}
+	p = aiven_connection(c);
 	observe_aiven(c, p);
 	if (p == NULL)
 		c->state = "DELETED";
@@ -840,27 +906,28 @@ step_delete_roles(PeeringConn *c, StepResult *r)
 
 /* Each step, and the step that follows when it completes. */
 static const StepDef step_table[PEERING_STEPS] = {
-	{STEP_APP, step_app, STEP_APP_SP},
-	{STEP_APP_SP, step_app_sp, STEP_APP_SECRET},
-	{STEP_APP_SECRET, step_app_secret, STEP_APP_ROLE},
-	{STEP_APP_ROLE, step_app_role, STEP_APP_ROLE_ASSIGNMENT},
-	{STEP_APP_ROLE_ASSIGNMENT, step_app_role_assignment, STEP_PROVIDER_SP},
-	{STEP_PROVIDER_SP, step_provider_sp, STEP_PEER_ROLE},
-	{STEP_PEER_ROLE, step_peer_role, STEP_PEER_ROLE_ASSIGNMENT},
-	{STEP_PEER_ROLE_ASSIGNMENT, step_peer_role_assignment, STEP_AIVEN_REQUEST},
-	{STEP_AIVEN_REQUEST, step_aiven_request, STEP_AIVEN_PENDING},
-	{STEP_AIVEN_PENDING, step_aiven_pending, STEP_AZURE_PEERING},
-	{STEP_AZURE_PEERING, step_azure_peering, STEP_AZURE_PEERING_WAIT},
-	{STEP_AZURE_PEERING_WAIT, step_azure_peering_wait, STEP_AIVEN_ACTIVE},
-	{STEP_AIVEN_ACTIVE, step_aiven_active, STEP_ACTIVE},
-	{STEP_ACTIVE, step_active, STEP_ACTIVE},
-	{STEP_DELETE_AZURE_PEERING, step_delete_azure_peering, STEP_DELETE_AIVEN},
-	{STEP_DELETE_AIVEN, step_delete_aiven, STEP_AIVEN_DELETED},
-	{STEP_AIVEN_DELETED, step_aiven_deleted, STEP_DELETE_ROLE_ASSIGNMENTS},
-	{STEP_DELETE_ROLE_ASSIGNMENTS, step_delete_role_assignments, STEP_DELETE_APP},
-	{STEP_DELETE_APP, step_delete_app, STEP_DELETE_ROLES},
-	{STEP_DELETE_ROLES, step_delete_roles, STEP_DELETED},
-	{STEP_DELETED, NULL, STEP_DELETED},
+	[STEP_APP] = {step_app, STEP_APP_SP},
+	[STEP_APP_SP] = {step_app_sp, STEP_APP_ROLE},
+	[STEP_APP_SECRET] = {step_app_secret, STEP_AZURE_PEERING},
+	[STEP_APP_ROLE] = {step_app_role, STEP_APP_ROLE_ASSIGNMENT},
+	[STEP_APP_ROLE_ASSIGNMENT] = {step_app_role_assignment, STEP_PROVIDER_SP},
+	[STEP_PROVIDER_SP] = {step_provider_sp, STEP_PEER_ROLE},
+	[STEP_PEER_ROLE] = {step_peer_role, STEP_PEER_ROLE_ASSIGNMENT},
+	[STEP_PEER_ROLE_ASSIGNMENT] = {step_peer_role_assignment, STEP_AIVEN_REQUEST},
+	[STEP_AIVEN_REQUEST] = {step_aiven_request, STEP_AIVEN_PENDING},
+	[STEP_AIVEN_PENDING] = {step_aiven_pending, STEP_APP_SECRET},
+	[STEP_AZURE_PEERING] = {step_azure_peering, STEP_AZURE_PEERING_WAIT},
+	[STEP_AZURE_PEERING_WAIT] = {step_azure_peering_wait, STEP_APP_SECRET_REMOVE},
+	[STEP_APP_SECRET_REMOVE] = {step_app_secret_remove, STEP_AIVEN_ACTIVE},
+	[STEP_AIVEN_ACTIVE] = {step_aiven_active, STEP_ACTIVE},
+	[STEP_ACTIVE] = {step_active, STEP_ACTIVE},
+	[STEP_DELETE_AZURE_PEERING] = {step_delete_azure_peering, STEP_DELETE_AIVEN},
+	[STEP_DELETE_AIVEN] = {step_delete_aiven, STEP_AIVEN_DELETED},
+	[STEP_AIVEN_DELETED] = {step_aiven_deleted, STEP_DELETE_ROLE_ASSIGNMENTS},
+	[STEP_DELETE_ROLE_ASSIGNMENTS] = {step_delete_role_assignments, STEP_DELETE_APP},
+	[STEP_DELETE_APP] = {step_delete_app, STEP_DELETE_ROLES},
+	[STEP_DELETE_ROLES] = {step_delete_roles, STEP_DELETED},
+	[STEP_DELETED] = {NULL, STEP_DELETED},
 };
 
 /* The names, as peering.connections.step holds them. */
@@ -877,6 +944,7 @@ static const char *const step_names[PEERING_STEPS] = {
 	[STEP_AIVEN_PENDING] = "aiven_pending",
 	[STEP_AZURE_PEERING] = "azure_peering",
 	[STEP_AZURE_PEERING_WAIT] = "azure_peering_wait",
+	[STEP_APP_SECRET_REMOVE] = "app_secret_remove",
 	[STEP_AIVEN_ACTIVE] = "aiven_active",
 	[STEP_ACTIVE] = "active",
 	[STEP_DELETE_AZURE_PEERING] = "delete_azure_peering",

@@ -27,9 +27,9 @@ my %base_custom = map { $_->{id} => 1 } @{ custom_roles($baseline) };
 my ($base_vnet) = grep { $_->{name} eq $w->{vnet_name} }
   @{ $baseline->{virtualNetworks} };
 
-my @create_steps = qw(app app_sp app_secret app_role app_role_assignment
+my @create_steps = qw(app app_sp app_role app_role_assignment
   provider_sp peer_role peer_role_assignment aiven_request aiven_pending
-  azure_peering azure_peering_wait aiven_active);
+  app_secret azure_peering azure_peering_wait app_secret_remove aiven_active);
 my @delete_steps = qw(delete_azure_peering delete_aiven aiven_deleted
   delete_role_assignments delete_app delete_roles);
 
@@ -72,10 +72,13 @@ sub check_active
 	is($app->{appId}, $row->{app_id}, "$label: the row records its appId");
 	is(scalar @{ sps_of_app($world, $row->{app_id} // 'none', $w->{tenant_id}) },
 		1, "$label: one service principal for it");
-	my @pw = @{ $app->{passwordCredentials} // [] };
-	is(scalar @pw, 1, "$label: one password credential");
-	is($pw[0]{keyId}, $row->{app_secret_key_id}, "$label: the recorded secret is the one in use")
-	  if @pw == 1;
+	is(scalar @{ $app->{passwordCredentials} // [] }, 0,
+		"$label: the application has no secret once ACTIVE");
+	ok(!defined $row->{app_secret_key_id}, "$label: no secret recorded");
+	is( $node->safe_psql('postgres',
+			"SELECT count(*) FROM peering.credentials WHERE internal AND name = 'peering_app_$id'"),
+		'0',
+		"$label: the database holds no secret for it");
 
 	my $ra = role_assignments_on($world, $row->{vnet_id} // 'none');
 	is_deeply(

@@ -44,27 +44,28 @@ sub wait_for_worker
 }
 
 # ------------------------------------------------------------------
-# SIGKILL inside three mutating calls: the app's addPassword, the Aiven
-# request and the Azure peering PUT.  The fake holds each (delay) while the
-# worker is killed, and applies it after the crash; the restarted worker
-# must neither duplicate nor lose anything.  The worker is switched off
-# until the held request has completed, so the test is deterministic.
+# SIGKILL inside three mutating calls: the Aiven request, the app's
+# addPassword and the Azure peering PUT.  The fake holds each (delay) while
+# the worker is killed, and applies it after the crash; the restarted
+# worker must neither duplicate nor lose anything.  The worker is switched
+# off until the held request has completed, so the test is deterministic.
 # ------------------------------------------------------------------
-# The faults are consumed in the order of the lifecycle: addPassword, the
-# first GET of the project VPC (aiven_request), the Aiven POST, the Azure
-# peering PUT.  The first is placed before peering_create (whose pre-flight
-# also reads the VPC), the others while the worker is held in the first.
+# The faults are consumed in the order of the lifecycle: the Aiven POST,
+# the next GET of the project VPC (the step taken again after the crash),
+# addPassword (right before the Azure peering), the Azure peering PUT.  The
+# first is placed before peering_create, the others while the worker is
+# held in the first (the pre-flight reads the VPC too).
 my $since0 = request_seq();
 my %fault;
-$fault{app_secret} =
-  fake_fault({ method => 'POST', path => 'addPassword$', delay_ms => 3000 });
-my $id = create_connection($primary);
-ok(wait_for_request($since0, sub { ($_[0]{fault} // '') eq $fault{app_secret} }, 30),
-	'the worker is inside the held addPassword');
-$fault{vpc_get} = fake_fault(
-	{ method => 'GET', path => "/vpcs/$w->{project_vpc_id}\$", delay_ms => 6000 });
 $fault{aiven_request} =
   fake_fault({ method => 'POST', path => 'peering-connections$', delay_ms => 3000 });
+my $id = create_connection($primary);
+ok(wait_for_request($since0, sub { ($_[0]{fault} // '') eq $fault{aiven_request} }, 30),
+	'the worker is inside the held Aiven request');
+$fault{vpc_get} = fake_fault(
+	{ method => 'GET', path => "/vpcs/$w->{project_vpc_id}\$", delay_ms => 6000 });
+$fault{app_secret} =
+  fake_fault({ method => 'POST', path => 'addPassword$', delay_ms => 3000 });
 $fault{azure_peering} = fake_fault(
 	{ method => 'PUT', path => 'virtualNetworkPeerings/[^/]+$', delay_ms => 3000 });
 
@@ -108,7 +109,7 @@ sub kill_worker_in
 	return;
 }
 
-kill_worker_in('app_secret');
+kill_worker_in('aiven_request');
 
 # ------------------------------------------------------------------
 # No transaction, snapshot or xmin while a remote call is slow; SIGTERM
@@ -141,7 +142,7 @@ kill_worker_in('app_secret');
 	ok($new, 'the worker is restarted (bgw_restart_time)');
 }
 
-kill_worker_in('aiven_request');
+kill_worker_in('app_secret');
 kill_worker_in('azure_peering');
 
 is(wait_for_state($primary, $id, 'ACTIVE', 60), 'ACTIVE',
@@ -155,10 +156,9 @@ is(wait_for_state($primary, $id, 'ACTIVE', 60), 'ACTIVE',
 	is($app->{appId}, $row->{app_id}, 'it is the recorded one');
 	is(scalar @{ sps_of_app($world, $row->{app_id} // 'none', $w->{tenant_id}) },
 		1, 'exactly one service principal of it');
-	my @pw = @{ $app->{passwordCredentials} // [] };
-	is(scalar @pw, 1, 'exactly one password (the orphan of the crash removed)');
-	is($pw[0]{keyId}, $row->{app_secret_key_id}, 'the password in use is the recorded one')
-	  if @pw;
+	is(scalar @{ $app->{passwordCredentials} // [] }, 0,
+		'no password once ACTIVE: the orphan of the crash and the one used are removed');
+	ok(!defined $row->{app_secret_key_id}, 'no secret recorded');
 	is(scalar @{ aiven_connections($world, $w->{vnet_name}) }, 1,
 		'exactly one Aiven connection');
 	is(scalar @{ customer_peerings($world, $w->{vnet_name}) }, 1,

@@ -133,6 +133,7 @@ class AivenService:
         c = cands[0]
         if c.state != "DELETING":
             set_state(c, "DELETING", None, req.now)
+            self.w.watch(v, c)
         return Resp(200, connection_json(c))
 
     def _connection_request(self, req, v):
@@ -197,8 +198,9 @@ class AivenService:
                     c.peer_azure_tenant_id = body["peer_azure_tenant_id"]
                 c.user_peer_network_cidrs = cidrs
                 set_state(c, "APPROVED", None, now)
+                self.w.watch(v, c)
                 return Resp(200, connection_json(c))
-            v.connections.remove(c)  # DELETED, DELETED_BY_PEER, REJECTED_BY_PEER, ERROR: replaced
+            self.w.remove_connection(v, c)  # DELETED, DELETED_BY_PEER, REJECTED_BY_PEER, ERROR: replaced
             break
         c = PeeringConnection(
             create_time=iso(now), update_time=iso(now), peer_cloud_account=key[0], peer_resource_group=key[1],
@@ -208,5 +210,5 @@ class AivenService:
             user_peer_network_cidrs=cidrs,
             vpc_peering_connection_type="azure-vnet-peering" if v.is_azure else "aws-vpc-peering-connection",
             since=now, uid=new_id())
-        v.connections.append(c)
+        self.w.add_connection(v, c)
         return Resp(200, connection_json(c))

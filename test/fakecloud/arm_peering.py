@@ -73,7 +73,7 @@ class PeeringHandlers:
             p.deleting_until = req.now + self.w.settings["async_operation_seconds"]
             p.delete_op = self.w.new_operation(sid, v.location, "delete", p.id, req.now).id
             self.w.deleting.add((v.id.lower(), peering.lower()))
-            self.w.peerings_dirty = True
+            self.w.touch_link(v.id, p.remote_id)
         aurl, lurl = self.operation_urls(req, sid, v.location, p.delete_op)
         return self.ok(202, None, headers=[("Location", lurl), ("Azure-AsyncOperation", aurl)])
 
@@ -160,8 +160,8 @@ class PeeringHandlers:
             raise self.error(400, "RemoteVirtualNetworkCannotBeChanged",
                              "The remote virtual network of peering %s cannot be changed; delete and recreate it."
                              % pid)
-        for q in v.peerings.values():
-            if q is not existing and q.deleting_until is None and norm(q.remote_id) == norm(remote_id):
+        for q in self.w.link(v.id, remote_id):
+            if q is not existing and q.deleting_until is None:
                 raise self.error(400, "VnetAlreadyPeeredWithRemoteVnet",
                                  "Virtual network %s is already peered with remote virtual network %s by peering %s."
                                  % (v.id, rv.id, q.id))
@@ -193,7 +193,7 @@ class PeeringHandlers:
             p.op_done_at = now + self.w.settings["async_operation_seconds"]
             p.etag = new_id()
             status = 200
-        self.w.peerings_dirty = True
+        self.w.touch_link(v.id, remote_id)
         sync_peerings(self.w, now)
         op = self.w.new_operation(sid, v.location, "put", p.id, now)
         aurl, _ = self.operation_urls(req, sid, v.location, op.id)

@@ -24,6 +24,7 @@ class ControlApi:
     PREFIX = "/_fake"
     ROUTES = [
         ("GET", r"/world", "world"),
+        ("GET", r"/stats", "stats"),
         ("GET", r"/requests", "requests"),
         ("DELETE", r"/requests", "clear_requests"),
         ("POST", r"/faults", "add_fault"),
@@ -60,6 +61,15 @@ class ControlApi:
         with self.cloud.lock:
             tick(self.cloud.world, req.now)
             return Resp(200, dump(self.cloud, req.now))
+
+    def stats(self, req, body):
+        """Sizes of the world and the records the transitions have examined since the start (a
+        request's cost in work, which must not grow with the world: test_scale.py)."""
+        with self.cloud.lock:
+            w = self.cloud.world
+            return Resp(200, {"records_visited": w.visited,
+                              "virtual_network_peerings": sum(len(v.peerings) for v in w.vnets.values()),
+                              "aiven_connections": sum(len(v.connections) for v in w.all_vpcs())})
 
     def requests(self, req, body):
         try:

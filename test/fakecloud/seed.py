@@ -8,9 +8,10 @@ import secrets
 
 from .arm_authz import ROLE_DEFINITION_ID_RE
 from .arm_render import role_assignment_id
-from .common import is_uuid, new_id, norm
+from .common import is_uuid, iso, new_id, norm, overlapping
+from .model import PeeringConnection
 from .scenario import ids, SETTING_KEYS
-from .transitions import set_state
+from .transitions import ACTIVE_INFO, provider_peering_name, set_state, sync_peerings
 
 
 def _role_guid(w, role, tenant):
@@ -95,8 +96,7 @@ def remove_peerings(cloud, items, now):
     w, n = cloud.world, 0
     for p in items or []:
         v = w.vnet(p["subscription"], p["resource_group"], p["vnet"])
-        if v and v.peerings.pop(p["name"].lower(), None) is not None:
-            w.peerings_dirty = True
+        if v and w.remove_peering(v, p["name"]) is not None:
             n += 1
     return n
 
@@ -142,8 +142,49 @@ def aiven_set_state(cloud, items, now):
                 if info is None and spec["state"] != "APPROVED":
                     info = {"message": "State set by the test harness", "type": spec["state"].lower()}
                 set_state(c, spec["state"], info, now)
+                cloud.world.watch(vpc, c)
                 n += 1
     return n
+
+
+def _active_peering(w, spec, past):
+    """One peering as a finished lifecycle leaves it (README "Seeding ACTIVE peerings")."""
+    project = spec.get("project") or ids()["project"]
+    vpc = w.projects[project].vpcs.get(spec["project_vpc_id"]) if project in w.projects else None
+    if vpc is None or not vpc.is_azure:
+        raise ValueError("no Azure project VPC %r in project %r" % (spec["project_vpc_id"], project))
+    sub = w.subscription(spec.get("subscription") or ids()["subscription_id"])
+    v = w.vnet(sub.subscription_id, spec["resource_group"], spec["vnet"]) if sub else None
+    if v is None:
+        raise ValueError("no VNet %s/%s to peer" % (spec["resource_group"], spec["vnet"]))
+    if overlapping(v.address_prefixes, [vpc.network_cidr]):
+        raise ValueError("VNet %s overlaps project VPC %s" % (v.id, vpc.network_cidr))
+    account, rg, name = v.subscription.lower(), v.resource_group.lower(), v.name.lower()
+    if any((c.peer_cloud_account, c.peer_resource_group, c.peer_vpc) == (account, rg, name)
+           for c in vpc.connections):
+        raise ValueError("project VPC %s already has a connection to %s" % (vpc.project_vpc_id, v.id))
+    c = PeeringConnection(create_time=iso(past), update_time=iso(past), peer_cloud_account=account,
+                          peer_resource_group=rg, peer_vpc=name, peer_region=None,
+                          peer_azure_app_id=spec.get("app_id") or new_id(), peer_azure_tenant_id=v.tenant,
+                          user_peer_network_cidrs=[], vpc_peering_connection_type="azure-vnet-peering",
+                          since=past, uid=new_id(), state="ACTIVE", state_info=dict(ACTIVE_INFO))
+    mine = w.add_peering(v, spec["peering_name"], vpc.provider_vnet_id, True, past)
+    theirs = w.add_peering(w.vnet_by_id(vpc.provider_vnet_id), provider_peering_name(c), v.id, True, past,
+                           owner="provider")
+    c.customer_peering, c.provider_peering = mine.id, (vpc.provider_vnet_id, theirs.name.lower())
+    w.add_connection(vpc, c)
+    return {"peering_id": mine.id, "provider_peering_id": theirs.id, "app_id": c.peer_azure_app_id,
+            "to_tenant_id": ids()["provider_tenant_id"], "to_network_id": vpc.provider_vnet_id}
+
+
+def active_peerings(cloud, items, now):
+    """ACTIVE peerings in bulk (benchmarks): the customer's peering (allowVirtualNetworkAccess)
+    and the provider's reverse one, both Connected, and the Aiven connection ACTIVE, all past
+    every delay; without the app, SP and role assignments a real lifecycle also makes."""
+    w = cloud.world
+    out = [_active_peering(w, spec, now - 86400) for spec in items or []]
+    sync_peerings(w, now)
+    return out
 
 
 def remove_aiven_vpcs(cloud, items, now):
@@ -266,6 +307,7 @@ SEEDERS = [
     ("remove_peerings", "removed_peerings", remove_peerings),
     ("aiven_projects", "aiven_projects", aiven_projects),
     ("aiven_vpcs", "aiven_vpcs", aiven_vpcs),
+    ("active_peerings", "active_peerings", active_peerings),
     ("aiven_set_state", "aiven_set_state", aiven_set_state),
     ("remove_aiven_vpcs", "removed_aiven_vpcs", remove_aiven_vpcs),
     ("remove_aiven_projects", "removed_aiven_projects", remove_aiven_projects),

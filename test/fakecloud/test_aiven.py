@@ -96,6 +96,23 @@ class TestAiven(FakeCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json["state"], "DELETING")
 
+    def test_repost_while_deleting_is_refused_then_replaced(self):
+        """terraform-provider-aiven PR #537: a re-create fails while the old connection is
+        still being deleted; once DELETED, the same POST makes a fresh request."""
+        W = self.w
+        self.seed(settings={"aiven_delete_seconds": 60})
+        self.assertEqual(self.post(self.body()).status, 200)
+        r = self.aiven("DELETE", "/project/%s/vpcs/%s/peering-connections/peer-accounts/%s/peer-resource-groups/"
+                                 "rg-peering/peer-vpcs/vnet-app" % (W["project"], W["project_vpc_id"],
+                                                                    W["subscription_id"]))
+        self.assertEqual(r.json["state"], "DELETING")
+        self.assertAivenError(self.post(self.body()), 409, "being deleted", "peering_connection_deleting")
+        self.assertEqual(self.conn()["state"], "DELETING")
+        self.seed(settings={"aiven_delete_seconds": 0})
+        r = self.post(self.body())
+        self.assertEqual((r.status, r.json["state"]), (200, "APPROVED"), r)
+        self.assertEqual(len(self.vpc_conns()), 1)
+
     def test_delete_after_vpc_or_project_is_gone(self):
         tok = self.seed(aiven_projects=[{"name": "gone-soon"}])["aiven_projects"][0]["token"]
         vpcs = self.seed(aiven_vpcs=[{"project": "gone-soon", "cloud_name": "azure-westeurope",

@@ -34,17 +34,16 @@ def set_state(c, state, info, now):
 
 def _back_peering(w, vnet, p):
     """The remote VNet's live peering back to this VNet, or None."""
-    rv = w.vnet_by_id(p.remote_id)
-    if not rv:
+    if norm(p.remote_id) not in w.vnets:
         return None
-    for q in rv.peerings.values():
-        if q.deleting_until is None and norm(q.remote_id) == norm(vnet.id):
+    for q in w.link(p.remote_id, vnet.id):
+        w.visited += 1
+        if q.deleting_until is None:
             return q
     return None
 
 
-def sync_peerings(w, now):
-    """Finishes due peering deletions and recomputes peeringState (only when something changed)."""
+def _finish_deletions(w, now):
     changed = False
     for vkey, pkey in list(w.deleting):
         v = w.vnets.get(vkey)
@@ -52,60 +51,91 @@ def sync_peerings(w, now):
         if p is None or p.deleting_until is None:
             w.deleting.discard((vkey, pkey))
         elif p.deleting_until <= now:
-            del v.peerings[pkey]
+            w.remove_peering(v, pkey)
             w.deleting.discard((vkey, pkey))
             changed = True
-    if not (changed or w.peerings_dirty):
-        return False
-    w.peerings_dirty = False
+    return changed
+
+
+def _settle_link(w, a, b):
+    """Recomputes peeringState of the peerings between VNets a and b (each one's state depends
+    only on its back peering); True when one moved."""
+    peerings = [(w.vnets.get(x), p) for x, y in ((a, b), (b, a)) for p in w.link(x, y)]
+    changed = False
     for _ in range(4):
         moved = False
-        for v in w.vnets.values():
-            for p in v.peerings.values():
-                if p.deleting_until is not None:
-                    continue
-                back = _back_peering(w, v, p)
-                if p.state == "Initiated" and back is not None and back.state != "Disconnected":
-                    p.state, moved = "Connected", True
-                elif p.state == "Connected" and (back is None or back.state == "Disconnected"):
-                    # sticky until this peering is PUT again, as on Azure
-                    p.state, moved = "Disconnected", True
+        for v, p in peerings:
+            w.visited += 1
+            if v is None or p.deleting_until is not None:
+                continue
+            back = _back_peering(w, v, p)
+            if p.state == "Initiated" and back is not None and back.state != "Disconnected":
+                p.state, moved = "Connected", True
+            elif p.state == "Connected" and (back is None or back.state == "Disconnected"):
+                # sticky until this peering is PUT again, as on Azure
+                p.state, moved = "Disconnected", True
         if not moved:
             break
         changed = True
     return changed
 
 
+def sync_peerings(w, now):
+    """Finishes due peering deletions and recomputes peeringState where something changed."""
+    changed = _finish_deletions(w, now)
+    dirty, w.dirty_links = w.dirty_links, set()
+    for a, b in dirty:
+        changed |= _settle_link(w, a, b)
+    return changed
+
+
 # -- Aiven connections ----------------------------------------------------------------------
 
+def _moved_by_time(c):
+    """States that the passing of time alone can end (the others wait for an event)."""
+    return c.state in ("APPROVED", "DELETING", "DELETED") or (c.state == "PENDING_PEER" and c.is_azure)
+
+
 def aiven_step(w, now):
+    """Moves the watched connections: those in a timed state, and those whose customer VNet's
+    peerings changed (an ACTIVE one whose peering is gone becomes DELETED_BY_PEER)."""
     S = w.settings
     changed = False
-    for vpc in w.all_vpcs():
-        for c in list(vpc.connections):
-            if c.state == "APPROVED" and now - c.since >= S["aiven_build_seconds"]:
-                build(w, vpc, c, now)
-                changed = True
-            elif c.state == "PENDING_PEER" and c.is_azure:
-                p = customer_peering(w, vpc, c)
-                if p and p.allow_vnet_access and p.state == "Connected" and now >= p.op_done_at and \
-                        now - p.updated >= S["aiven_activate_seconds"]:
-                    set_state(c, "ACTIVE", {"message": "Peering connection active",
-                                            "type": "azure-vnet-peering-active"}, now)
-                    c.customer_peering = p.id
-                    changed = True
-            elif c.state == "ACTIVE" and c.is_azure and customer_peering(w, vpc, c) is None:
-                set_state(c, "DELETED_BY_PEER", {"message": "The peer VNet's peering to the project VNet was deleted",
-                                                 "type": "deleted-by-peer"}, now)
-                teardown(w, vpc, c)
-                changed = True
-            elif c.state == "DELETING" and now - c.since >= S["aiven_delete_seconds"]:
-                set_state(c, "DELETED", {"message": "Peering connection deleted", "type": "deleted"}, now)
-                teardown(w, vpc, c)
-                changed = True
-            elif c.state == "DELETED" and c.served_deleted and now - c.since >= S["deleted_retention_seconds"]:
-                vpc.connections.remove(c)
-                changed = True
+    for vpc, c in w.watched():
+        w.visited += 1
+        if not w.has_connection(vpc, c):  # removed earlier in this round
+            continue
+        changed |= _connection_step(w, vpc, c, now, S)
+        if w.has_connection(vpc, c) and not _moved_by_time(c):
+            w.unwatch(c)
+    return changed
+
+
+def _connection_step(w, vpc, c, now, S):
+    """One connection's transition, if due; True when the world changed."""
+    changed = False
+    if c.state == "APPROVED" and now - c.since >= S["aiven_build_seconds"]:
+        build(w, vpc, c, now)
+        changed = True
+    elif c.state == "PENDING_PEER" and c.is_azure:
+        p = customer_peering(w, vpc, c)
+        if p and p.allow_vnet_access and p.state == "Connected" and now >= p.op_done_at and \
+                now - p.updated >= S["aiven_activate_seconds"]:
+            set_state(c, "ACTIVE", dict(ACTIVE_INFO), now)
+            c.customer_peering = p.id
+            changed = True
+    elif c.state == "ACTIVE" and c.is_azure and customer_peering(w, vpc, c) is None:
+        set_state(c, "DELETED_BY_PEER", {"message": "The peer VNet's peering to the project VNet was deleted",
+                                         "type": "deleted-by-peer"}, now)
+        teardown(w, vpc, c)
+        changed = True
+    elif c.state == "DELETING" and now - c.since >= S["aiven_delete_seconds"]:
+        set_state(c, "DELETED", {"message": "Peering connection deleted", "type": "deleted"}, now)
+        teardown(w, vpc, c)
+        changed = True
+    elif c.state == "DELETED" and c.served_deleted and now - c.since >= S["deleted_retention_seconds"]:
+        w.remove_connection(vpc, c)
+        changed = True
     return changed
 
 
@@ -114,8 +144,9 @@ def customer_peering(w, vpc, c):
     v = w.vnet(c.peer_cloud_account, c.peer_resource_group, c.peer_vpc)
     if not v or not vpc.provider_vnet_id:
         return None
-    for p in v.peerings.values():
-        if p.deleting_until is None and norm(p.remote_id) == norm(vpc.provider_vnet_id):
+    for p in w.link(v.id, vpc.provider_vnet_id):
+        w.visited += 1
+        if p.deleting_until is None:
             return p
     return None
 
@@ -146,6 +177,13 @@ def _invalid_reason(w, vpc, c, now):
     return None
 
 
+def provider_peering_name(c):
+    return "aiven-peer-" + c.uid[:13]
+
+
+ACTIVE_INFO = {"message": "Peering connection active", "type": "azure-vnet-peering-active"}
+
+
 def build(w, vpc, c, now):
     """APPROVED -> PENDING_PEER (the provider builds its side) or INVALID_SPECIFICATION."""
     if not c.is_azure:
@@ -171,7 +209,7 @@ def build(w, vpc, c, now):
         w.add_role_assignment(ra_name, pvnet.id, NETWORK_CONTRIBUTOR_ROLE, sp.id, "ServicePrincipal", created=now,
                               created_by=did("sp:provider"))
         c.created_ra = ra_name
-    pname = "aiven-peer-" + c.uid[:13]
+    pname = provider_peering_name(c)
     w.add_peering(pvnet, pname, v.id, True, now, owner="provider")
     c.provider_peering = (pvnet.id, pname.lower())
     set_state(c, "PENDING_PEER", {
@@ -184,8 +222,8 @@ def teardown(w, vpc, c):
     another live connection of the same app still needs them (that one inherits them)."""
     if c.provider_peering:
         pv = w.vnets.get(c.provider_peering[0].lower())
-        if pv and pv.peerings.pop(c.provider_peering[1], None) is not None:
-            w.peerings_dirty = True
+        if pv:
+            w.remove_peering(pv, c.provider_peering[1])
         c.provider_peering = None
     live = w.connections_of_app(c.peer_azure_app_id, LIVE, but=c)
     if c.created_ra:

@@ -6,7 +6,7 @@ the cloud's lock."""
 import ipaddress
 import time
 
-from .common import (action_match, did, iso, new_id, scope_contains, scope_subscription,
+from .common import (action_match, did, iso, new_id, norm, scope_contains, scope_subscription,
                      VNET_ID_RE, vnet_id)
 from .model import (AivenProject, Application, Operation, PasswordCredential, Peering, ProjectVpc,
                     ResourceGroup, RoleAssignment, ServicePrincipal, Subscription, Tenant, VirtualNetwork)
@@ -37,7 +37,15 @@ class World:
         self.projects = {}  # name -> AivenProject
         self.aiven_tokens = {}  # token -> set of project names
         self.deleting = set()  # (lower VNet id, lower peering name) with a delete in progress
-        self.peerings_dirty = True  # peering states must be recomputed
+        # Who peers with whom, so that no request scans the world (the fake serves worlds of
+        # 10,000 peerings: bench/run.sh):
+        self._links = {}  # (lower VNet id, lower remote VNet id) -> {lower name: Peering}
+        self._linked_from = {}  # lower remote VNet id -> {lower VNet ids with a peering toward it}
+        self.dirty_links = set()  # (lower id, lower id) pairs, sorted: peering states to recompute
+        # Aiven connections that time or an event may move (transitions.aiven_step visits only these)
+        self._watched = {}  # uid -> (ProjectVpc, PeeringConnection)
+        self._by_link = {}  # (lower customer VNet id, lower provider VNet id) -> {uid: (vpc, connection)}
+        self.visited = 0  # records the transitions examined; tests compare it across world sizes
 
     # -- directory: tenants, applications, service principals --------------------------------
 
@@ -199,7 +207,8 @@ class World:
                            location=location, address_prefixes=list(prefixes), tenant=s.tenant_id,
                            guid=did("vnetguid:" + vid.lower()), created=created or time.time())
         self.vnets[_k(vid)] = v
-        self.peerings_dirty = True
+        for owner in self._linked_from.get(_k(vid), ()):
+            self.touch_link(owner, vid)
         return v
 
     def vnet(self, sub, rg, name):
@@ -210,10 +219,15 @@ class World:
         return self.vnet(*m.groups()) if m else None
 
     def remove_vnet(self, vid):
-        if self.vnets.pop(_k(vid), None) is not None:
-            self.peerings_dirty = True
-            return True
-        return False
+        """Its peerings go with it; the peerings toward it lose their other side."""
+        v = self.vnets.pop(_k(vid), None)
+        if v is None:
+            return False
+        for name in list(v.peerings):
+            self.remove_peering(v, name)
+        for owner in list(self._linked_from.get(_k(vid), ())):
+            self.touch_link(owner, vid)
+        return True
 
     def add_peering(self, vnet, name, remote_id, allow_access, now, owner="customer", props=None):
         """A new peering in state Initiated; the customer's ones start an async operation."""
@@ -227,8 +241,36 @@ class World:
                     op_done_at=now + (self.settings["async_operation_seconds"] if owner == "customer" else 0),
                     guid=new_id(), etag=new_id(), owner=owner)
         vnet.peerings[_k(name)] = p
-        self.peerings_dirty = True
+        self._links.setdefault((_k(vnet.id), norm(remote_id)), {})[_k(name)] = p
+        self._linked_from.setdefault(norm(remote_id), set()).add(_k(vnet.id))
+        self.touch_link(vnet.id, remote_id)
         return p
+
+    def remove_peering(self, vnet, name):
+        """The peering is gone (a finished delete, the provider's teardown, the harness)."""
+        p = vnet.peerings.pop(_k(name), None)
+        if p is None:
+            return None
+        key = (_k(vnet.id), norm(p.remote_id))
+        link = self._links.get(key, {})
+        link.pop(_k(name), None)
+        if not link:
+            self._links.pop(key, None)
+            self._linked_from.get(key[1], set()).discard(key[0])
+        self.touch_link(vnet.id, p.remote_id)
+        return p
+
+    def link(self, vid, remote_id):
+        """The peerings of VNet `vid` toward VNet `remote_id` (deleting ones included)."""
+        return list(self._links.get((_k(vid), norm(remote_id)), {}).values())
+
+    def touch_link(self, vid, remote_id):
+        """Something changed between two VNets: their peerings' states are recomputed at the next
+        tick, and the Aiven connections between them are looked at again."""
+        a, b = _k(vid), norm(remote_id)
+        self.dirty_links.add((a, b) if a < b else (b, a))
+        for key in ((a, b), (b, a)):
+            self._watched.update(self._by_link.get(key, {}))
 
     def new_operation(self, sub, location, kind, resource_id, now):
         op = Operation(id=new_id(), subscription=_k(sub), location=location, kind=kind, resource_id=resource_id,
@@ -316,6 +358,8 @@ class World:
     def remove_project_vpc(self, vpc):
         """The harness removes a project VPC: its provider VNet (and that VNet's peerings) go too."""
         self.projects[vpc.project].vpcs.pop(vpc.project_vpc_id, None)
+        for c in list(vpc.connections):
+            self.remove_connection(vpc, c)
         if vpc.provider_vnet_id:
             self.remove_vnet(vpc.provider_vnet_id)
 
@@ -327,6 +371,34 @@ class World:
             self.remove_project_vpc(vpc)
         del self.projects[name]
         return True
+
+    @staticmethod
+    def _link_key(vpc, c):
+        """(customer VNet, provider VNet): the peerings that decide an Azure connection's state."""
+        return _k(vnet_id(c.peer_cloud_account, c.peer_resource_group, c.peer_vpc)), norm(vpc.provider_vnet_id)
+
+    def add_connection(self, vpc, c):
+        vpc.connections.append(c)
+        self._by_link.setdefault(self._link_key(vpc, c), {})[c.uid] = (vpc, c)
+        self.watch(vpc, c)
+
+    def remove_connection(self, vpc, c):
+        vpc.connections.remove(c)
+        self._by_link.get(self._link_key(vpc, c), {}).pop(c.uid, None)
+        self._watched.pop(c.uid, None)
+
+    def has_connection(self, vpc, c):
+        return c.uid in self._by_link.get(self._link_key(vpc, c), {})
+
+    def watch(self, vpc, c):
+        """The connection's state changed or may change: the next tick looks at it."""
+        self._watched[c.uid] = (vpc, c)
+
+    def unwatch(self, c):
+        self._watched.pop(c.uid, None)
+
+    def watched(self):
+        return list(self._watched.values())
 
     def all_vpcs(self):
         return [v for p in self.projects.values() for v in p.vpcs.values()]

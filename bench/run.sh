@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# The benchmark: every figure next to its bound or a baseline measured in the
+# same run.  Asserts nothing; starts its own cluster and simulated cloud and
+# leaves no process behind.  bench/README.md explains each figure.
+#
+#   bash bench/run.sh [--quick]      (as root on Debian 12, like scripts/test.sh)
+#
+# --quick runs smaller sizes, for a smoke run.
+#
+# Copyright (c) 2026, peering developers
+# Released under the PostgreSQL License (see LICENSE).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+
+LATENCY_MS=20
+PARALLEL=16
+if [ "${1:-}" = --quick ]; then
+	RECHECK_N=1000 RECHECK_VPCS=100 RECHECK_VNETS=10 CREATE_SIZES="20 100" STATUS_N=10 RUN_CYCLES=500
+else
+	RECHECK_N=10000 RECHECK_VPCS=500 RECHECK_VNETS=50 CREATE_SIZES="100 1000" STATUS_N=100 RUN_CYCLES=10000
+fi
+# The fake's ARM list page: larger than any VNet's peerings here, so that a
+# list is one page (ARM documents no page size for this list).
+PAGE_SIZE=1000
+
+prepare
+work=$(make_work_copy)
+bindir=$($PG_CONFIG --bindir)
+port=$(free_port)
+cleanup_on_exit 'stop_all "$work"'
+bench_start=$(date +%s.%N)
+
+start_fakecloud "$work" --scenario test --latency-ms "$LATENCY_MS" >/dev/null
+start_cluster "$work" "$port" "peering.max_parallel_requests = $PARALLEL" "peering.recheck_interval = 3600"
+sql() { as_pg "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$work" -p "$port" -d postgres "$@"; }
+fake() { /usr/bin/python3 bench/fake.py "$world_file" "$@"; }
+calc() { /usr/bin/python3 -c "import math; print($1)"; }
+summary() { /usr/bin/python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
+now() { date +%s.%N; }
+set_credentials sql >/dev/null
+
+# -- helpers ---------------------------------------------------------------
+
+set_latency() { fake seed "{\"settings\": {\"latency_ms\": $1, \"page_size\": $PAGE_SIZE}}" >/dev/null; }
+
+# A fresh world and an empty catalog (no connection of an earlier figure).
+fresh_start() {
+	sql -c "DELETE FROM peering.connections"
+	fake reset
+	set_latency "$1"
+}
+
+# The bound a run of N requests has: ceil(N / max_parallel_requests) x latency.
+bound_s() { calc "math.ceil($1 / $PARALLEL) * $LATENCY_MS / 1000"; }
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+worker_pid() { sql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'peering worker'"; }
+
+# wait_until SQL VALUE: polls (50 ms) until the query answers VALUE.
+wait_until() {
+	until [ "$(sql -c "$1")" = "$2" ]; do
+		failed=$(sql -c "SELECT count(*) FROM peering.connections WHERE failed")
+		[ "$failed" = 0 ] || { sql -c "SELECT id, step, last_error FROM peering.connections WHERE failed LIMIT 3" >&2; exit 1; }
+		sleep 0.05
+	done
+}
+
+# seed_active N VNETS VPCS: N ACTIVE peerings in the fake, and their rows,
+# not due for a day.
+seed_active() {
+	local csv=$work/active.csv
+	fake mesh "$1" "$2" "$3" "$csv"
+	sql <<SQL
+CREATE TEMP TABLE bench_rows (project text, project_vpc_id uuid, subscription_id uuid, resource_group text,
+	vnet_name text, peering_name text, tenant_id uuid, vnet_id text, app_id uuid, to_tenant_id uuid,
+	to_network_id text, azure_peering_id text);
+\copy bench_rows FROM '$csv' CSV
+INSERT INTO peering.connections (project, project_vpc_id, subscription_id, resource_group, vnet_name,
+	peering_name, azure_credential, aiven_credential, tenant_id, vnet_id, app_unique_name, app_id,
+	app_object_id, app_sp_id, to_tenant_id, to_network_id, azure_peering_id, state, azure_peering_state,
+	step, step_since, active_since, checked_at, next_attempt_at)
+SELECT project, project_vpc_id, subscription_id, resource_group, vnet_name, peering_name, 'azure', 'aiven',
+	tenant_id, vnet_id, 'peering-bench-' || app_id, app_id, gen_random_uuid(), gen_random_uuid(),
+	to_tenant_id, to_network_id, azure_peering_id, 'ACTIVE', 'Connected', 'active', now(), now(),
+	now() - interval '1 hour', now() + interval '1 day'
+  FROM bench_rows ORDER BY vnet_name, project_vpc_id;
+ANALYZE peering.connections;
+SQL
+}
+
+# -- the figures -----------------------------------------------------------
+
+figure_recheck() {
+	local n=$RECHECK_N wpid rss0 mark t0 t1 s
+	echo "== 1. Re-check cycle: $n ACTIVE peerings, $RECHECK_VPCS project VPCs, $RECHECK_VNETS VNets," \
+		"latency $LATENCY_MS ms, max_parallel_requests $PARALLEL"
+	fresh_start "$LATENCY_MS"
+	seed_active "$n" "$RECHECK_VNETS" "$RECHECK_VPCS"
+	wpid=$(worker_pid)
+	rss0=$(rss_kb "$wpid")
+	fake clear-log
+	mark=$(sql -c "SELECT now()")
+	t0=$(now)
+	sql -c "UPDATE peering.connections SET next_attempt_at = now()" -c "SELECT pg_reload_conf()" >/dev/null
+	wait_until "SELECT count(*) FROM peering.connections WHERE checked_at > '$mark'" "$n"
+	t1=$(now)
+	s=$(fake log-summary)
+	printf '   cycle: %.2f s   bound ceil(requests/%d) x %d ms: %.2f s   (ratio %.2f; goal <= 1.3)\n' \
+		"$(calc "$t1 - $t0")" "$PARALLEL" "$LATENCY_MS" "$(bound_s "$(summary 's["requests"]' <<<"$s")")" \
+		"$(calc "($t1 - $t0) / $(bound_s "$(summary 's["requests"]' <<<"$s")")")"
+	printf '   requests: %s  (goal: %d Aiven VPC GETs + %d ARM peering lists)\n' \
+		"$(summary '"%d: %d Aiven VPC GETs, %d ARM peering lists, %d other, %d not 2xx" % (s["requests"], s["aiven_vpc_gets"], s["arm_peering_lists"], s["requests"] - s["aiven_vpc_gets"] - s["arm_peering_lists"], s["failed"])' <<<"$s")" \
+		"$RECHECK_VPCS" "$RECHECK_VNETS"
+	printf '   worker RSS: %d kB before, %d kB after the cycle\n' "$rss0" "$(rss_kb "$wpid")"
+	# out of the way of the next figures (the re-check grid could fall in them)
+	sql -c "UPDATE peering.connections SET next_attempt_at = now() + interval '1 day'"
+}
+
+figure_fake_throughput() {
+	local label=$1
+	set_latency 0
+	printf '   fake with %s peerings: %s\n' "$label" \
+		"$(fake throughput 4 10000 10 | summary '"%(per_second).0f requests/s (%(requests)d GETs by 4 clients in %(seconds).1f s, %(errors)d errors)" % s')"
+	set_latency "$LATENCY_MS"
+}
+
+figure_status() {
+	local n=$STATUS_N t0 t1 t2 t3 ids base ca hdr aiven_hdr
+	echo "== 4. peering_status: the catalog ($RECHECK_N rows) and remote refreshes (latency $LATENCY_MS ms)"
+	t0=$(now)
+	sql -c "SELECT * FROM peering_status()" >/dev/null
+	t1=$(now)
+	printf '   SELECT * FROM peering_status() over %d rows: %.3f s\n' "$RECHECK_N" "$(calc "$t1 - $t0")"
+	ids=$(sql -c "SELECT id FROM peering.connections ORDER BY id LIMIT $n")
+	t0=$(now)
+	sql -c "SELECT count(*) FROM (SELECT peering_status(id) FROM peering.connections WHERE id IN ($(echo $ids | tr ' ' ,))) s" >/dev/null
+	t1=$(now)
+	# the baseline a user would script: a token, then per connection one curl
+	# process for the Aiven VPC and one for the ARM peering
+	base=$(world base_url) ca=$(world ca_file) hdr=$work/arm.hdr aiven_hdr=$work/aiven.hdr
+	echo "Authorization: aivenv1 $(cat "$(world aiven_token_file)")" >"$aiven_hdr"
+	t2=$(now)
+	printf 'Authorization: Bearer %s\n' "$(curl -s --cacert "$ca" "$base/login/$(world tenant_id)/oauth2/v2.0/token" \
+		--data-urlencode grant_type=client_credentials --data-urlencode "client_id=$(world admin_client_id)" \
+		--data-urlencode "client_secret=$(cat "$(world admin_secret_file)")" \
+		--data-urlencode scope=https://management.azure.com/.default |
+		/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')" >"$hdr"
+	sql -F ' ' -c "SELECT project, project_vpc_id, azure_peering_id FROM peering.connections WHERE id IN ($(echo $ids | tr ' ' ,))" |
+		while read -r project vpc peering; do
+			curl -sf -o /dev/null --cacert "$ca" -H "@$aiven_hdr" "$base/aiven/v1/project/$project/vpcs/$vpc"
+			curl -sf -o /dev/null --cacert "$ca" -H "@$hdr" "$base/arm$peering?api-version=2024-05-01"
+		done
+	t3=$(now)
+	printf '   peering_status(id) for %d connections: %.2f s   baseline, curl per read: %.2f s\n' \
+		"$n" "$(calc "$t1 - $t0")" "$(calc "$t3 - $t2")"
+}
+
+# run_creates CLIENTS VPC_IDS...: peering_create for each VPC with vnet-app,
+# split over CLIENTS concurrent transactions held at a barrier before COMMIT
+# (an advisory lock this shell holds); prints the moment they all commit.
+run_creates() {
+	local clients=$1; shift
+	local vpcs=("$@") i holder
+	sql -c "SELECT pg_advisory_lock(4242), pg_sleep(3600)" >/dev/null 2>&1 &
+	holder=$!
+	wait_until "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted" 1
+	for ((i = 0; i < clients; i++)); do
+		{
+			echo "BEGIN;"
+			for ((k = i; k < ${#vpcs[@]}; k += clients)); do
+				echo "SELECT 1 FROM peering_create('$(world project)', '${vpcs[k]}', '$(world subscription_id)', '$(world resource_group)', '$(world vnet_name)');"
+			done
+			echo "SELECT pg_advisory_xact_lock_shared(4242);"
+			echo "COMMIT;"
+		} | sql >/dev/null &
+		pids+=($!)
+	done
+	wait_until "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted" "$clients"
+	fake clear-log
+	now
+	sql -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3600)' AND pid <> pg_backend_pid()" >/dev/null
+	wait "$holder" 2>/dev/null || true
+	for pid in "${pids[@]}"; do wait "$pid"; done
+}
+
+figure_create() {
+	local n=$1 clients t0 t1 t_commit s req
+	fresh_start "$LATENCY_MS"
+	clients=$([ "$n" -ge 1000 ] && echo "$PARALLEL" || echo 1)
+	mapfile -t vpcs < <(fake vpcs "$n")
+	t0=$(now)
+	pids=()
+	t_commit=$(run_creates "$clients" "${vpcs[@]}")
+	wait_until "SELECT count(*) FROM peering.connections WHERE state = 'ACTIVE' AND step = 'active'" "$n"
+	t1=$(now)
+	s=$(fake log-summary)
+	req=$(summary 's["requests"]' <<<"$s")
+	printf '   %d peerings (%d transaction(s)): pre-flight %.1f s; COMMIT to all ACTIVE %.2f s, bound %.2f s (ratio %.2f)\n' \
+		"$n" "$clients" "$(calc "$t_commit - $t0")" "$(calc "$t1 - $t_commit")" "$(bound_s "$req")" \
+		"$(calc "($t1 - $t_commit) / $(bound_s "$req")")"
+	printf '      %s\n' "$(summary '"%d requests (%.1f per peering), %d ARM writes (%.1f per peering), %d role-definition PUTs, %d not 2xx" % (s["requests"], s["requests"] / '"$n"', s["arm_writes"], s["arm_writes"] / '"$n"', s["role_definition_puts"], s["failed"])' <<<"$s")"
+}
+
+figure_lifecycle() {
+	local out s
+	echo "== 3. One lifecycle, no remote delay: COMMIT to ACTIVE"
+	fresh_start 0
+	fake clear-log
+	out=$(sql <<SQL
+BEGIN;
+SELECT id FROM peering_create('$(world project)', '$(world project_vpc_id)', '$(world subscription_id)',
+	'$(world resource_group)', '$(world vnet_name)') \gset
+COMMIT;
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT peering_wait(:id) = 'ACTIVE', extract(epoch FROM clock_timestamp()) - :t0;
+SQL
+)
+	s=$(fake log-summary)
+	printf '   ACTIVE: %s; COMMIT to ACTIVE %.3f s (goal <= 0.5 s); %s\n' "${out%%|*}" "${out##*|}" \
+		"$(summary '"%d requests (%d ARM writes)" % (s["requests"], s["arm_writes"])' <<<"$s")"
+}
+
+figure_memory() {
+	local cycles=$RUN_CYCLES script=$work/run_cycles.sql
+	echo "== 5. Memory: $cycles re-check cycles by CALL peering_run() in one backend (3 ACTIVE peerings, no delay)"
+	fresh_start 0
+	sql -c "ALTER SYSTEM SET peering.worker_enabled = off" -c "SELECT pg_reload_conf()" >/dev/null
+	seed_active 3 1 3
+	{
+		echo "\\set cycle 'UPDATE peering.connections SET next_attempt_at = now(); CALL peering_run();'"
+		echo "\\set rss 'SELECT substring(pg_read_file(''/proc/self/status'') FROM ''VmRSS:\\s*(\\d+)'')'"
+		for ((i = 0; i < 100; i++)); do echo ":cycle"; done  # warm-up: caches, tokens, connections
+		echo ":rss \\gset before_"
+		for ((i = 0; i < cycles; i++)); do echo ":cycle"; done
+		echo ":rss \\gset after_"
+		echo "SELECT :before_substring, :after_substring, (SELECT count(*) FROM peering.connections WHERE failed);"
+	} >"$script"
+	chmod a+r "$script"
+	fake clear-log
+	local t0 t1 out
+	t0=$(now)
+	out=$(sql -f "$script" | tail -n 1)
+	t1=$(now)
+	IFS='|' read -r before after failed <<<"$out"
+	printf '   backend RSS: %d kB after warm-up, %d kB after %d cycles: %+d kB (goal <= 1024 kB); %.1f s, %s requests, %d failed\n' \
+		"$before" "$after" "$cycles" "$((after - before))" "$(calc "$t1 - $t0")" \
+		"$(fake log-summary | summary 's["requests"]')" "$failed"
+	sql -c "ALTER SYSTEM RESET peering.worker_enabled" -c "SELECT pg_reload_conf()" >/dev/null
+}
+
+# -- the run ---------------------------------------------------------------
+
+echo "peering benchmark $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GB," \
+	"PostgreSQL $($PG_CONFIG --version | awk '{print $2}'), $($PG_CONFIG --bindir)/postgres, fake ARM page size $PAGE_SIZE"
+echo "== 6. The fake itself: GETs per second (latency 0, loopback, 4 keep-alive clients)"
+fresh_start 0
+fake mesh 10 1 10 "$work/small.csv"
+figure_fake_throughput 10
+figure_recheck
+echo "== 6. (continued)"
+figure_fake_throughput "$RECHECK_N"
+figure_status
+figure_lifecycle
+echo "== 2. Bulk create from vnet-app, latency $LATENCY_MS ms, max_parallel_requests $PARALLEL"
+for n in $CREATE_SIZES; do figure_create "$n"; done
+figure_memory
+printf '== bench took %.0f s\n' "$(calc "$(now) - $bench_start")"
