@@ -112,6 +112,7 @@ figure_recheck() {
 	printf '   requests: %s  (goal: %d Aiven VPC GETs + %d ARM peering lists)\n' \
 		"$(summary '"%d: %d Aiven VPC GETs, %d ARM peering lists, %d other, %d not 2xx" % (s["requests"], s["aiven_vpc_gets"], s["arm_peering_lists"], s["requests"] - s["aiven_vpc_gets"] - s["arm_peering_lists"], s["failed"])' <<<"$s")" \
 		"$RECHECK_VPCS" "$RECHECK_VNETS"
+	printf '   remote requests from the first to the last: %.2f s\n' "$(summary 's["span_s"]' <<<"$s")"
 	printf '   worker RSS: %d kB before, %d kB after the cycle\n' "$rss0" "$(rss_kb "$wpid")"
 	# out of the way of the next figures (the re-check grid could fall in them)
 	sql -c "UPDATE peering.connections SET next_attempt_at = now() + interval '1 day'"
@@ -208,6 +209,7 @@ figure_lifecycle() {
 	fresh_start 0
 	fake clear-log
 	out=$(sql <<SQL
+SET client_min_messages = warning;
 BEGIN;
 SELECT id FROM peering_create('$(world project)', '$(world project_vpc_id)', '$(world subscription_id)',
 	'$(world resource_group)', '$(world vnet_name)') \gset
@@ -228,13 +230,13 @@ figure_memory() {
 	sql -c "ALTER SYSTEM SET peering.worker_enabled = off" -c "SELECT pg_reload_conf()" >/dev/null
 	seed_active 3 1 3
 	{
-		echo "\\set cycle 'UPDATE peering.connections SET next_attempt_at = now(); CALL peering_run();'"
-		echo "\\set rss 'SELECT substring(pg_read_file(''/proc/self/status'') FROM ''VmRSS:\\s*(\\d+)'')'"
-		for ((i = 0; i < 100; i++)); do echo ":cycle"; done  # warm-up: caches, tokens, connections
-		echo ":rss \\gset before_"
-		for ((i = 0; i < cycles; i++)); do echo ":cycle"; done
-		echo ":rss \\gset after_"
-		echo "SELECT :before_substring, :after_substring, (SELECT count(*) FROM peering.connections WHERE failed);"
+		local cycle="UPDATE peering.connections SET next_attempt_at = now(); CALL peering_run();"
+		local rss="SELECT substring(pg_read_file('/proc/self/status') FROM 'VmRSS:[[:space:]]*([0-9]+)') AS rss"
+		for ((i = 0; i < 100; i++)); do echo "$cycle"; done  # warm-up: caches, tokens, connections
+		echo "$rss \\gset before_"
+		for ((i = 0; i < cycles; i++)); do echo "$cycle"; done
+		echo "$rss \\gset after_"
+		echo "SELECT :before_rss, :after_rss, (SELECT count(*) FROM peering.connections WHERE failed);"
 	} >"$script"
 	chmod a+r "$script"
 	fake clear-log

@@ -38,6 +38,14 @@ typedef struct ArmRoleAssignment
 	bool		existed;		/* 409 RoleAssignmentExists under another name */
 } ArmRoleAssignment;
 
+/* The flags of a peering besides VNet access (always allowed). */
+typedef struct PeeringOptions
+{
+	bool		allow_forwarded_traffic;
+	bool		allow_gateway_transit;
+	bool		use_remote_gateways;
+} PeeringOptions;
+
 typedef struct ArmPeering
 {
 	char	   *id;
@@ -46,6 +54,7 @@ typedef struct ArmPeering
 	char	   *provisioning_state;
 	char	   *remote_vnet_id;
 	bool		allow_vnet_access;
+	PeeringOptions options;
 	char	   *async_operation;	/* Azure-AsyncOperation URL after a PUT */
 } ArmPeering;
 
@@ -110,7 +119,8 @@ extern bool arm_delete_role_assignment(const char *token, const char *scope,
  */
 extern ArmPeering *arm_put_peering(const char *token, const char *aux_token,
 								   const char *vnet_id, const char *name,
-								   const char *remote_vnet_id);
+								   const char *remote_vnet_id,
+								   const PeeringOptions *options);
 
 /* GET virtualNetworkPeerings/{name}; NULL on 404 */
 extern ArmPeering *arm_get_peering(const char *token, const char *vnet_id,

@@ -47,6 +47,10 @@ typedef enum ConnBool
 	X(azure_credential, TEXT) \
 	X(aiven_credential, TEXT) \
 	X(app_role, TEXT) \
+	X(app_credential, TEXT) \
+	X(allow_forwarded_traffic, BOOL) \
+	X(allow_gateway_transit, BOOL) \
+	X(use_remote_gateways, BOOL) \
 	X(desired, TEXT)
 
 #define CONN_LEARNED_COLUMNS(X) \

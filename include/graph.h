@@ -51,6 +51,10 @@ extern GraphApplication *graph_upsert_application(const char *token,
 extern GraphApplication *graph_get_application(const char *token,
 											   const char *object_id);
 
+/* GET /applications(appId='…'); NULL on 404 */
+extern GraphApplication *graph_get_application_by_app_id(const char *token,
+														 const char *app_id);
+
 /* GET /applications(uniqueName='…'); NULL on 404 */
 extern GraphApplication *graph_find_application(const char *token,
 												const char *unique_name);

@@ -45,6 +45,37 @@ ALTER TABLE peering.connections ADD CONSTRAINT connections_step_check
 -- not the short-lived ones of the peering applications.
 SELECT pg_catalog.pg_extension_config_dump('peering.credentials', 'WHERE NOT internal');
 
+-- Bring your own application, and the Azure peering's options.
+ALTER TABLE peering.connections
+	ADD COLUMN app_credential text,
+	ADD COLUMN allow_forwarded_traffic boolean NOT NULL DEFAULT false,
+	ADD COLUMN allow_gateway_transit boolean NOT NULL DEFAULT false,
+	ADD COLUMN use_remote_gateways boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN peering.connections.app_credential IS 'azure_client_secret credential of an existing multi-tenant application to peer with, instead of one the extension creates; NULL: the extension creates (and deletes) its own';
+COMMENT ON COLUMN peering.connections.allow_forwarded_traffic IS 'allowForwardedTraffic of the Azure peering';
+COMMENT ON COLUMN peering.connections.allow_gateway_transit IS 'allowGatewayTransit of the Azure peering';
+COMMENT ON COLUMN peering.connections.use_remote_gateways IS 'useRemoteGateways of the Azure peering';
+
+DROP FUNCTION peering_create(text, uuid, uuid, text, text, text, text, text, text);
+CREATE FUNCTION peering_create(project text, project_vpc_id uuid, subscription_id uuid,
+							   resource_group text, vnet_name text,
+							   peering_name text DEFAULT NULL,
+							   azure_credential text DEFAULT 'azure',
+							   aiven_credential text DEFAULT 'aiven',
+							   app_role text DEFAULT 'custom',
+							   app_credential text DEFAULT NULL,
+							   allow_forwarded_traffic boolean DEFAULT false,
+							   allow_gateway_transit boolean DEFAULT false,
+							   use_remote_gateways boolean DEFAULT false)
+RETURNS peering.connections
+AS 'MODULE_PATHNAME', 'peering_create'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION peering_create(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean) IS
+'Validates (locally and with read-only remote checks) and records a peering; the background worker creates it after COMMIT';
+REVOKE ALL ON FUNCTION peering_create(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION peering_create(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean) TO peering_admin;
+
 -- A credential in use cannot vanish under its connections.  Not a foreign
 -- key: a deleted connection keeps naming its credentials, which may go.
 CREATE FUNCTION peering.refuse_credential_in_use() RETURNS trigger
@@ -54,7 +85,7 @@ DECLARE
 BEGIN
 	SELECT string_agg(id::text, ', ' ORDER BY id) INTO users
 	  FROM peering.connections
-	 WHERE step <> 'deleted' AND OLD.name IN (azure_credential, aiven_credential);
+	 WHERE step <> 'deleted' AND OLD.name IN (azure_credential, aiven_credential, app_credential);
 	IF users IS NOT NULL THEN
 		RAISE EXCEPTION 'credential "%" is in use', OLD.name
 			USING ERRCODE = 'dependent_objects_still_exist',
@@ -80,3 +111,25 @@ UPDATE peering.connections c
  WHERE step <> 'deleted' AND NOT failed
    AND (NOT EXISTS (SELECT FROM peering.credentials k WHERE k.name = c.azure_credential)
 		OR NOT EXISTS (SELECT FROM peering.credentials k WHERE k.name = c.aiven_credential));
+
+-- peering_credential_set checks pg_read_server_files for secret_file: as
+-- SECURITY INVOKER that is the current user, also inside another role's
+-- SECURITY DEFINER code (its table access runs as the owner in C anyway).
+ALTER FUNCTION peering_credential_set(text, text, text, uuid, uuid, text) SECURITY INVOKER;
+
+-- The two roles are privileges, never people: an existing role of that name
+-- that can log in is refused rather than silently given them.
+DO $roles$
+DECLARE
+	r text;
+BEGIN
+	FOR r IN SELECT rolname FROM pg_catalog.pg_roles
+			  WHERE rolname IN ('peering_admin', 'peering_reader') AND rolcanlogin
+	LOOP
+		RAISE EXCEPTION 'role "%" exists and can log in', r
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'The extension grants its privileges to the roles peering_admin and peering_reader, which must be group roles.',
+				  HINT = format('Run ALTER ROLE %I NOLOGIN and grant the role to the users instead, or drop it.', r);
+	END LOOP;
+END
+$roles$;

@@ -33,8 +33,9 @@
 #include "arm.h"
 #include "auth.h"
 #include "catalog.h"
-#include "peering.h"
 #include "engine.h"
+#include "graph.h"
+#include "peering.h"
 #include "steps.h"
 #include "util.h"
 #include "worker.h"
@@ -167,6 +168,7 @@ peering_credential_set(PG_FUNCTION_ARGS)
 {
 	Credential	cred = {0};
 	bool		has_secret;
+	char	   *secret;
 
 	cred.name = text_arg(fcinfo, 0, "name");
 	cred.kind = text_arg(fcinfo, 1, "kind");
@@ -218,8 +220,12 @@ peering_credential_set(PG_FUNCTION_ARGS)
 
 	if (cred.secret_file != NULL)
 	{
-		/* naming a server file is reading it: as for COPY FROM a file */
-		if (!has_privs_of_role(GetOuterUserId(), ROLE_PG_READ_SERVER_FILES))
+		/*
+		 * Naming a server file is reading it: as for COPY FROM a file.  The
+		 * function runs as its caller (SECURITY INVOKER), so this is the
+		 * current user, also inside another role's SECURITY DEFINER code.
+		 */
+		if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied to use a server file as a secret"),
@@ -229,7 +235,9 @@ peering_credential_set(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("secret_file must be an absolute path")));
 		/* fail now, not in the worker: mode, owner, content */
-		(void) auth_read_secret(&cred);
+		secret = auth_read_secret(&cred);
+		explicit_bzero(secret, strlen(secret));
+		pfree(secret);
 	}
 	if (cred.secret != NULL)
 		ereport(WARNING,
@@ -238,6 +246,8 @@ peering_credential_set(PG_FUNCTION_ARGS)
 				 errhint("Use secret_file instead.")));
 
 	catalog_set_credential(&cred);
+	if (cred.secret != NULL)
+		explicit_bzero(cred.secret, strlen(cred.secret));
 	PG_RETURN_VOID();
 }
 
@@ -287,6 +297,53 @@ cidrs_overlap(const char *a, const char *b)
 }
 
 /* Read-only checks against Azure and Aiven; fills what they teach. */
+/*
+ * An application the user brings: a client secret that gets a token in the
+ * subscription's tenant, and an application that other tenants may use
+ * (checked when the automation identity may read it in Graph).
+ */
+static void
+preflight_own_app(PeeringConn *c, Credential *azure, Credential *app)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	GraphApplication *volatile found = NULL;
+
+	if (strcmp(app->kind, "azure_client_secret") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("app_credential \"%s\" is a credential of kind %s", app->name, app->kind),
+				 errhint("Name an azure_client_secret credential holding the application's client id and secret: the peering needs its token in both tenants.")));
+	(void) auth_azure_token(app, c->tenant_id, AZURE_ARM);
+
+	PG_TRY();
+	{
+		found = graph_get_application_by_app_id(auth_azure_token(azure, NULL, AZURE_GRAPH),
+												app->client_id);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		if (ed->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(NOTICE,
+				(errmsg("could not check that application %s accepts other tenants", app->client_id),
+				 errdetail("Credential \"%s\" may not read applications in Microsoft Graph.", azure->name)));
+	}
+	PG_END_TRY();
+	if (found != NULL && found->sign_in_audience != NULL &&
+		strcmp(found->sign_in_audience, "AzureADMultipleOrgs") != 0 &&
+		strcmp(found->sign_in_audience, "AzureADandPersonalMicrosoftAccount") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("application %s of app_credential \"%s\" is not multi-tenant", app->client_id, app->name),
+				 errdetail("Its signInAudience is %s; the provider's tenant must be able to use it.", found->sign_in_audience),
+				 errhint("Set signInAudience to AzureADMultipleOrgs (az ad app update --id %s --sign-in-audience AzureADMultipleOrgs).", app->client_id)));
+}
+
 static void
 preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 {
@@ -374,6 +431,10 @@ peering_create(PG_FUNCTION_ARGS)
 	c->azure_credential = text_arg(fcinfo, 6, "azure_credential");
 	c->aiven_credential = text_arg(fcinfo, 7, "aiven_credential");
 	c->app_role = text_arg(fcinfo, 8, "app_role");
+	c->app_credential = optional_text_arg(fcinfo, 9);
+	c->allow_forwarded_traffic = DatumGetBool(required_arg(fcinfo, 10, "allow_forwarded_traffic"));
+	c->allow_gateway_transit = DatumGetBool(required_arg(fcinfo, 11, "allow_gateway_transit"));
+	c->use_remote_gateways = DatumGetBool(required_arg(fcinfo, 12, "use_remote_gateways"));
 	c->desired = "present";
 
 	refuse_on_standby("peering_create");
@@ -414,6 +475,8 @@ peering_create(PG_FUNCTION_ARGS)
 						 existing, existing)));
 
 	preflight(c, azure, aiven);
+	if (c->app_credential != NULL)
+		preflight_own_app(c, azure, credential_for("app_credential", c->app_credential, true));
 
 	c->app_unique_name = psprintf("peering-%.12s",
 								  peering_uuid_v5(psprintf("application/%s/%s",

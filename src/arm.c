@@ -242,6 +242,12 @@ arm_peering_from(json_t *root, const HttpResponse *resp, const char *operation)
 	peering->remote_vnet_id = json_get_text(root, "properties.remoteVirtualNetwork.id");
 	peering->allow_vnet_access =
 		json_is_true(json_object_get(props, "allowVirtualNetworkAccess"));
+	peering->options.allow_forwarded_traffic =
+		json_is_true(json_object_get(props, "allowForwardedTraffic"));
+	peering->options.allow_gateway_transit =
+		json_is_true(json_object_get(props, "allowGatewayTransit"));
+	peering->options.use_remote_gateways =
+		json_is_true(json_object_get(props, "useRemoteGateways"));
 	if (resp->async_operation)
 		peering->async_operation = pstrdup(resp->async_operation);
 	if (!peering->id || !peering->name || !peering->peering_state)
@@ -493,15 +499,16 @@ arm_delete_role_assignment(const char *token, const char *scope, const char *gui
 
 ArmPeering *
 arm_put_peering(const char *token, const char *aux_token, const char *vnet_id,
-				const char *name, const char *remote_vnet_id)
+				const char *name, const char *remote_vnet_id,
+				const PeeringOptions *options)
 {
 	char	   *operation = psprintf("create virtual network peering \"%s\"", name);
 	char	   *body = rest_body(json_pack("{s:{s:b, s:b, s:b, s:b, s:{s:s}}}",
 										   "properties",
 										   "allowVirtualNetworkAccess", 1,
-										   "allowForwardedTraffic", 0,
-										   "allowGatewayTransit", 0,
-										   "useRemoteGateways", 0,
+										   "allowForwardedTraffic", options->allow_forwarded_traffic,
+										   "allowGatewayTransit", options->allow_gateway_transit,
+										   "useRemoteGateways", options->use_remote_gateways,
 										   "remoteVirtualNetwork",
 										   "id", remote_vnet_id));
 	HttpResponse *resp = arm_send(token, aux_token, "PUT",

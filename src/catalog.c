@@ -788,7 +788,11 @@ catalog_load_credentials(PeeringConn *c, List **cache)
 {
 	c->azure_cred = shared_credential(c->azure_credential, cache);
 	c->aiven_cred = shared_credential(c->aiven_credential, cache);
-	c->app_cred = catalog_get_credential(psprintf(APP_CREDENTIAL_FMT, c->id), true);
+	/* the peering application's own secret, or the user's application's */
+	if (c->app_credential != NULL)
+		c->app_cred = shared_credential(c->app_credential, cache);
+	else
+		c->app_cred = catalog_get_credential(psprintf(APP_CREDENTIAL_FMT, c->id), true);
 }
 
 void
@@ -799,8 +803,9 @@ catalog_lock_credentials(const PeeringConn *c)
 
 	arg_text(&args, c->azure_credential);
 	arg_text(&args, c->aiven_credential);
+	arg_text(&args, c->app_credential);
 	catalog_enter(&scope);
-	catalog_exec("SELECT FROM peering.credentials WHERE name IN ($1, $2) FOR KEY SHARE",
+	catalog_exec("SELECT FROM peering.credentials WHERE name IN ($1, $2, $3) FOR KEY SHARE",
 				 &args, SPI_OK_SELECT);
 	catalog_leave(&scope);
 }
@@ -999,7 +1004,10 @@ catalog_save(PeeringConn *before, PeeringConn *after, bool progress, bool keep_c
 	catalog_exec(sql.data, &args, SPI_OK_UPDATE);
 
 	if (after->new_app_secret)
+	{
 		store_app_secret(after);
+		explicit_bzero(after->new_app_secret, strlen(after->new_app_secret));
+	}
 	if (after->drop_app_secret)
 	{
 		QueryArgs	name = {0};

@@ -230,6 +230,16 @@ graph_get_application(const char *token, const char *object_id)
 }
 
 GraphApplication *
+graph_get_application_by_app_id(const char *token, const char *app_id)
+{
+	char	   *operation = psprintf("read application %s", app_id);
+	HttpResponse *resp = graph_read(token, graph_by_key("applications", "appId", app_id),
+									operation, true);
+
+	return resp ? graph_application_from(resp, operation, false) : NULL;
+}
+
+GraphApplication *
 graph_find_application(const char *token, const char *unique_name)
 {
 	char	   *operation = psprintf("read application \"%s\"", unique_name);
@@ -267,6 +277,8 @@ graph_add_password(const char *token, const char *app_object_id,
 	pw->key_id = json_get_text(root, "keyId");
 	pw->secret_text = json_get_text(root, "secretText");
 	pw->end_date_time = json_get_text(root, "endDateTime");
+	/* the answer held the secret: only pw keeps it, until it is stored */
+	explicit_bzero(resp->body, resp->body_len);
 	if (!pw->key_id || !pw->secret_text)
 		rest_unexpected(GRAPH_SERVICE, operation, resp,
 						"the password credential lacks \"keyId\" or \"secretText\"");

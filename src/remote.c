@@ -707,7 +707,8 @@ remote_raise(const char *service, const char *operation,
 
 	rule = remote_classify(service, resp, &code, &message, NULL);
 
-	remote_record(service, resp, code, rule->retry);
+	/* the code is remote text too: scrubbed like the message */
+	remote_record(service, resp, code ? remote_scrub(code) : NULL, rule->retry);
 
 	/* the request id is a header value: remote text like the message */
 	initStringInfo(&request_id);
@@ -729,7 +730,7 @@ remote_raise(const char *service, const char *operation,
 	{
 		size_t		len = strlen(code);
 
-		appendStringInfo(&remote, ", %s", code);
+		appendStringInfo(&remote, ", %s", remote_scrub(code));
 		/* AADSTS descriptions start with their own code */
 		if (message != NULL && strncmp(message, code, len) == 0 &&
 			message[len] == ':')

@@ -115,6 +115,17 @@ fail(StepResult *r, char *message, char *hint)
 	r->hint = hint;
 }
 
+/*
+ * A connection given app_credential uses that application: the extension
+ * creates, changes and deletes nothing of it (its service principal and
+ * secrets included).
+ */
+static bool
+brings_own_app(const PeeringConn *c)
+{
+	return c->app_credential != NULL;
+}
+
 /* The automation identity's token, in the subscription's tenant. */
 static char *
 admin_token(PeeringConn *c, AzureAudience aud)
@@ -170,6 +181,26 @@ observe_aiven(PeeringConn *c, const AivenPeering *p)
 	if (p->to_network_id)
 		c->to_network_id = pstrdup(p->to_network_id);
 }
+/* The flags the user asked for on the Azure peering. */
+static PeeringOptions *
+desired_options(const PeeringConn *c)
+{
+	PeeringOptions *o = palloc(sizeof(PeeringOptions));
+
+	o->allow_forwarded_traffic = c->allow_forwarded_traffic;
+	o->allow_gateway_transit = c->allow_gateway_transit;
+	o->use_remote_gateways = c->use_remote_gateways;
+	return o;
+}
+
+static bool
+options_equal(const PeeringOptions *a, const PeeringOptions *b)
+{
+	return a->allow_forwarded_traffic == b->allow_forwarded_traffic &&
+		a->allow_gateway_transit == b->allow_gateway_transit &&
+		a->use_remote_gateways == b->use_remote_gateways;
+}
+
 /* Records what ARM says of the Azure peering in c. */
 static ArmPeering *
 record_azure(PeeringConn *c, ArmPeering *pe)
@@ -320,9 +351,16 @@ static void
 step_app(PeeringConn *c, StepResult *r)
 {
 	GraphApplication *app;
+	char	   *token;
 
-	char	   *token = admin_token(c, AZURE_GRAPH);
-
+	if (brings_own_app(c))
+	{
+		c->app_id = pstrdup(c->app_cred->client_id);
+		advance(r, "using the application %s of credential \"%s\", which is not ours to change",
+				c->app_id, c->app_credential);
+		return;
+	}
+	token = admin_token(c, AZURE_GRAPH);
 	app = graph_upsert_application(token, c->app_unique_name,
 								   psprintf("peering %s to Aiven %s",
 											c->vnet_name, c->project));
@@ -342,6 +380,21 @@ step_app_sp(PeeringConn *c, StepResult *r)
 {
 	GraphServicePrincipal *sp;
 
+	if (brings_own_app(c))
+	{
+		sp = graph_get_service_principal(admin_token(c, AZURE_GRAPH), c->app_id);
+		if (sp == NULL)
+		{
+			fail(r, psprintf("application %s of credential \"%s\" has no service principal in tenant %s",
+							 c->app_id, c->app_credential, c->tenant_id),
+				 psprintf("An administrator of the tenant must run \"az ad sp create --id %s\"; then call peering_retry(" INT64_FORMAT ").",
+						  c->app_id, c->id));
+			return;
+		}
+		c->app_sp_id = sp->id;
+		advance(r, "found the service principal %s of the application", sp->id);
+		return;
+	}
 	sp = graph_upsert_service_principal(admin_token(c, AZURE_GRAPH), c->app_id);
 	c->app_sp_id = sp->id;
 	advance(r, "%s the application's service principal %s",
@@ -387,6 +440,11 @@ step_app_secret(PeeringConn *c, StepResult *r)
 	GraphPassword *pw;
 	ListCell   *lc;
 
+	if (brings_own_app(c))
+	{
+		advance(r, "the application's secret is that of credential \"%s\"", c->app_credential);
+		return;
+	}
 	/* a connection of 1.0 stopped here before its roles were made */
 	if (c->to_network_id == NULL)
 	{
@@ -421,8 +479,16 @@ step_app_secret(PeeringConn *c, StepResult *r)
 static void
 step_app_secret_remove(PeeringConn *c, StepResult *r)
 {
-	char	   *token = admin_token(c, AZURE_GRAPH);
-	GraphApplication *app = graph_get_application(token, c->app_object_id);
+	char	   *token;
+	GraphApplication *app;
+
+	if (brings_own_app(c))
+	{
+		advance(r, "the secret of credential \"%s\" is the user's to keep", c->app_credential);
+		return;
+	}
+	token = admin_token(c, AZURE_GRAPH);
+	app = graph_get_application(token, c->app_object_id);
 
 	if (app != NULL)
 		remove_app_passwords(c, token, app);
@@ -624,7 +690,8 @@ step_azure_peering(PeeringConn *c, StepResult *r)
 
 	pe = arm_put_peering(auth_azure_token(c->app_cred, c->tenant_id, AZURE_ARM),
 						 auth_azure_token(c->app_cred, c->to_tenant_id, AZURE_ARM),
-						 c->vnet_id, c->peering_name, c->to_network_id);
+						 c->vnet_id, c->peering_name, c->to_network_id,
+						 desired_options(c));
 
 	c->azure_peering_id = pe->id;
 	c->azure_peering_state = pe->peering_state;
@@ -707,7 +774,7 @@ step_active(PeeringConn *c, StepResult *r)
 	ArmPeering *pe;
 
 	/* a secret left by a crash, or kept by version 1.0: nothing needs it */
-	if (c->app_secret_key_id != NULL || c->app_cred != NULL)
+	if (!brings_own_app(c) && (c->app_secret_key_id != NULL || c->app_cred != NULL))
 	{
 		char	   *token = admin_token(c, AZURE_GRAPH);
 		GraphApplication *app = graph_get_application(token, c->app_object_id);
@@ -724,14 +791,17 @@ step_active(PeeringConn *c, StepResult *r)
 		c->state = "DELETED";
 	pe = observe_azure_listed(c);
 	if (p != NULL && peering_str_eq(p->state, "ACTIVE") &&
-		pe != NULL && peering_str_eq(pe->peering_state, "Connected"))
+		pe != NULL && peering_str_eq(pe->peering_state, "Connected") &&
+		options_equal(&pe->options, desired_options(c)))
 	{
 		wait_for(r, NULL);
 		return;
 	}
-	fail(r, psprintf("the peering drifted: Aiven state %s, Azure peering %s",
+	fail(r, psprintf("the peering drifted: Aiven state %s, Azure peering %s%s",
 					 p ? p->state : "gone",
-					 pe ? (pe->peering_state ? pe->peering_state : "unknown") : "gone"),
+					 pe ? (pe->peering_state ? pe->peering_state : "unknown") : "gone",
+					 pe && !options_equal(&pe->options, desired_options(c)) ?
+					 ", its options changed" : ""),
 		 psprintf("Call peering_retry(" INT64_FORMAT ") to repair it, or peering_delete(" INT64_FORMAT ") to remove it.",
 				  c->id, c->id));
 	r->error_code = "drift";
@@ -842,7 +912,15 @@ purge_after_delete(const char *token, const char *object_id, bool deleted_now,
 static void
 step_delete_app(PeeringConn *c, StepResult *r)
 {
-	char	   *token = admin_token(c, AZURE_GRAPH);
+	char	   *token;
+
+	if (brings_own_app(c))
+	{
+		c->app_sp_id = NULL;
+		advance(r, "the application of credential \"%s\" is the user's: kept", c->app_credential);
+		return;
+	}
+	token = admin_token(c, AZURE_GRAPH);
 
 	/* an application created just before a crash may not be recorded */
 	if (c->app_object_id == NULL && c->app_unique_name != NULL)

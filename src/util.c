@@ -91,6 +91,16 @@ peering_lower(const char *s)
  * VNet and peering names: letters, digits, '_', '.', '-'; starting with a
  * letter or digit; ending with a letter, digit or '_'.
  */
+/*
+ * Azure's rules speak of ASCII letters and digits: isalnum() would follow
+ * the server's locale and let other letters through.
+ */
+static bool
+is_ascii_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 static const char *
 azure_network_name_problem(const char *name, int minlen, int maxlen)
 {
@@ -100,11 +110,11 @@ azure_network_name_problem(const char *name, int minlen, int maxlen)
 	if (len < minlen || len > maxlen)
 		return psprintf("It must be %d to %d characters long.", minlen, maxlen);
 	for (p = name; *p; p++)
-		if (!isalnum((unsigned char) *p) && *p != '_' && *p != '.' && *p != '-')
+		if (!is_ascii_alnum(*p) && *p != '_' && *p != '.' && *p != '-')
 			return "Only letters, digits, underscores, periods and hyphens are allowed.";
-	if (!isalnum((unsigned char) name[0]))
+	if (!is_ascii_alnum(name[0]))
 		return "It must start with a letter or digit.";
-	if (!isalnum((unsigned char) name[len - 1]) && name[len - 1] != '_')
+	if (!is_ascii_alnum(name[len - 1]) && name[len - 1] != '_')
 		return "It must end with a letter, digit or underscore.";
 	return NULL;
 }
@@ -138,7 +148,7 @@ azure_resource_group_problem(const char *name)
 	{
 		unsigned char c = (unsigned char) *p;
 
-		if (!IS_HIGHBIT_SET(c) && !isalnum(c) && strchr("_()-.", c) == NULL)
+		if (!IS_HIGHBIT_SET(c) && !is_ascii_alnum(c) && strchr("_()-.", c) == NULL)
 			return "Only letters, digits, underscores, parentheses, hyphens and periods are allowed.";
 	}
 	if (name[len - 1] == '.')

@@ -142,7 +142,10 @@ def _vnet(v, now):
             "location": v.location, "tenant": v.tenant, "address_prefixes": list(v.address_prefixes),
             "peerings": [{"name": p.name, "id": p.id, "remote_id": p.remote_id, "peeringState": p.state,
                           "provisioningState": provisioning_state(p, now),
-                          "allowVirtualNetworkAccess": p.allow_vnet_access, "owner": p.owner}
+                          "allowVirtualNetworkAccess": p.allow_vnet_access,
+                          "allowForwardedTraffic": p.allow_forwarded_traffic,
+                          "allowGatewayTransit": p.allow_gateway_transit,
+                          "useRemoteGateways": p.use_remote_gateways, "owner": p.owner}
                          for p in v.peerings.values()]}
 
 
