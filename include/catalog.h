@@ -175,6 +175,9 @@ extern void catalog_load_credentials(PeeringConn *c, List **cache);
  */
 extern void catalog_lock_credentials(const PeeringConn *c);
 
+/* The connection's row of peering.progress as a sentence; NULL if not live. */
+extern char *catalog_progress(int64 id);
+
 /* One credential; NULL when missing_ok and it does not exist. */
 extern Credential *catalog_get_credential(const char *name, bool missing_ok);
 

@@ -133,3 +133,56 @@ BEGIN
 	END LOOP;
 END
 $roles$;
+
+-- Progress at a glance: one row per live connection, in the words
+-- peering_wait uses too.
+CREATE VIEW peering.progress AS
+SELECT c.id,
+	   s.number AS step_number,
+	   s.total AS steps,
+	   c.step,
+	   c.state,
+	   c.azure_peering_state,
+	   round(extract(epoch FROM now() - c.step_since))::integer AS seconds_in_step,
+	   CASE
+		   WHEN c.failed THEN 'a fix, then peering_retry(' || c.id || ')'
+		   WHEN c.retry_class IS NOT NULL THEN 'a retry after a ' || c.retry_class || ' failure'
+		   WHEN c.claimed_by IS NOT NULL AND c.claimed_until > now() THEN 'the remote calls in flight'
+		   ELSE s.waits_for
+	   END AS waiting_for,
+	   CASE WHEN c.failed THEN NULL ELSE c.next_attempt_at END AS next_attempt_at,
+	   c.retry_until,
+	   c.last_error
+  FROM peering.connections c
+  JOIN (VALUES
+		('app', 1, 14, 'the application to be created'),
+		('app_sp', 2, 14, 'its service principal'),
+		('app_role', 3, 14, 'the application''s role'),
+		('app_role_assignment', 4, 14, 'the application''s role on the VNet'),
+		('provider_sp', 5, 14, 'the provider''s service principal'),
+		('peer_role', 6, 14, 'the provider''s role'),
+		('peer_role_assignment', 7, 14, 'the provider''s role on the VNet'),
+		('aiven_request', 8, 14, 'the Aiven connection to be requested'),
+		('aiven_pending', 9, 14, 'Aiven to build its side (APPROVED to PENDING_PEER)'),
+		('app_secret', 10, 14, 'the application''s secret'),
+		('azure_peering', 11, 14, 'the Azure peering to be created'),
+		('azure_peering_wait', 12, 14, 'Azure to provision the peering'),
+		('app_secret_remove', 13, 14, 'the application''s secret to be removed'),
+		('aiven_active', 14, 14, 'Aiven to see the peering (PENDING_PEER to ACTIVE)'),
+		('active', 14, 14, 'the next re-check'),
+		('delete_azure_peering', 1, 6, 'Azure to delete the peering'),
+		('delete_aiven', 2, 6, 'the Aiven connection to be deleted'),
+		('aiven_deleted', 3, 6, 'Aiven to delete the connection (DELETING to DELETED)'),
+		('delete_role_assignments', 4, 6, 'the role assignments to be deleted'),
+		('delete_app', 5, 6, 'the application to be deleted and purged'),
+		('delete_roles', 6, 6, 'the custom roles to be deleted if unused'))
+	   AS s(step, number, total, waits_for) ON s.step = c.step
+ WHERE c.step <> 'deleted';
+COMMENT ON VIEW peering.progress IS 'One row per live connection: where it is, what it waits for and until when';
+COMMENT ON COLUMN peering.progress.step_number IS 'Position of the step in its lifecycle (creation or deletion)';
+COMMENT ON COLUMN peering.progress.steps IS 'Steps of that lifecycle';
+COMMENT ON COLUMN peering.progress.seconds_in_step IS 'Seconds since the current step began';
+COMMENT ON COLUMN peering.progress.waiting_for IS 'What the connection waits for';
+COMMENT ON COLUMN peering.progress.next_attempt_at IS 'When it is looked at again';
+COMMENT ON COLUMN peering.progress.retry_until IS 'When a run of failed attempts gives up';
+GRANT SELECT ON peering.progress TO peering_reader;

@@ -524,6 +524,15 @@ peering_status(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(catalog_row_datum(id));
 }
 
+/* What peering.progress says of the connection, or its step and state. */
+static char *
+peering_progress_line(int64 id, const PeeringConn *c)
+{
+	char	   *line = catalog_progress(id);
+
+	return line ? line : psprintf("step %s, state %s", c->step, c->state ? c->state : "none");
+}
+
 Datum
 peering_wait(PG_FUNCTION_ARGS)
 {
@@ -578,8 +587,8 @@ peering_wait(PG_FUNCTION_ARGS)
 		if (!peering_str_same(c->state, seen_state) || !peering_str_same(c->step, seen_step))
 		{
 			ereport(NOTICE,
-					(errmsg("peering " INT64_FORMAT ": state %s, step %s (%.1f s)",
-							id, c->state ? c->state : "none", c->step,
+					(errmsg("peering " INT64_FORMAT ": %s (%.1f s)", id,
+							peering_progress_line(id, c),
 							(GetCurrentTimestamp() - start) / 1000000.0)));
 			if (seen_state)
 				pfree(seen_state);

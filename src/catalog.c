@@ -795,6 +795,26 @@ catalog_load_credentials(PeeringConn *c, List **cache)
 		c->app_cred = catalog_get_credential(psprintf(APP_CREDENTIAL_FMT, c->id), true);
 }
 
+char *
+catalog_progress(int64 id)
+{
+	CatalogScope scope;
+	QueryArgs	args = {0};
+	char	   *line = NULL;
+
+	arg_int8(&args, id);
+	catalog_enter(&scope);
+	catalog_exec("SELECT format('step %s of %s (%s), state %s, waiting for %s',"
+				 "              step_number, steps, step, coalesce(state, 'none'),"
+				 "              waiting_for) AS line"
+				 "  FROM peering.progress WHERE id = $1",
+				 &args, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		result_field(0, "line", COLUMN_TEXT, &line, scope.caller_cxt);
+	catalog_leave(&scope);
+	return line;
+}
+
 void
 catalog_lock_credentials(const PeeringConn *c)
 {

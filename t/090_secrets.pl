@@ -71,7 +71,17 @@ unlike($dump, qr/peering_app_\d+/, 'the dump has no secret of a peering applicat
 my $admin_secret = slurp_file($w->{admin_secret_file});
 unlike($dump, qr/\Q$admin_secret\E/, 'nor the automation identity\'s secret (it is in a file)');
 
+my $progress = $node->safe_psql('postgres',
+	"SELECT step_number || '/' || steps || ' ' || step || ': ' || waiting_for FROM peering.progress WHERE id = $id");
+like($progress, qr{^11/14 azure_peering: }, "peering.progress shows the step of the lifecycle ($progress)");
 is(wait_for_state($node, $id, 'ACTIVE', 60), 'ACTIVE', 'the peering reaches ACTIVE');
+is($node->safe_psql('postgres',
+		"SELECT step_number || '/' || steps || ' ' || waiting_for FROM peering.progress WHERE id = $id"),
+	'14/14 the next re-check', 'once ACTIVE it waits for the next re-check');
+my ($wait_out, $wait_err) = ('', '');
+$node->psql('postgres', "SELECT peering_wait($id)", stdout => \$wait_out, stderr => \$wait_err);
+like($wait_err, qr/NOTICE:  peering $id: step 14 of 14 \(active\), state ACTIVE, waiting for the next re-check/,
+	'peering_wait says it in the same words');
 is(scalar @{ passwords_of($row->{app_id}) }, 0, 'once ACTIVE the application has no secret');
 is(internal_secrets(), '0', 'and the database holds none');
 my $log = requests_since($seq);
@@ -134,6 +144,9 @@ $seq = request_seq();
 my $st = $node->safe_psql('postgres', "SELECT state FROM peering_status($id)",
 	extra_params => [ '-U', 'watcher' ]);
 is($st, 'ACTIVE', 'a reader sees the recorded state');
+is($node->safe_psql('postgres', "SELECT count(*) FROM peering.progress WHERE id = $id",
+		extra_params => [ '-U', 'watcher' ]),
+	'1', 'a reader reads peering.progress');
 is(scalar @{ requests_since($seq) }, 0, 'a reader\'s peering_status makes no remote call');
 $st = $node->safe_psql('postgres', "SELECT state FROM peering_status($id)",
 	extra_params => [ '-U', 'operator' ]);
