@@ -151,6 +151,7 @@ typedef struct PeeringConn
 	bool		peer_role_shared;	/* likewise peer_role_id */
 	bool		peer_assignment_shared; /* likewise peer_role_assignment_id */
 	SharedObjects known;		/* what other connections already made */
+	int			recent_repairs; /* automatic repairs within the transient budget */
 	List	   *events;			/* of PeeringEvent * */
 } PeeringConn;
 

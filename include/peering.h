@@ -41,6 +41,7 @@ extern int	peering_recheck_interval;	/* seconds */
 extern int	peering_http_timeout;		/* milliseconds */
 extern int	peering_max_parallel_requests;
 extern bool peering_worker_enabled;
+extern bool peering_auto_repair;
 extern int	peering_transient_retry_budget;	/* seconds */
 extern int	peering_replication_retry_budget;	/* seconds */
 extern int	peering_throttling_retry_budget;	/* seconds */

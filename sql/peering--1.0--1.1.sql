@@ -186,3 +186,9 @@ COMMENT ON COLUMN peering.progress.waiting_for IS 'What the connection waits for
 COMMENT ON COLUMN peering.progress.next_attempt_at IS 'When it is looked at again';
 COMMENT ON COLUMN peering.progress.retry_until IS 'When a run of failed attempts gives up';
 GRANT SELECT ON peering.progress TO peering_reader;
+
+-- Automatic repair (peering.auto_repair) records what it re-created.
+ALTER TABLE peering.events DROP CONSTRAINT events_kind_check;
+ALTER TABLE peering.events ADD CONSTRAINT events_kind_check
+	CHECK (kind IN ('created', 'step', 'state', 'error', 'failed', 'retry', 'delete', 'drift',
+					'repair'));

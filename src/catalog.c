@@ -596,6 +596,26 @@ catalog_claim_lease_ms(void)
  * connection.  Rows being deleted too do not count: deleting a shared
  * object twice is harmless, keeping it when the last user leaves is not.
  */
+/* Automatic repairs of a connection within peering.transient_retry_budget. */
+static int
+count_recent_repairs(int64 id)
+{
+	CatalogScope scope;
+	QueryArgs	args = {0};
+	int32		n;
+
+	arg_int8(&args, id);
+	arg_int4(&args, peering_transient_retry_budget);
+	catalog_enter(&scope);
+	catalog_exec("SELECT count(*)::integer AS n FROM peering.events"
+				 " WHERE connection_id = $1 AND kind = 'repair'"
+				 "   AND at > now() - $2 * interval '1 s'",
+				 &args, SPI_OK_SELECT);
+	result_field(0, "n", COLUMN_INT4, &n, CurrentMemoryContext);
+	catalog_leave(&scope);
+	return n;
+}
+
 /*
  * The shared objects other live connections of c's subscription (and VNet)
  * recorded, so that c's steps reuse them instead of writing them again.
@@ -645,6 +665,8 @@ void
 catalog_prepare(PeeringConn *c, List **credentials)
 {
 	catalog_load_credentials(c, credentials);
+	if (step_is(c, STEP_ACTIVE))
+		c->recent_repairs = count_recent_repairs(c->id);
 	if (step_is(c, STEP_APP_ROLE) || step_is(c, STEP_PROVIDER_SP) ||
 		step_is(c, STEP_PEER_ROLE) || step_is(c, STEP_PEER_ROLE_ASSIGNMENT))
 		find_shared_objects(c);

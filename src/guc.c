@@ -29,6 +29,7 @@ int			peering_recheck_interval = 600;
 int			peering_http_timeout = 30000;
 int			peering_max_parallel_requests = 8;
 bool		peering_worker_enabled = true;
+bool		peering_auto_repair = false;
 int			peering_transient_retry_budget = 1800;
 int			peering_replication_retry_budget = 1800;
 int			peering_throttling_retry_budget = 3600;
@@ -150,6 +151,11 @@ peering_define_gucs(void)
 							 NULL, &peering_worker_enabled, true,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("peering.auto_repair",
+							 "Re-creates what a re-check finds missing or disconnected, without peering_retry().",
+							 "At most three repairs of a connection within peering.transient_retry_budget; then it stops with a hint.",
+							 &peering_auto_repair, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	define_retry_budget("peering.transient_retry_budget",
 						"How long a step is retried after network errors, timeouts and 5xx answers before the connection stops as failed.",
 						&peering_transient_retry_budget, 1800);

@@ -40,6 +40,9 @@ typedef struct StepDef
 } StepDef;
 
 
+/* automatic repairs of one connection within the transient retry budget */
+#define MAX_RECENT_REPAIRS		3
+
 #define ROLE_PEERING_WRITER		"peering VNet peering writer"
 #define ROLE_PROVIDER_PEER		"peering provider VNet peer"
 
@@ -772,6 +775,7 @@ step_active(PeeringConn *c, StepResult *r)
 {
 	AivenPeering *p;
 	ArmPeering *pe;
+	char	   *drift;
 
 	/* a secret left by a crash, or kept by version 1.0: nothing needs it */
 	if (!brings_own_app(c) && (c->app_secret_key_id != NULL || c->app_cred != NULL))
@@ -797,12 +801,28 @@ step_active(PeeringConn *c, StepResult *r)
 		wait_for(r, NULL);
 		return;
 	}
-	fail(r, psprintf("the peering drifted: Aiven state %s, Azure peering %s%s",
+	drift = psprintf("the peering drifted: Aiven state %s, Azure peering %s%s",
 					 p ? p->state : "gone",
 					 pe ? (pe->peering_state ? pe->peering_state : "unknown") : "gone",
 					 pe && !options_equal(&pe->options, desired_options(c)) ?
-					 ", its options changed" : ""),
-		 psprintf("Call peering_retry(" INT64_FORMAT ") to repair it, or peering_delete(" INT64_FORMAT ") to remove it.",
+					 ", its options changed" : "");
+	if (peering_auto_repair && c->recent_repairs < MAX_RECENT_REPAIRS)
+	{
+		/*
+		 * The Aiven request re-requests a connection that is gone or refused,
+		 * the Azure peering step re-creates a missing or disconnected
+		 * peering: from there on the create steps repair what is missing.
+		 */
+		conn_event(c, "repair", psprintf("%s; repairing it (peering.auto_repair)", drift),
+				   NULL, NULL);
+		jump(r, STEP_AIVEN_REQUEST, "repairing the drifted peering");
+		return;
+	}
+	fail(r, drift,
+		 peering_auto_repair ?
+		 psprintf("It was repaired %d times within peering.transient_retry_budget and drifted again: find the cause, then call peering_retry(" INT64_FORMAT ") or peering_delete(" INT64_FORMAT ").",
+				  c->recent_repairs, c->id, c->id) :
+		 psprintf("Call peering_retry(" INT64_FORMAT ") to repair it, or peering_delete(" INT64_FORMAT ") to remove it; peering.auto_repair = on repairs it without a call.",
 				  c->id, c->id));
 	r->error_code = "drift";
 }
