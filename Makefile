@@ -22,7 +22,8 @@ OBJS = \
 	src/steps.o \
 	src/engine.o \
 	src/worker.o \
-	src/api.o
+	src/api.o \
+	src/plan.o
 
 EXTENSION = peering
 DATA = sql/peering--1.0.sql sql/peering--1.0--1.1.sql

@@ -110,6 +110,10 @@ extern ArmRoleAssignment *arm_put_role_assignment(const char *token,
 												  const char *principal_id);
 
 /* DELETE role assignment; false when already gone */
+/* GET roleAssignments/{guid} on scope: does it exist? */
+extern bool arm_role_assignment_exists(const char *token, const char *scope,
+									   const char *guid);
+
 extern bool arm_delete_role_assignment(const char *token, const char *scope,
 									   const char *guid);
 
@@ -132,6 +136,10 @@ extern ArmPeering *arm_get_peering(const char *token, const char *vnet_id,
  */
 extern ArmPeering *arm_find_listed_peering(const char *token, const char *vnet_id,
 										   const char *name);
+
+/* A peering of the VNet to that remote VNet, whatever its name, or NULL. */
+extern ArmPeering *arm_find_peering_to(const char *token, const char *vnet_id,
+									   const char *remote_vnet_id);
 
 /* GET an Azure-AsyncOperation URL: "InProgress", "Succeeded", "Failed", … */
 extern char *arm_get_operation_status(const char *token, const char *url);

@@ -69,6 +69,16 @@ typedef struct StepResult
 	RemoteRetry retry;
 } StepResult;
 
+/* The two custom roles, by the start of their names. */
+#define ROLE_PEERING_WRITER		"peering VNet peering writer"
+#define ROLE_PROVIDER_PEER		"peering provider VNet peer"
+
+/* The names and GUIDs of the objects the steps make, deterministic. */
+extern char *step_custom_role_name(const PeeringConn *c, const char *base_name);
+extern char *step_custom_role_guid(const PeeringConn *c, const char *role_name);
+extern char *step_role_assignment_guid(const PeeringConn *c, const char *role_id,
+									   const char *principal_id);
+
 /* The name of a step, as in peering.connections.step. */
 extern const char *step_name(PeeringStep step);
 

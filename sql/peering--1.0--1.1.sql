@@ -192,3 +192,24 @@ ALTER TABLE peering.events DROP CONSTRAINT events_kind_check;
 ALTER TABLE peering.events ADD CONSTRAINT events_kind_check
 	CHECK (kind IN ('created', 'step', 'state', 'error', 'failed', 'retry', 'delete', 'drift',
 					'repair'));
+
+-- A dry run of peering_create: what exists, what would be created, changed
+-- or deleted, and what blocks it.  Reads only; writes nothing.
+CREATE FUNCTION peering_plan(project text, project_vpc_id uuid, subscription_id uuid,
+							 resource_group text, vnet_name text,
+							 peering_name text DEFAULT NULL,
+							 azure_credential text DEFAULT 'azure',
+							 aiven_credential text DEFAULT 'aiven',
+							 app_role text DEFAULT 'custom',
+							 app_credential text DEFAULT NULL,
+							 allow_forwarded_traffic boolean DEFAULT false,
+							 allow_gateway_transit boolean DEFAULT false,
+							 use_remote_gateways boolean DEFAULT false)
+RETURNS TABLE (step text, action text, detail text)
+AS 'MODULE_PATHNAME', 'peering_plan'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean) IS
+'Dry run of peering_create: the pre-flight, then per step exists, create, update, delete or blocked; no remote write, no row';
+REVOKE ALL ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean) TO peering_admin;

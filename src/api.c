@@ -30,6 +30,7 @@
 #include "utils/uuid.h"
 
 #include "aiven.h"
+#include "api.h"
 #include "arm.h"
 #include "auth.h"
 #include "catalog.h"
@@ -414,13 +415,15 @@ preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 	c->vnet_address_space = vnet->address_prefixes;
 }
 
-Datum
-peering_create(PG_FUNCTION_ARGS)
+/*
+ * The connection peering_create() and peering_plan() are asked for, checked
+ * locally (nothing remote happens before this passes), with its
+ * credentials.
+ */
+PeeringConn *
+api_requested_connection(FunctionCallInfo fcinfo, Credential **azure, Credential **aiven)
 {
 	PeeringConn *c = palloc0(sizeof(PeeringConn));
-	Credential *azure;
-	Credential *aiven;
-	int64		existing;
 
 	c->project = text_arg(fcinfo, 0, "project");
 	c->project_vpc_id = uuid_arg(fcinfo, 1, "project_vpc_id", true);
@@ -437,9 +440,6 @@ peering_create(PG_FUNCTION_ARGS)
 	c->use_remote_gateways = DatumGetBool(required_arg(fcinfo, 12, "use_remote_gateways"));
 	c->desired = "present";
 
-	refuse_on_standby("peering_create");
-
-	/* local validation: nothing remote happens before it passes */
 	if (c->project[0] == '\0' || strlen(c->project) > 63 ||
 		strspn(c->project, "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(c->project))
 		ereport(ERROR,
@@ -458,13 +458,24 @@ peering_create(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid app_role \"%s\"", c->app_role),
 				 errhint("Use \"custom\" (a role holding only what peering needs) or \"network_contributor\".")));
-	azure = credential_for("azure_credential", c->azure_credential, true);
-	aiven = credential_for("aiven_credential", c->aiven_credential, false);
+	*azure = credential_for("azure_credential", c->azure_credential, true);
+	*aiven = credential_for("aiven_credential", c->aiven_credential, false);
 	notice_lower_case("resource_group", c->resource_group);
 	notice_lower_case("vnet_name", c->vnet_name);
+	return c;
+}
 
-	catalog_lock_credentials(c);
-	existing = catalog_find_live(c);
+/*
+ * The read-only checks of the pre-flight: no live duplicate, and what the
+ * remote services say (credentials work, the VNet and the project VPC
+ * exist, address spaces do not overlap, an own application is usable).
+ * Fills what they learn: tenant, VNet id, address spaces, uniqueName.
+ */
+void
+api_check_connection(PeeringConn *c, Credential *azure, Credential *aiven)
+{
+	int64		existing = catalog_find_live(c);
+
 	if (existing != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -482,6 +493,19 @@ peering_create(PG_FUNCTION_ARGS)
 								  peering_uuid_v5(psprintf("application/%s/%s",
 														   peering_lower(c->vnet_id),
 														   c->project_vpc_id)));
+}
+
+Datum
+peering_create(PG_FUNCTION_ARGS)
+{
+	Credential *azure;
+	Credential *aiven;
+	PeeringConn *c;
+
+	refuse_on_standby("peering_create");
+	c = api_requested_connection(fcinfo, &azure, &aiven);
+	catalog_lock_credentials(c);
+	api_check_connection(c, azure, aiven);
 	catalog_insert(c);
 	peering_wake_worker_at_commit();
 	PG_RETURN_DATUM(catalog_row_datum(c->id));

@@ -485,6 +485,13 @@ arm_put_role_assignment(const char *token, const char *scope, const char *guid,
 }
 
 bool
+arm_role_assignment_exists(const char *token, const char *scope, const char *guid)
+{
+	return arm_read(token, arm_role_assignment_url(scope, guid),
+					psprintf("read role assignment \"%s\" on \"%s\"", guid, scope)) != NULL;
+}
+
+bool
 arm_delete_role_assignment(const char *token, const char *scope, const char *guid)
 {
 	return arm_delete(token, arm_role_assignment_url(scope, guid),
@@ -532,14 +539,16 @@ arm_get_peering(const char *token, const char *vnet_id, const char *name)
  * The same read through the list of the VNet's peerings: every connection
  * of a VNet asks the same list, which the engine reads once for all.
  */
-ArmPeering *
-arm_find_listed_peering(const char *token, const char *vnet_id, const char *name)
+/* The first peering of the VNet whose property at path equals value. */
+static ArmPeering *
+arm_find_peering_by(const char *token, const char *vnet_id, const char *path,
+					const char *value)
 {
 	char	   *operation = psprintf("list the peerings of virtual network \"%s\"", vnet_id);
 	char	   *url = arm_url(psprintf("%s/virtualNetworkPeerings", vnet_id),
 							  ARM_API_NETWORK, NULL);
 	const HttpResponse *page;
-	json_t	   *item = arm_find(token, url, "name", name, operation, &page);
+	json_t	   *item = arm_find(token, url, path, value, operation, &page);
 	ArmPeering *peering;
 
 	if (item == NULL)
@@ -547,6 +556,19 @@ arm_find_listed_peering(const char *token, const char *vnet_id, const char *name
 	peering = arm_peering_from(item, page, operation);
 	json_decref(item);
 	return peering;
+}
+
+ArmPeering *
+arm_find_listed_peering(const char *token, const char *vnet_id, const char *name)
+{
+	return arm_find_peering_by(token, vnet_id, "name", name);
+}
+
+ArmPeering *
+arm_find_peering_to(const char *token, const char *vnet_id, const char *remote_vnet_id)
+{
+	return arm_find_peering_by(token, vnet_id, "properties.remoteVirtualNetwork.id",
+							   remote_vnet_id);
 }
 
 char *

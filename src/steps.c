@@ -43,8 +43,6 @@ typedef struct StepDef
 /* automatic repairs of one connection within the transient retry budget */
 #define MAX_RECENT_REPAIRS		3
 
-#define ROLE_PEERING_WRITER		"peering VNet peering writer"
-#define ROLE_PROVIDER_PEER		"peering provider VNet peer"
 
 /* ----------------------------------------------------------------
  * Small helpers
@@ -127,6 +125,30 @@ static bool
 brings_own_app(const PeeringConn *c)
 {
 	return c->app_credential != NULL;
+}
+
+/*
+ * Deterministic names: a step that runs again, or another connection of
+ * the subscription, finds the same objects.
+ */
+char *
+step_custom_role_name(const PeeringConn *c, const char *base_name)
+{
+	return psprintf("%s %s", base_name, c->subscription_id);
+}
+
+char *
+step_custom_role_guid(const PeeringConn *c, const char *role_name)
+{
+	return peering_uuid_v5(psprintf("role-definition/%s/%s", c->tenant_id, role_name));
+}
+
+char *
+step_role_assignment_guid(const PeeringConn *c, const char *role_id,
+						  const char *principal_id)
+{
+	return peering_uuid_v5(psprintf("role-assignment/%s/%s/%s",
+									peering_lower(c->vnet_id), role_id, principal_id));
 }
 
 /* The automation identity's token, in the subscription's tenant. */
@@ -251,7 +273,7 @@ ensure_custom_role(PeeringConn *c, StepResult *r, const char *base_name,
 				   char **role_id, ConnBool *owned)
 {
 	char	   *token;
-	char	   *role_name = psprintf("%s %s", base_name, c->subscription_id);
+	char	   *role_name = step_custom_role_name(c, base_name);
 	char	   *guid;
 	ArmRoleDefinition *def;
 
@@ -265,7 +287,7 @@ ensure_custom_role(PeeringConn *c, StepResult *r, const char *base_name,
 		return;
 	}
 	token = admin_token(c, AZURE_ARM);
-	guid = peering_uuid_v5(psprintf("role-definition/%s/%s", c->tenant_id, role_name));
+	guid = step_custom_role_guid(c, role_name);
 	def = arm_put_role_definition(token, c->subscription_id, guid, role_name,
 								  description, actions);
 	if (def != NULL)
@@ -301,9 +323,7 @@ ensure_role_assignment(PeeringConn *c, StepResult *r, const char *role_id,
 					   const char *known_id, char **assignment_id)
 {
 	char	   *definition = role_definition_path(c, role_id);
-	char	   *guid = peering_uuid_v5(psprintf("role-assignment/%s/%s/%s",
-												peering_lower(c->vnet_id),
-												role_id, principal_id));
+	char	   *guid = step_role_assignment_guid(c, role_id, principal_id);
 	ArmRoleAssignment *a;
 
 	if (known_id != NULL && pg_strcasecmp(known_id, guid) == 0)

@@ -1,0 +1,23 @@
+/*
+ * api.h
+ *		What the SQL entry points share: the checks of a requested peering,
+ *		for peering_create() (api.c) and peering_plan() (plan.c).
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
+ */
+#ifndef PEERING_API_H
+#define PEERING_API_H
+
+#include "fmgr.h"
+
+#include "catalog.h"
+
+/* The arguments of peering_create(), checked locally, with the credentials. */
+extern PeeringConn *api_requested_connection(FunctionCallInfo fcinfo, Credential **azure,
+											 Credential **aiven);
+
+/* The pre-flight: no live duplicate, and the read-only remote checks. */
+extern void api_check_connection(PeeringConn *c, Credential *azure, Credential *aiven);
+
+#endif							/* PEERING_API_H */

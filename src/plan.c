@@ -1,0 +1,361 @@
+/*
+ * plan.c
+ *		peering_plan(): what peering_create() would do, read-only.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
+ *
+ * The pre-flight of peering_create(), then one row per step of the
+ * procedure: "exists", "create", "update", "delete" or "blocked", with a
+ * detail.  Only reads go out (and token requests); nothing is written, here
+ * or in the cloud.  A check that fails is a "blocked" row saying why,
+ * rather than an error, so that one call shows every problem it can see.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "aiven.h"
+#include "api.h"
+#include "arm.h"
+#include "auth.h"
+#include "catalog.h"
+#include "graph.h"
+#include "peering.h"
+#include "steps.h"
+#include "util.h"
+
+typedef struct PeeringPlan
+{
+	ReturnSetInfo *rsinfo;
+	PeeringConn *c;
+	Credential *azure;
+	Credential *aiven;
+	Credential *app;			/* the own application's, or NULL */
+	GraphApplication *found_app;
+	GraphServicePrincipal *app_sp;
+	GraphServicePrincipal *provider_sp;
+	char	   *app_role_id;
+	char	   *peer_role_id;
+	AivenPeering *aiven_conn;
+} PeeringPlan;
+
+typedef void (*PlanCheck) (PeeringPlan *p);
+
+static void
+plan_row(PeeringPlan *p, const char *step, const char *action, const char *detail)
+{
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	values[0] = CStringGetTextDatum(step);
+	values[1] = CStringGetTextDatum(action);
+	values[2] = CStringGetTextDatum(detail);
+	tuplestore_putvalues(p->rsinfo->setResult, p->rsinfo->setDesc, values, nulls);
+}
+
+static char *
+token(PeeringPlan *p, AzureAudience aud)
+{
+	return auth_azure_token(p->azure, p->c->tenant_id, aud);
+}
+
+static void
+plan_app(PeeringPlan *p)
+{
+	GraphApplication *deleted;
+
+	if (p->app != NULL)
+	{
+		plan_row(p, "app", "exists",
+				 psprintf("application %s of credential \"%s\", used as it is",
+						  p->app->client_id, p->app->name));
+		return;
+	}
+	p->found_app = graph_find_application(token(p, AZURE_GRAPH), p->c->app_unique_name);
+	if (p->found_app != NULL)
+	{
+		plan_row(p, "app", "exists", psprintf("application %s (appId %s)",
+											  p->c->app_unique_name, p->found_app->app_id));
+		return;
+	}
+	deleted = graph_find_deleted_application(token(p, AZURE_GRAPH), p->c->app_unique_name);
+	if (deleted != NULL)
+		plan_row(p, "app", "delete",
+				 psprintf("permanently delete application %s, which holds the uniqueName %s in the recycle bin",
+						  deleted->id, p->c->app_unique_name));
+	plan_row(p, "app", "create",
+			 psprintf("multi-tenant application %s", p->c->app_unique_name));
+}
+
+static void
+plan_app_sp(PeeringPlan *p)
+{
+	const char *app_id = p->app ? p->app->client_id :
+		(p->found_app ? p->found_app->app_id : NULL);
+
+	if (app_id != NULL)
+		p->app_sp = graph_get_service_principal(token(p, AZURE_GRAPH), app_id);
+	if (p->app_sp != NULL)
+		plan_row(p, "app_sp", "exists", psprintf("service principal %s", p->app_sp->id));
+	else if (p->app != NULL)
+		plan_row(p, "app_sp", "blocked",
+				 psprintf("application %s has no service principal in tenant %s: an administrator must run \"az ad sp create --id %s\"",
+						  app_id, p->c->tenant_id, app_id));
+	else
+		plan_row(p, "app_sp", "create", "the application's service principal");
+}
+
+/* A custom role: exists under our GUID, taken by another, or to create. */
+static char *
+plan_custom_role(PeeringPlan *p, const char *step, const char *base_name)
+{
+	char	   *name = step_custom_role_name(p->c, base_name);
+	char	   *guid = step_custom_role_guid(p->c, name);
+	ArmRoleDefinition *def = arm_get_role_definition(token(p, AZURE_ARM),
+													 p->c->subscription_id, guid);
+
+	if (def != NULL)
+	{
+		plan_row(p, step, "exists", psprintf("custom role \"%s\" (%s)", name, guid));
+		return guid;
+	}
+	def = arm_find_role_definition(token(p, AZURE_ARM), p->c->subscription_id, name);
+	if (def != NULL)
+	{
+		plan_row(p, step, "exists",
+				 psprintf("custom role \"%s\" made by someone else (%s): used, never deleted",
+						  name, def->name));
+		return def->name;
+	}
+	plan_row(p, step, "create", psprintf("custom role \"%s\" (%s)", name, guid));
+	return guid;
+}
+
+static void
+plan_app_role(PeeringPlan *p)
+{
+	if (strcmp(p->c->app_role, "network_contributor") == 0)
+	{
+		p->app_role_id = AZURE_NETWORK_CONTRIBUTOR_ROLE;
+		plan_row(p, "app_role", "exists", "built-in role Network Contributor");
+		return;
+	}
+	p->app_role_id = plan_custom_role(p, "app_role", ROLE_PEERING_WRITER);
+}
+
+/* A role assignment on the VNet, for a principal that may not exist yet. */
+static void
+plan_role_assignment(PeeringPlan *p, const char *step, const char *role_id,
+					 const char *principal_id, const char *who)
+{
+	char	   *guid;
+
+	if (principal_id == NULL)
+	{
+		plan_row(p, step, "create", psprintf("role %s for the %s on the VNet", role_id, who));
+		return;
+	}
+	guid = step_role_assignment_guid(p->c, role_id, principal_id);
+	plan_row(p, step,
+			 arm_role_assignment_exists(token(p, AZURE_ARM), p->c->vnet_id, guid) ?
+			 "exists" : "create",
+			 psprintf("role %s for the %s on the VNet (assignment %s)", role_id, who, guid));
+}
+
+static void
+plan_app_role_assignment(PeeringPlan *p)
+{
+	plan_role_assignment(p, "app_role_assignment", p->app_role_id,
+						 p->app_sp ? p->app_sp->id : NULL, "peering application");
+}
+
+static void
+plan_provider_sp(PeeringPlan *p)
+{
+	p->provider_sp = graph_get_service_principal(token(p, AZURE_GRAPH),
+												 peering_provider_app_id);
+	if (p->provider_sp != NULL)
+		plan_row(p, "provider_sp", "exists",
+				 psprintf("service principal %s of the provider's application %s",
+						  p->provider_sp->id, peering_provider_app_id));
+	else
+		plan_row(p, "provider_sp", "create",
+				 psprintf("service principal of the provider's application %s (needs Application.ReadWrite.All)",
+						  peering_provider_app_id));
+}
+
+static void
+plan_peer_role(PeeringPlan *p)
+{
+	p->peer_role_id = plan_custom_role(p, "peer_role", ROLE_PROVIDER_PEER);
+}
+
+static void
+plan_peer_role_assignment(PeeringPlan *p)
+{
+	plan_role_assignment(p, "peer_role_assignment", p->peer_role_id,
+						 p->provider_sp ? p->provider_sp->id : NULL,
+						 "provider's service principal");
+}
+
+static void
+plan_aiven_request(PeeringPlan *p)
+{
+	AivenVpc   *vpc = aiven_get_vpc(auth_aiven_token(p->aiven), p->c->project,
+									p->c->project_vpc_id, false);
+
+	p->aiven_conn = vpc ? aiven_find_peering(vpc, peering_lower(p->c->subscription_id),
+										peering_lower(p->c->resource_group),
+										peering_lower(p->c->vnet_name)) : NULL;
+	if (p->aiven_conn != NULL && strcmp(p->aiven_conn->state, "DELETED") != 0)
+		plan_row(p, "aiven_request", "exists",
+				 psprintf("Aiven connection in state %s", p->aiven_conn->state));
+	else
+		plan_row(p, "aiven_request", "create",
+				 psprintf("Aiven connection of project VPC %s with VNet %s",
+						  p->c->project_vpc_id, p->c->vnet_name));
+}
+
+static void
+plan_app_secret(PeeringPlan *p)
+{
+	if (p->app != NULL)
+		plan_row(p, "app_secret", "exists",
+				 psprintf("the secret of credential \"%s\"", p->app->name));
+	else
+		plan_row(p, "app_secret", "create",
+				 psprintf("a secret valid for %d s, removed once the Azure peering exists",
+						  peering_app_secret_lifetime));
+}
+
+/*
+ * The Azure peering: ours, or a peering of the VNet to the provider's VNet
+ * made by hand (known once Aiven has built its side).
+ */
+static void
+plan_azure_peering(PeeringPlan *p)
+{
+	ArmPeering *pe = arm_get_peering(token(p, AZURE_ARM), p->c->vnet_id,
+									 p->c->peering_name);
+	const char *remote = p->aiven_conn ? p->aiven_conn->to_network_id : NULL;
+
+	if (pe != NULL)
+	{
+		plan_row(p, "azure_peering",
+				 remote && pe->remote_vnet_id && pg_strcasecmp(pe->remote_vnet_id, remote) != 0 ?
+				 "update" : "exists",
+				 psprintf("peering %s (peeringState %s)", pe->name, pe->peering_state));
+		return;
+	}
+	if (remote != NULL)
+	{
+		ArmPeering *other = arm_find_peering_to(token(p, AZURE_ARM), p->c->vnet_id, remote);
+
+		if (other != NULL)
+		{
+			plan_row(p, "azure_peering", "blocked",
+					 psprintf("VNet %s is already peered with the provider's VNet by peering %s, made by hand: delete that peering first",
+							  p->c->vnet_name, other->name));
+			return;
+		}
+	}
+	plan_row(p, "azure_peering", "create",
+			 psprintf("peering %s from VNet %s to the provider's VNet, VNet access allowed",
+					  p->c->peering_name, p->c->vnet_name));
+}
+
+static void
+plan_app_secret_remove(PeeringPlan *p)
+{
+	if (p->app == NULL)
+		plan_row(p, "app_secret_remove", "delete", "the application's secret");
+}
+
+/* Runs one check; an error becomes a "blocked" row naming the cause. */
+static void
+plan_check(PeeringPlan *p, const char *step, PlanCheck check)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		check(p);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			ed->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			PG_RE_THROW();
+		FlushErrorState();
+		plan_row(p, step, "blocked",
+				 ed->hint ? psprintf("%s (hint: %s)", ed->message, ed->hint) : ed->message);
+	}
+	PG_END_TRY();
+}
+
+PG_FUNCTION_INFO_V1(peering_plan);
+
+Datum
+peering_plan(PG_FUNCTION_ARGS)
+{
+	static const struct
+	{
+		const char *step;
+		PlanCheck	check;
+	}			checks[] = {
+		{"app", plan_app},
+		{"app_sp", plan_app_sp},
+		{"app_role", plan_app_role},
+		{"app_role_assignment", plan_app_role_assignment},
+		{"provider_sp", plan_provider_sp},
+		{"peer_role", plan_peer_role},
+		{"peer_role_assignment", plan_peer_role_assignment},
+		{"aiven_request", plan_aiven_request},
+		{"app_secret", plan_app_secret},
+		{"azure_peering", plan_azure_peering},
+		{"app_secret_remove", plan_app_secret_remove},
+	};
+	PeeringPlan		p = {0};
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool checked = false;
+	size_t		i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	p.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	p.c = api_requested_connection(fcinfo, &p.azure, &p.aiven);
+	if (p.c->app_credential != NULL)
+		p.app = catalog_get_credential(p.c->app_credential, false);
+
+	/* the pre-flight of peering_create(): a refusal is the one row */
+	PG_TRY();
+	{
+		api_check_connection(p.c, p.azure, p.aiven);
+		checked = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			ed->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			PG_RE_THROW();
+		FlushErrorState();
+		plan_row(&p, "preflight", "blocked",
+				 ed->hint ? psprintf("%s (hint: %s)", ed->message, ed->hint) : ed->message);
+	}
+	PG_END_TRY();
+	if (checked)
+		for (i = 0; i < lengthof(checks); i++)
+			plan_check(&p, checks[i].step, checks[i].check);
+	return (Datum) 0;
+}
