@@ -285,7 +285,16 @@ like($id, qr/^\d+$/, 'a connection is recorded');
 		[ map { "$_->{method} $_->{path}" } @{ mutating_requests(requests_since($since)) } ],
 		[], 'duplicate: no mutating remote request');
 }
+# The application's secret exists only while the Azure peering is made:
+# hold that PUT to read it (as superuser) for the leak checks below.
+my $held_put = fake_fault(
+	{ method => 'PUT', path => 'virtualNetworkPeerings/[^/]+$', delay_ms => 2000 });
+my $put_seq = request_seq();
 reload_with($node, 'peering.worker_enabled', undef, 'on');
+ok(wait_for_request($put_seq, sub { ($_[0]{fault} // '') eq $held_put }, 60),
+	'the worker is creating the Azure peering');
+my $app_secret = $node->safe_psql('postgres',
+	"SELECT secret FROM peering.credentials WHERE internal AND secret IS NOT NULL LIMIT 1");
 is(wait_for_state($node, $id, 'ACTIVE', 60), 'ACTIVE',
 	'the connection reaches ACTIVE');
 
@@ -295,13 +304,11 @@ is(wait_for_state($node, $id, 'ACTIVE', 60), 'ACTIVE',
 my %secret = (
 	'admin secret' => slurp_file($w->{admin_secret_file}),
 	'aiven token' => slurp_file($w->{aiven_token_file}),
-	'app secret' => $node->safe_psql('postgres',
-		"SELECT secret FROM peering.credentials WHERE internal AND secret IS NOT NULL LIMIT 1"
-	),);
+	'app secret' => $app_secret,);
 chomp(%secret);
 $_ =~ s/\s+\z// for values %secret;
 ok(length($secret{'app secret'}) >= 8,
-	'the application secret is stored (read as superuser)');
+	'the application secret was stored while needed (read as superuser)');
 
 {
 	my $out = $listener->query('SELECT 1');
