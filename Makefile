@@ -23,7 +23,8 @@ OBJS = \
 	src/engine.o \
 	src/worker.o \
 	src/api.o \
-	src/plan.o
+	src/plan.o \
+	src/adopt.o
 
 EXTENSION = peering
 DATA = sql/peering--1.0.sql sql/peering--1.0--1.1.sql

@@ -23,6 +23,7 @@ fi
 # The fake's ARM list page: larger than any VNet's peerings here, so that a
 # list is one page (ARM documents no page size for this list).
 PAGE_SIZE=1000
+CREATE_DEADLINE=300  # seconds from COMMIT; a bulk create still running then is reported as such
 
 prepare
 work=$(make_work_copy)
@@ -57,13 +58,25 @@ bound_s() { calc "math.ceil($1 / $PARALLEL) * $LATENCY_MS / 1000"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 worker_pid() { sql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'peering worker'"; }
 
-# wait_until SQL VALUE: polls (50 ms) until the query answers VALUE.
+# wait_until SQL VALUE [SECONDS]: polls (50 ms) until the query answers
+# VALUE; fails after SECONDS (default 600) or when a connection failed.
 wait_until() {
+	local deadline
+	deadline=$(calc "$(now) + ${3:-600}")
 	until [ "$(sql -c "$1")" = "$2" ]; do
-		failed=$(sql -c "SELECT count(*) FROM peering.connections WHERE failed")
-		[ "$failed" = 0 ] || { sql -c "SELECT id, step, last_error FROM peering.connections WHERE failed LIMIT 3" >&2; exit 1; }
+		if [ "$(sql -c "SELECT count(*) FROM peering.connections WHERE failed")" != 0 ]; then
+			sql -c "SELECT id, step, last_error FROM peering.connections WHERE failed LIMIT 3" >&2
+			return 1
+		fi
+		[ "$(calc "$(now) > $deadline")" = False ] || return 1
 		sleep 0.05
 	done
+}
+
+# Where the connections are, for a figure that did not finish.
+progress() {
+	sql -F ' ' -c "SELECT count(*), coalesce(state, '-'), step, CASE WHEN failed THEN 'failed' ELSE '' END
+		FROM peering.connections GROUP BY 2, 3, 4 ORDER BY 1 DESC" | sed 's/^/      not finished: /'
 }
 
 # seed_active N VNETS VPCS: N ACTIVE peerings in the fake, and their rows,
@@ -78,10 +91,17 @@ CREATE TEMP TABLE bench_rows (project text, project_vpc_id uuid, subscription_id
 \copy bench_rows FROM '$csv' CSV
 INSERT INTO peering.connections (project, project_vpc_id, subscription_id, resource_group, vnet_name,
 	peering_name, azure_credential, aiven_credential, tenant_id, vnet_id, app_unique_name, app_id,
-	app_object_id, app_sp_id, to_tenant_id, to_network_id, azure_peering_id, state, azure_peering_state,
+	app_object_id, app_sp_id, app_secret_key_id, app_role_id, app_role_owned, app_role_assignment_id,
+	provider_sp_id, provider_sp_created, peer_role_id, peer_role_owned, peer_role_assignment_id,
+	to_tenant_id, to_network_id, azure_peering_id, state, azure_peering_state,
 	step, step_since, active_since, checked_at, next_attempt_at)
+-- the shared objects as a lifecycle records them: custom roles and the provider's SP once per
+-- subscription, the provider's role assignment once per VNet
 SELECT project, project_vpc_id, subscription_id, resource_group, vnet_name, peering_name, 'azure', 'aiven',
 	tenant_id, vnet_id, 'peering-bench-' || app_id, app_id, gen_random_uuid(), gen_random_uuid(),
+	gen_random_uuid(), md5('app role ' || subscription_id)::uuid, true, gen_random_uuid(),
+	md5('provider sp ' || subscription_id)::uuid, true, md5('peer role ' || subscription_id)::uuid, true,
+	md5('peer role assignment ' || lower(vnet_id))::uuid,
 	to_tenant_id, to_network_id, azure_peering_id, 'ACTIVE', 'Connected', 'active', now(), now(),
 	now() - interval '1 hour', now() + interval '1 day'
   FROM bench_rows ORDER BY vnet_name, project_vpc_id;
@@ -103,7 +123,8 @@ figure_recheck() {
 	mark=$(sql -c "SELECT now()")
 	t0=$(now)
 	sql -c "UPDATE peering.connections SET next_attempt_at = now()" -c "SELECT pg_reload_conf()" >/dev/null
-	wait_until "SELECT count(*) FROM peering.connections WHERE checked_at > '$mark'" "$n"
+	wait_until "SELECT count(*) FROM peering.connections WHERE checked_at > '$mark'" "$n" ||
+		{ echo "   not finished after 600 s:"; progress; }
 	t1=$(now)
 	s=$(fake log-summary)
 	printf '   cycle: %.2f s   bound ceil(requests/%d) x %d ms: %.2f s   (ratio %.2f; goal <= 1.3)\n' \
@@ -165,7 +186,7 @@ run_creates() {
 	local vpcs=("$@") i holder
 	sql -c "SELECT pg_advisory_lock(4242), pg_sleep(3600)" >/dev/null 2>&1 &
 	holder=$!
-	wait_until "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted" 1
+	wait_until "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted" 1 || exit 1
 	for ((i = 0; i < clients; i++)); do
 		{
 			echo "BEGIN;"
@@ -177,7 +198,7 @@ run_creates() {
 		} | sql >/dev/null &
 		pids+=($!)
 	done
-	wait_until "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted" "$clients"
+	wait_until "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted" "$clients" || exit 1
 	fake clear-log
 	now
 	sql -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3600)' AND pid <> pg_backend_pid()" >/dev/null
@@ -193,7 +214,8 @@ figure_create() {
 	t0=$(now)
 	pids=()
 	t_commit=$(run_creates "$clients" "${vpcs[@]}")
-	wait_until "SELECT count(*) FROM peering.connections WHERE state = 'ACTIVE' AND step = 'active'" "$n"
+	wait_until "SELECT count(*) FROM peering.connections WHERE state = 'ACTIVE' AND step = 'active'" "$n" \
+		"$CREATE_DEADLINE" || { echo "   $n peerings: not all ACTIVE $CREATE_DEADLINE s after COMMIT:"; progress; }
 	t1=$(now)
 	s=$(fake log-summary)
 	req=$(summary 's["requests"]' <<<"$s")

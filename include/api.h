@@ -13,9 +13,15 @@
 
 #include "catalog.h"
 
-/* The arguments of peering_create(), checked locally, with the credentials. */
-extern PeeringConn *api_requested_connection(FunctionCallInfo fcinfo, Credential **azure,
-											 Credential **aiven);
+/*
+ * The arguments of peering_create() and peering_plan() (create_args), or
+ * the fewer of peering_adopt(), checked locally, with the credentials.
+ */
+extern PeeringConn *api_requested_connection(FunctionCallInfo fcinfo, bool create_args,
+											 Credential **azure, Credential **aiven);
+
+/* Refuses a function that writes on a hot standby (25006). */
+extern void refuse_on_standby(const char *function);
 
 /* The pre-flight: no live duplicate, and the read-only remote checks. */
 extern void api_check_connection(PeeringConn *c, Credential *azure, Credential *aiven);

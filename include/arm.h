@@ -137,6 +137,9 @@ extern ArmPeering *arm_get_peering(const char *token, const char *vnet_id,
 extern ArmPeering *arm_find_listed_peering(const char *token, const char *vnet_id,
 										   const char *name);
 
+/* Every peering of the VNet (List of ArmPeering *). */
+extern List *arm_list_peerings(const char *token, const char *vnet_id);
+
 /* A peering of the VNet to that remote VNet, whatever its name, or NULL. */
 extern ArmPeering *arm_find_peering_to(const char *token, const char *vnet_id,
 									   const char *remote_vnet_id);

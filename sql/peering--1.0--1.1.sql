@@ -213,3 +213,17 @@ COMMENT ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text,
 'Dry run of peering_create: the pre-flight, then per step exists, create, update, delete or blocked; no remote write, no row';
 REVOKE ALL ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean) TO peering_admin;
+
+-- Taking over a peering made by hand.
+CREATE FUNCTION peering_adopt(project text, project_vpc_id uuid, subscription_id uuid,
+							  resource_group text, vnet_name text,
+							  azure_credential text DEFAULT 'azure',
+							  aiven_credential text DEFAULT 'aiven')
+RETURNS peering.connections
+AS 'MODULE_PATHNAME', 'peering_adopt'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION peering_adopt(text, uuid, uuid, text, text, text, text) IS
+'Records a peering made by hand (its Aiven connection and Azure peering) without creating anything; peering_delete removes only the peering itself';
+REVOKE ALL ON FUNCTION peering_adopt(text, uuid, uuid, text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION peering_adopt(text, uuid, uuid, text, text, text, text) TO peering_admin;

@@ -105,7 +105,7 @@ check_name(const char *field, const char *value, const char *problem)
 				 errdetail("%s", problem)));
 }
 
-static void
+void
 refuse_on_standby(const char *function)
 {
 	if (RecoveryInProgress())
@@ -421,7 +421,8 @@ preflight(PeeringConn *c, Credential *azure, Credential *aiven)
  * credentials.
  */
 PeeringConn *
-api_requested_connection(FunctionCallInfo fcinfo, Credential **azure, Credential **aiven)
+api_requested_connection(FunctionCallInfo fcinfo, bool create_args,
+						 Credential **azure, Credential **aiven)
 {
 	PeeringConn *c = palloc0(sizeof(PeeringConn));
 
@@ -430,14 +431,24 @@ api_requested_connection(FunctionCallInfo fcinfo, Credential **azure, Credential
 	c->subscription_id = uuid_arg(fcinfo, 2, "subscription_id", true);
 	c->resource_group = text_arg(fcinfo, 3, "resource_group");
 	c->vnet_name = text_arg(fcinfo, 4, "vnet_name");
-	c->peering_name = optional_text_arg(fcinfo, 5);
-	c->azure_credential = text_arg(fcinfo, 6, "azure_credential");
-	c->aiven_credential = text_arg(fcinfo, 7, "aiven_credential");
-	c->app_role = text_arg(fcinfo, 8, "app_role");
-	c->app_credential = optional_text_arg(fcinfo, 9);
-	c->allow_forwarded_traffic = DatumGetBool(required_arg(fcinfo, 10, "allow_forwarded_traffic"));
-	c->allow_gateway_transit = DatumGetBool(required_arg(fcinfo, 11, "allow_gateway_transit"));
-	c->use_remote_gateways = DatumGetBool(required_arg(fcinfo, 12, "use_remote_gateways"));
+	if (create_args)
+	{
+		c->peering_name = optional_text_arg(fcinfo, 5);
+		c->azure_credential = text_arg(fcinfo, 6, "azure_credential");
+		c->aiven_credential = text_arg(fcinfo, 7, "aiven_credential");
+		c->app_role = text_arg(fcinfo, 8, "app_role");
+		c->app_credential = optional_text_arg(fcinfo, 9);
+		c->allow_forwarded_traffic = DatumGetBool(required_arg(fcinfo, 10, "allow_forwarded_traffic"));
+		c->allow_gateway_transit = DatumGetBool(required_arg(fcinfo, 11, "allow_gateway_transit"));
+		c->use_remote_gateways = DatumGetBool(required_arg(fcinfo, 12, "use_remote_gateways"));
+	}
+	else
+	{
+		/* peering_adopt(): the peering's own name and options are found */
+		c->azure_credential = text_arg(fcinfo, 5, "azure_credential");
+		c->aiven_credential = text_arg(fcinfo, 6, "aiven_credential");
+		c->app_role = "custom";
+	}
 	c->desired = "present";
 
 	if (c->project[0] == '\0' || strlen(c->project) > 63 ||
@@ -503,7 +514,7 @@ peering_create(PG_FUNCTION_ARGS)
 	PeeringConn *c;
 
 	refuse_on_standby("peering_create");
-	c = api_requested_connection(fcinfo, &azure, &aiven);
+	c = api_requested_connection(fcinfo, true, &azure, &aiven);
 	catalog_lock_credentials(c);
 	api_check_connection(c, azure, aiven);
 	catalog_insert(c);

@@ -148,14 +148,13 @@ arm_delete(const char *token, const char *url, const char *operation,
 	return resp->status != 204 || no_content_deleted;
 }
 
-/*
- * Pages through a list at url (following nextLink) for the first item whose
- * string at path (dotted) equals value, case-insensitively.  Returns the item
- * (a new reference) and the page it came in, or NULL.
- */
-static json_t *
-arm_find(const char *token, const char *url, const char *path, const char *value,
-		 const char *operation, const HttpResponse **page)
+/* Called for each item of a list; returns true to stop. */
+typedef bool (*ArmVisit) (json_t *item, const HttpResponse *page, void *arg);
+
+/* Pages through a list at url (following nextLink), item by item. */
+static void
+arm_each_item(const char *token, const char *url, const char *operation,
+			  ArmVisit visit, void *arg)
 {
 	int			pages = 0;
 
@@ -175,14 +174,10 @@ arm_find(const char *token, const char *url, const char *path, const char *value
 			rest_unexpected(ARM_SERVICE, operation, resp, "no \"value\" array");
 		json_array_foreach(list, i, item)
 		{
-			char	   *text = json_get_text(item, path);
-
-			if (text && pg_strcasecmp(text, value) == 0)
+			if (visit(item, resp, arg))
 			{
-				json_incref(item);
 				json_decref(root);
-				*page = resp;
-				return item;
+				return;
 			}
 		}
 
@@ -198,7 +193,44 @@ arm_find(const char *token, const char *url, const char *path, const char *value
 		}
 		json_decref(root);
 	}
-	return NULL;
+}
+
+typedef struct ArmMatch
+{
+	const char *path;
+	const char *value;
+	json_t	   *item;			/* found: a new reference */
+	const HttpResponse *page;
+} ArmMatch;
+
+static bool
+arm_visit_match(json_t *item, const HttpResponse *page, void *arg)
+{
+	ArmMatch   *m = arg;
+	char	   *text = json_get_text(item, m->path);
+
+	if (text == NULL || pg_strcasecmp(text, m->value) != 0)
+		return false;
+	json_incref(item);
+	m->item = item;
+	m->page = page;
+	return true;
+}
+
+/*
+ * The first item of the list at url whose string at path (dotted) equals
+ * value, case-insensitively (a new reference), and the page it came in;
+ * NULL if none.
+ */
+static json_t *
+arm_find(const char *token, const char *url, const char *path, const char *value,
+		 const char *operation, const HttpResponse **page)
+{
+	ArmMatch	m = {path, value, NULL, NULL};
+
+	arm_each_item(token, url, operation, arm_visit_match, &m);
+	*page = m.page;
+	return m.item;
 }
 
 static ArmRoleDefinition *
@@ -556,6 +588,32 @@ arm_find_peering_by(const char *token, const char *vnet_id, const char *path,
 	peering = arm_peering_from(item, page, operation);
 	json_decref(item);
 	return peering;
+}
+
+typedef struct ArmPeeringList
+{
+	List	   *peerings;
+	const char *operation;
+} ArmPeeringList;
+
+static bool
+arm_visit_peering(json_t *item, const HttpResponse *page, void *arg)
+{
+	ArmPeeringList *l = arg;
+
+	l->peerings = lappend(l->peerings, arm_peering_from(item, page, l->operation));
+	return false;
+}
+
+List *
+arm_list_peerings(const char *token, const char *vnet_id)
+{
+	ArmPeeringList l = {NIL, psprintf("list the peerings of virtual network \"%s\"", vnet_id)};
+
+	arm_each_item(token, arm_url(psprintf("%s/virtualNetworkPeerings", vnet_id),
+								 ARM_API_NETWORK, NULL),
+				  l.operation, arm_visit_peering, &l);
+	return l.peerings;
 }
 
 ArmPeering *

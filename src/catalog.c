@@ -1145,8 +1145,7 @@ catalog_insert(PeeringConn *c)
 		Datum		value;
 		int			n;
 
-		if (col->group == PROGRESS_COLUMN)
-			continue;
+		/* an adopted peering starts at a later step */
 		value = field_to_datum(col->kind, column_field(col, c), &isnull);
 		if (isnull)
 			continue;			/* the column's default */

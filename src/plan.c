@@ -330,7 +330,7 @@ peering_plan(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	p.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	p.c = api_requested_connection(fcinfo, &p.azure, &p.aiven);
+	p.c = api_requested_connection(fcinfo, true, &p.azure, &p.aiven);
 	if (p.c->app_credential != NULL)
 		p.app = catalog_get_credential(p.c->app_credential, false);
 

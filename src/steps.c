@@ -128,6 +128,16 @@ brings_own_app(const PeeringConn *c)
 }
 
 /*
+ * A peering made by hand and taken over by peering_adopt(): no application
+ * of ours, none given; what is missing cannot be re-created, only watched.
+ */
+static bool
+is_adopted(const PeeringConn *c)
+{
+	return c->app_unique_name == NULL && c->app_credential == NULL;
+}
+
+/*
  * Deterministic names: a step that runs again, or another connection of
  * the subscription, finds the same objects.
  */
@@ -826,7 +836,7 @@ step_active(PeeringConn *c, StepResult *r)
 					 pe ? (pe->peering_state ? pe->peering_state : "unknown") : "gone",
 					 pe && !options_equal(&pe->options, desired_options(c)) ?
 					 ", its options changed" : "");
-	if (peering_auto_repair && c->recent_repairs < MAX_RECENT_REPAIRS)
+	if (peering_auto_repair && !is_adopted(c) && c->recent_repairs < MAX_RECENT_REPAIRS)
 	{
 		/*
 		 * The Aiven request re-requests a connection that is gone or refused,
@@ -1114,7 +1124,10 @@ PeeringStep
 step_restart(const PeeringConn *c)
 {
 	/* creation restarts from the top: every step is idempotent */
-	return peering_str_eq(c->desired, "present") ? STEP_APP : step_by_name(c->step);
+	if (!peering_str_eq(c->desired, "present"))
+		return step_by_name(c->step);
+	/* an adopted peering has nothing of ours to make: it is watched again */
+	return is_adopted(c) ? STEP_AIVEN_ACTIVE : STEP_APP;
 }
 
 void

@@ -1,0 +1,154 @@
+# peering_adopt(): a peering made by hand with the manual procedure (through
+# the fake's HTTP API, as an administrator with az and avn would) is taken
+# over without creating anything; peering_delete of it removes the Azure
+# peering and the Aiven connection and nothing the extension did not make.
+#
+# Copyright (c) 2026, peering developers
+# Released under the PostgreSQL License (see LICENSE).
+use strict;
+use warnings FATAL => 'all';
+use FindBin;
+use lib $FindBin::RealBin;
+
+use PeeringTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $w = start_fake();
+my $node = new_node('adopt');
+my $graph = admin_token('graph');
+my $arm = admin_token('arm');
+my $aiven_token = slurp_file($w->{aiven_token_file});
+$aiven_token =~ s/\s+\z//;
+my $vpc_path = "/aiven/v1/project/$w->{project}/vpcs/$w->{project_vpc_id}";
+
+sub call_ok
+{
+	my ($what, $want, @call) = @_;
+	my ($status, $body) = cloud_http(@call);
+	die "$what: HTTP $status" unless grep { $status == $_ } @$want;
+	return $body;
+}
+
+sub aiven_connection_by_hand
+{
+	my $vpc = call_ok('VPC', [200], 'GET', $vpc_path,
+		headers => ["Authorization: aivenv1 $aiven_token"]);
+	my ($c) = grep { $_->{peer_vpc} eq lc($w->{vnet_name}) && $_->{state} ne 'DELETED' }
+	  @{ $vpc->{peering_connections} };
+	return $c;
+}
+
+# --- the manual procedure ---------------------------------------------
+my $app = call_ok('application', [201], 'PATCH',
+	"/graph/v1.0/applications(uniqueName='made-by-hand')",
+	token => $graph, headers => ['Prefer: create-if-missing'],
+	body => { displayName => 'made by hand', signInAudience => 'AzureADMultipleOrgs' });
+my $sp = call_ok('its service principal', [201], 'PATCH',
+	"/graph/v1.0/servicePrincipals(appId='$app->{appId}')",
+	token => $graph, headers => ['Prefer: create-if-missing'], body => {});
+my $secret = call_ok('secret', [200], 'POST', "/graph/v1.0/applications/$app->{id}/addPassword",
+	token => $graph, body => { passwordCredential => { displayName => 'by hand' } })->{secretText};
+call_ok('provider service principal', [201, 204], 'PATCH',
+	"/graph/v1.0/servicePrincipals(appId='$w->{provider_app_id}')",
+	token => $graph, headers => ['Prefer: create-if-missing'], body => {});
+my $provider_sp = call_ok('provider service principal', [200], 'GET',
+	"/graph/v1.0/servicePrincipals(appId='$w->{provider_app_id}')", token => $graph);
+sub grant_network_contributor
+{
+	my ($name, $principal) = @_;
+	call_ok('grant', [201], 'PUT',
+		"/arm$w->{vnet_id}/providers/Microsoft.Authorization/roleAssignments/$name?api-version=2022-04-01",
+		token => $arm,
+		body => {
+			properties => {
+				roleDefinitionId => "/subscriptions/$w->{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/$w->{network_contributor_role_id}",
+				principalId => $principal,
+				principalType => 'ServicePrincipal'
+			}
+		});
+	return $name;
+}
+my $app_grant = grant_network_contributor('0b5c7a2e-1111-4222-8333-444455556665', $sp->{id});
+my $grant = grant_network_contributor('0b5c7a2e-1111-4222-8333-444455556666', $provider_sp->{id});
+call_ok('Aiven connection', [200, 201], 'POST', "$vpc_path/peering-connections",
+	headers => ["Authorization: aivenv1 $aiven_token"],
+	body => {
+		peer_cloud_account => $w->{subscription_id},
+		peer_resource_group => lc($w->{resource_group}),
+		peer_vpc => lc($w->{vnet_name}),
+		peer_azure_app_id => $app->{appId},
+		peer_azure_tenant_id => $w->{tenant_id}
+	});
+my $conn;
+ok(poll_until(30, sub { $conn = aiven_connection_by_hand(); $conn && $conn->{state} eq 'PENDING_PEER' }),
+	'by hand: the Aiven connection is PENDING_PEER');
+my %app_token;
+for my $tenant ($w->{tenant_id}, $conn->{state_info}{'to-tenant-id'})
+{
+	$app_token{$tenant} = call_ok("app token in $tenant", [200], 'POST',
+		"/login/$tenant/oauth2/v2.0/token",
+		form => {
+			grant_type => 'client_credentials',
+			client_id => $app->{appId},
+			client_secret => $secret,
+			scope => 'https://management.azure.com/.default'
+		})->{access_token};
+}
+call_ok('Azure peering', [200, 201], 'PUT',
+	"/arm$w->{vnet_id}/virtualNetworkPeerings/made-by-hand?api-version=2024-05-01",
+	token => $app_token{ $w->{tenant_id} },
+	headers => ["x-ms-authorization-auxiliary: Bearer $app_token{ $conn->{state_info}{'to-tenant-id'} }"],
+	body => {
+		properties => {
+			allowVirtualNetworkAccess => JSON::PP::true,
+			remoteVirtualNetwork => { id => $conn->{state_info}{'to-network-id'} }
+		}
+	});
+ok(poll_until(30, sub { (aiven_connection_by_hand() // {})->{state} eq 'ACTIVE' }),
+	'by hand: the peering is ACTIVE');
+
+# --- adoption -----------------------------------------------------------
+my ($state, $err) = sql_error($node,
+	"SELECT peering_adopt('$w->{project}', '$w->{project_vpc_id}', '$w->{subscription_id}',"
+	  . " '$w->{resource_group}', '$w->{second_vnet_name}')");
+is($state, '42704', 'nothing to adopt on another VNet: SQLSTATE 42704');
+like($err, qr/nothing to adopt/, 'and it says so');
+
+my $seq = request_seq();
+my $id = $node->safe_psql('postgres',
+	"SELECT id FROM peering_adopt('$w->{project}', '$w->{project_vpc_id}', '$w->{subscription_id}',"
+	  . " '$w->{resource_group}', '$w->{vnet_name}')");
+is_deeply([ map { "$_->{method} $_->{path}" } @{ mutating_requests(requests_since($seq)) } ],
+	[], 'peering_adopt created nothing');
+my $row = conn($node, $id);
+is($row->{state}, 'ACTIVE', 'the adopted peering is recorded ACTIVE');
+is($row->{step}, 'active', 'and is re-checked like any other');
+is($row->{peering_name}, 'made-by-hand', 'with the Azure peering found');
+is($row->{app_id}, $app->{appId}, 'and the application it uses');
+ok(!defined $row->{app_role_assignment_id} && !defined $row->{peer_role_assignment_id}
+	  && !defined $row->{app_object_id},
+	'nothing of it is recorded as the extension\'s');
+
+($state) = sql_error($node,
+	"SELECT peering_adopt('$w->{project}', '$w->{project_vpc_id}', '$w->{subscription_id}',"
+	  . " '$w->{resource_group}', '$w->{vnet_name}')");
+is($state, '42710', 'adopting it twice is refused');
+
+# --- teardown of what was adopted ----------------------------------------
+$node->safe_psql('postgres', "SELECT peering_delete($id)");
+is(wait_for_step($node, $id, 'deleted', 60), 'deleted', 'the adopted peering is deleted');
+my $world = fake_world();
+is(scalar @{ customer_peerings($world, $w->{vnet_name}) }, 0, 'the Azure peering is gone');
+is(scalar @{ aiven_connections($world, $w->{vnet_name}, 1) }, 0, 'the Aiven connection is gone');
+my ($still) = grep { $_->{appId} eq $app->{appId} } @{ $world->{applications} };
+ok($still, 'the hand-made application is kept');
+is(scalar @{ $still->{passwordCredentials} // [] }, 1, 'with its secret');
+is(scalar @{ sps_of_app($world, $app->{appId}, $w->{tenant_id}) }, 1, 'and its service principal');
+ok((grep { $_->{name} eq $grant } @{ $world->{roleAssignments} }),
+	'the provider\'s role assignment made by hand is kept');
+ok((grep { $_->{name} eq $app_grant } @{ $world->{roleAssignments} }),
+	'and the application\'s');
+
+done_testing();
