@@ -51,6 +51,7 @@ typedef enum ConnBool
 	X(allow_forwarded_traffic, BOOL) \
 	X(allow_gateway_transit, BOOL) \
 	X(use_remote_gateways, BOOL) \
+	X(adopted, BOOL) \
 	X(desired, TEXT)
 
 #define CONN_LEARNED_COLUMNS(X) \

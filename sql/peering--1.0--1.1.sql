@@ -215,6 +215,8 @@ REVOKE ALL ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, te
 GRANT EXECUTE ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean) TO peering_admin;
 
 -- Taking over a peering made by hand.
+ALTER TABLE peering.connections ADD COLUMN adopted boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN peering.connections.adopted IS 'Taken over by peering_adopt(): nothing of it is the extension''s but the peering itself, and what is missing is not re-created';
 CREATE FUNCTION peering_adopt(project text, project_vpc_id uuid, subscription_id uuid,
 							  resource_group text, vnet_name text,
 							  azure_credential text DEFAULT 'azure',

@@ -129,6 +129,7 @@ peering_adopt(PG_FUNCTION_ARGS)
 	c->azure_peering_id = pe->id;
 	c->azure_peering_state = pe->peering_state;
 	c->state = p->state;
+	c->adopted = true;
 	c->app_role_owned = CONN_BOOL_FALSE;
 	c->peer_role_owned = CONN_BOOL_FALSE;
 	c->provider_sp_created = CONN_BOOL_FALSE;

@@ -134,7 +134,7 @@ brings_own_app(const PeeringConn *c)
 static bool
 is_adopted(const PeeringConn *c)
 {
-	return c->app_unique_name == NULL && c->app_credential == NULL;
+	return c->adopted;
 }
 
 /*
