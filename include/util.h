@@ -18,6 +18,12 @@ extern bool peering_is_uuid(const char *s);
  */
 extern char *peering_uuid_v5(const char *name);
 
+/*
+ * Inside PG_CATCH: the error as data, in cxt, and cleared.  Query cancels
+ * and shutdowns are thrown on: they belong to the caller.
+ */
+extern ErrorData *peering_catch_error(MemoryContext cxt);
+
 /* Equal strings, neither NULL. */
 extern bool peering_str_eq(const char *a, const char *b);
 

@@ -323,13 +323,10 @@ preflight_own_app(PeeringConn *c, Credential *azure, Credential *app)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *ed;
+		ErrorData  *ed = peering_catch_error(cxt);
 
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
 		if (ed->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE)
-			PG_RE_THROW();
-		FlushErrorState();
+			ReThrowError(ed);
 		ereport(NOTICE,
 				(errmsg("could not check that application %s accepts other tenants", app->client_id),
 				 errdetail("Credential \"%s\" may not read applications in Microsoft Graph.", azure->name)));

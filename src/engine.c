@@ -747,13 +747,7 @@ run_attempt(Engine *e, Run *run)
 
 			http_perform_hook = NULL;
 			current_run = NULL;
-			MemoryContextSwitchTo(cxt);
-			ed = CopyErrorData();
-			/* cancels and shutdowns belong to the caller */
-			if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-				ed->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-				PG_RE_THROW();
-			FlushErrorState();
+			ed = peering_catch_error(cxt);
 			if (run->waiting)
 				return;
 			classify_error(run->conn, ed, r);

@@ -41,6 +41,7 @@ typedef struct PeeringPlan
 	char	   *app_role_id;
 	char	   *peer_role_id;
 	AivenPeering *aiven_conn;
+	bool		checked;		/* the pre-flight passed */
 } PeeringPlan;
 
 typedef void (*PlanCheck) (PeeringPlan *p);
@@ -275,6 +276,13 @@ plan_app_secret_remove(PeeringPlan *p)
 		plan_row(p, "app_secret_remove", "delete", "the application's secret");
 }
 
+static void
+plan_preflight(PeeringPlan *p)
+{
+	api_check_connection(p->c, p->azure, p->aiven);
+	p->checked = true;
+}
+
 /* Runs one check; an error becomes a "blocked" row naming the cause. */
 static void
 plan_check(PeeringPlan *p, const char *step, PlanCheck check)
@@ -287,14 +295,8 @@ plan_check(PeeringPlan *p, const char *step, PlanCheck check)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *ed;
+		ErrorData  *ed = peering_catch_error(cxt);
 
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
-		if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			ed->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			PG_RE_THROW();
-		FlushErrorState();
 		plan_row(p, step, "blocked",
 				 ed->hint ? psprintf("%s (hint: %s)", ed->message, ed->hint) : ed->message);
 	}
@@ -323,9 +325,7 @@ peering_plan(PG_FUNCTION_ARGS)
 		{"azure_peering", plan_azure_peering},
 		{"app_secret_remove", plan_app_secret_remove},
 	};
-	PeeringPlan		p = {0};
-	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool checked = false;
+	PeeringPlan p = {0};
 	size_t		i;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -335,26 +335,8 @@ peering_plan(PG_FUNCTION_ARGS)
 		p.app = catalog_get_credential(p.c->app_credential, false);
 
 	/* the pre-flight of peering_create(): a refusal is the one row */
-	PG_TRY();
-	{
-		api_check_connection(p.c, p.azure, p.aiven);
-		checked = true;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *ed;
-
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
-		if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			ed->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			PG_RE_THROW();
-		FlushErrorState();
-		plan_row(&p, "preflight", "blocked",
-				 ed->hint ? psprintf("%s (hint: %s)", ed->message, ed->hint) : ed->message);
-	}
-	PG_END_TRY();
-	if (checked)
+	plan_check(&p, "preflight", plan_preflight);
+	if (p.checked)
 		for (i = 0; i < lengthof(checks); i++)
 			plan_check(&p, checks[i].step, checks[i].check);
 	return (Datum) 0;

@@ -7,7 +7,6 @@
  */
 #include "postgres.h"
 
-#include <ctype.h>
 
 #include "common/cryptohash.h"
 #include "common/sha1.h"
@@ -62,6 +61,20 @@ peering_uuid_v5(const char *name)
 					hash[0], hash[1], hash[2], hash[3], hash[4], hash[5],
 					hash[6], hash[7], hash[8], hash[9], hash[10], hash[11],
 					hash[12], hash[13], hash[14], hash[15]);
+}
+
+ErrorData *
+peering_catch_error(MemoryContext cxt)
+{
+	ErrorData  *ed;
+
+	MemoryContextSwitchTo(cxt);
+	ed = CopyErrorData();
+	if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		ed->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+		PG_RE_THROW();
+	FlushErrorState();
+	return ed;
 }
 
 bool
