@@ -143,6 +143,9 @@ typedef struct PeeringConn
 	/* work of the cycle, not columns */
 	bool		checked;		/* remote state read in this cycle */
 	TimestampTz observed_at;	/* when it was read */
+	TimestampTz attempt_started;	/* when this attempt at the step began: what
+									 * a step computes from the time must not
+									 * change when the engine runs it again */
 	Credential *azure_cred;
 	Credential *aiven_cred;
 	Credential *app_cred;		/* NULL until the app secret exists */

@@ -728,6 +728,7 @@ run_attempt(Engine *e, Run *run)
 	StepResult *r = palloc0(sizeof(StepResult));
 
 	run->conn = conn_copy(run->saved);
+	run->conn->attempt_started = run->started;
 	run->asked = NIL;
 	run->waiting = false;
 	r->retry_after = -1;

@@ -446,11 +446,16 @@ remove_app_passwords(PeeringConn *c, const char *token, const GraphApplication *
 	c->drop_app_secret = true;
 }
 
-/* now + peering.app_secret_lifetime, as Graph wants an endDateTime. */
+/*
+ * The start of the attempt + peering.app_secret_lifetime, as Graph wants an
+ * endDateTime.  Not "now": the request must be the same each time the
+ * engine runs the step again, or it would be sent again.
+ */
 static char *
-app_secret_end_time(void)
+app_secret_end_time(const PeeringConn *c)
 {
-	time_t		end = time(NULL) + peering_app_secret_lifetime;
+	TimestampTz start = c->attempt_started ? c->attempt_started : GetCurrentTimestamp();
+	time_t		end = timestamptz_to_time_t(start) + peering_app_secret_lifetime;
 	struct tm	tm;
 	char		buf[32];
 
@@ -501,7 +506,7 @@ step_app_secret(PeeringConn *c, StepResult *r)
 	}
 	remove_app_passwords(c, token, app);
 	c->drop_app_secret = false;
-	pw = graph_add_password(token, c->app_object_id, "peering", app_secret_end_time());
+	pw = graph_add_password(token, c->app_object_id, "peering", app_secret_end_time(c));
 	c->app_secret_key_id = pw->key_id;
 	c->new_app_secret = pw->secret_text;
 	advance(r, "added a secret to the application (key %s, valid until %s)",
