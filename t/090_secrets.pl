@@ -140,6 +140,12 @@ $node->safe_psql('postgres', q{
 CREATE ROLE watcher LOGIN IN ROLE peering_reader;
 CREATE ROLE operator LOGIN IN ROLE peering_admin;
 });
+# the worker's own re-checks (every second so far) would call out meanwhile
+reload_with($node, 'peering.recheck_interval', '10min');
+$node->poll_query_until('postgres',
+	"SELECT next_attempt_at > now() + interval '1 min' AND claimed_by IS NULL"
+	  . " FROM peering.connections WHERE id = $id")
+  or diag('the next re-check is not far off');
 $seq = request_seq();
 my $st = $node->safe_psql('postgres', "SELECT state FROM peering_status($id)",
 	extra_params => [ '-U', 'watcher' ]);
