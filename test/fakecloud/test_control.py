@@ -237,6 +237,7 @@ class TestControl(FakeCase):
         "virtualNetworks": {"id", "subscription", "resource_group", "name", "location", "tenant", "address_prefixes",
                             "peerings"},
         "peerings": {"name", "id", "remote_id", "peeringState", "provisioningState", "allowVirtualNetworkAccess",
+                     "allowForwardedTraffic", "allowGatewayTransit", "useRemoteGateways",
                      "owner"},
         "vpcs": {"cloud_name", "create_time", "network_cidr", "project_vpc_id", "state", "update_time",
                  "peering_connections", "pending_build_only_peering_connections", "provider_vnet_id"},
