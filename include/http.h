@@ -94,6 +94,14 @@ extern void http_batch_add(HttpBatch *b, const HttpRequest *req, void *tag);
 extern bool http_batch_next(HttpBatch *b, HttpResponse **resp, void **tag,
 							long timeout_ms);
 extern int	http_batch_size(const HttpBatch *b);
+
+/*
+ * Tells observer of every attempt's response as it ends, retried ones
+ * included (a 429 that the batch waits out in place), with the request's
+ * tag: what a throttled service says matters before the final answer.
+ */
+typedef void (*HttpAttemptObserver) (void *tag, const HttpResponse *resp, void *arg);
+extern void http_batch_observe(HttpBatch *b, HttpAttemptObserver observer, void *arg);
 extern void http_batch_end(HttpBatch *b);
 
 /*

@@ -402,8 +402,10 @@ gate_of(Engine *e, const char *subscription)
  * the Retry-After of a 429: other subscriptions go on.
  */
 static void
-gate_observe(Engine *e, const Flight *f, const HttpResponse *resp)
+gate_observe(void *tag, const HttpResponse *resp, void *arg)
 {
+	Engine	   *e = arg;
+	const Flight *f = tag;
 	TimestampTz now = GetCurrentTimestamp();
 	SubscriptionGate *g;
 	long		hold_ms = 0;
@@ -475,7 +477,6 @@ engine_deliver(Engine *e, Flight *f, HttpResponse *resp)
 
 	e->in_batch--;
 	request_forget(f->req);
-	gate_observe(e, f, resp);
 	if (f->shared)
 	{
 		SharedAnswer *shared = hash_search(e->answers, f->key, HASH_FIND, NULL);
@@ -974,6 +975,7 @@ engine_cycle(const CycleHooks *hooks, MemoryContext cycle_cxt, int limit)
 
 	/* phase 2 and 3: the network, with saves in short transactions */
 	e->batch = http_batch_begin(peering_max_parallel_requests);
+	http_batch_observe(e->batch, gate_observe, e);
 	engine = e;
 	PG_TRY();
 	{

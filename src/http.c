@@ -113,6 +113,8 @@ struct HttpBatch
 	int			cap;
 	int			max_parallel;
 	int			running;		/* transfers in the multi handle */
+	HttpAttemptObserver observer;	/* told of every attempt, or NULL */
+	void	   *observer_arg;
 };
 
 HttpPerformHook http_perform_hook = NULL;
@@ -772,6 +774,8 @@ xfer_finish(HttpBatch *b, HttpTransfer *x, CURLcode rc)
 
 	xfer_release(b, x);
 	xfer_log(x, resp, now);
+	if (b->observer != NULL)
+		b->observer(x->tag, resp, b->observer_arg);
 	if (x->resp != NULL)
 		http_response_free(x->resp);
 	x->resp = resp;
@@ -976,6 +980,13 @@ http_batch_add(HttpBatch *b, const HttpRequest *req, void *tag)
 		b->xfers = repalloc(b->xfers, sizeof(HttpTransfer *) * b->cap);
 	}
 	b->xfers[b->n++] = x;
+}
+
+void
+http_batch_observe(HttpBatch *b, HttpAttemptObserver observer, void *arg)
+{
+	b->observer = observer;
+	b->observer_arg = arg;
 }
 
 int
