@@ -174,6 +174,19 @@ def throughput(fake, clients, total, seconds):
                       "errors": errors[0]}))
 
 
+def census(fake, vnet):
+    """What the cloud holds for the peerings of one VNet: applications of
+    the extension, customer-side Azure peerings, live Aiven connections."""
+    w = fake.control("GET", "/world")
+    apps = [a for a in w["applications"] if (a.get("uniqueName") or "").startswith("peering-")]
+    peerings = [p for v in w["virtualNetworks"] if v["name"] == vnet
+                for p in v["peerings"] if p.get("owner", "customer") == "customer"]
+    conns = [c for p in w["aiven"]["projects"] for v in p["vpcs"]
+             for c in v.get("peering_connections") or []
+             if c["peer_vpc"] == vnet.lower() and c["state"] != "DELETED"]
+    return {"applications": len(apps), "azure_peerings": len(peerings), "aiven_connections": len(conns)}
+
+
 def main(argv):
     fake, cmd, args = Fake(argv[1]), argv[2], argv[3:]
     if cmd == "seed":
@@ -186,6 +199,8 @@ def main(argv):
         print("\n".join(new_vpcs(fake, int(args[0]))))
     elif cmd == "mesh":
         mesh(fake, int(args[0]), int(args[1]), int(args[2]), args[3])
+    elif cmd == "census":
+        print(json.dumps(census(fake, args[0])))
     elif cmd == "log-summary":
         print(json.dumps(log_summary(fake)))
     elif cmd == "throughput":

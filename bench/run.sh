@@ -3,9 +3,10 @@
 # same run.  Asserts nothing; starts its own cluster and simulated cloud and
 # leaves no process behind.  bench/README.md explains each figure.
 #
-#   bash bench/run.sh [--quick]      (as root on Debian 12, like scripts/test.sh)
+#   bash bench/run.sh [--quick] [create]   (as root on Debian 12, like scripts/test.sh)
 #
-# --quick runs smaller sizes, for a smoke run.
+# --quick runs smaller sizes, for a smoke run; "create" runs only the bulk
+# creation figure.
 #
 # Copyright (c) 2026, peering developers
 # Released under the PostgreSQL License (see LICENSE).
@@ -15,7 +16,15 @@ cd "$(dirname "$0")/.."
 
 LATENCY_MS=20
 PARALLEL=16
-if [ "${1:-}" = --quick ]; then
+quick=no only=all
+for arg in "$@"; do
+	case $arg in
+		--quick) quick=yes ;;
+		create) only=create ;;
+		*) echo "usage: bash bench/run.sh [--quick] [create]" >&2; exit 2 ;;
+	esac
+done
+if [ "$quick" = yes ]; then
 	RECHECK_N=1000 RECHECK_VPCS=100 RECHECK_VNETS=10 CREATE_SIZES="20 100" STATUS_N=10 RUN_CYCLES=500
 else
 	RECHECK_N=10000 RECHECK_VPCS=500 RECHECK_VNETS=50 CREATE_SIZES="100 1000" STATUS_N=100 RUN_CYCLES=10000
@@ -223,6 +232,9 @@ figure_create() {
 		"$n" "$clients" "$(calc "$t_commit - $t0")" "$reached" "$(calc "$t1 - $t_commit")" "$(bound_s "$req")" \
 		"$(calc "($t1 - $t_commit) / $(bound_s "$req")")"
 	printf '      %s\n' "$(summary '"%d requests (%.1f per peering), %d ARM writes (%.1f per peering), %d role-definition PUTs, %d not 2xx" % (s["requests"], s["requests"] / '"$n"', s["arm_writes"], s["arm_writes"] / '"$n"', s["role_definition_puts"], s["failed"])' <<<"$s")"
+	printf '      in the cloud: %s; failed rows: %s\n' \
+		"$(fake census "$(world vnet_name)" | summary '"%d applications, %d Azure peerings, %d live Aiven connections" % (s["applications"], s["azure_peerings"], s["aiven_connections"])')" \
+		"$(sql -c "SELECT count(*) FROM peering.connections WHERE failed")"
 }
 
 figure_lifecycle() {
@@ -277,16 +289,18 @@ figure_memory() {
 
 echo "peering benchmark $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GB," \
 	"PostgreSQL $($PG_CONFIG --version | awk '{print $2}'), $($PG_CONFIG --bindir)/postgres, fake ARM page size $PAGE_SIZE"
-echo "== 6. The fake itself: GETs per second (latency 0, loopback, 4 keep-alive clients)"
-fresh_start 0
-fake mesh 10 1 10 "$work/small.csv"
-figure_fake_throughput 10
-figure_recheck
-echo "== 6. (continued)"
-figure_fake_throughput "$RECHECK_N"
-figure_status
-figure_lifecycle
+if [ "$only" = all ]; then
+	echo "== 6. The fake itself: GETs per second (latency 0, loopback, 4 keep-alive clients)"
+	fresh_start 0
+	fake mesh 10 1 10 "$work/small.csv"
+	figure_fake_throughput 10
+	figure_recheck
+	echo "== 6. (continued)"
+	figure_fake_throughput "$RECHECK_N"
+	figure_status
+	figure_lifecycle
+fi
 echo "== 2. Bulk create from vnet-app, latency $LATENCY_MS ms, max_parallel_requests $PARALLEL"
 for n in $CREATE_SIZES; do figure_create "$n"; done
-figure_memory
+[ "$only" = all ] && figure_memory
 printf '== bench took %.0f s\n' "$(calc "$(now) - $bench_start")"
