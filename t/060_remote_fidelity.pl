@@ -212,16 +212,7 @@ fake_seed({ revoke => [ { principal_id => $w->{limited_sp_id} } ] });
 
 # The application of that peering, made and deleted by hand: it stays in
 # the recycle bin with its uniqueName.
-my $graph = admin_token('graph');
-my ($status, $app) = cloud_http(
-	'PATCH',
-	"/graph/v1.0/applications(uniqueName='$row->{app_unique_name}')",
-	token => $graph,
-	headers => ['Prefer: create-if-missing'],
-	body => { displayName => 'made by hand', signInAudience => 'AzureADMultipleOrgs' });
-is($status, '201', 'an application with the same uniqueName made by hand');
-($status) = cloud_http('DELETE', "/graph/v1.0/applications/$app->{id}", token => $graph);
-is($status, '204', 'and deleted: it is in the recycle bin');
+my $app = made_and_deleted_app($row->{app_unique_name});
 ok((grep { $_->{id} eq $app->{id} } @{ fake_world()->{deletedItems} }),
 	'the recycle bin holds it');
 

@@ -82,14 +82,7 @@ like($plan->{preflight}[0], qr/^blocked: virtual network "vnet-missing" does not
 $node->safe_psql('postgres', "SELECT peering_delete($id)");
 is(wait_for_step($node, $id, 'deleted', 60), 'deleted', 'the first peering is deleted');
 my $row = conn($node, $id);
-my $graph = admin_token('graph');
-my ($status, $app) = cloud_http(
-	'PATCH',
-	"/graph/v1.0/applications(uniqueName='$row->{app_unique_name}')",
-	token => $graph,
-	headers => ['Prefer: create-if-missing'],
-	body => { displayName => 'made by hand', signInAudience => 'AzureADMultipleOrgs' });
-cloud_http('DELETE', "/graph/v1.0/applications/$app->{id}", token => $graph);
+my $app = made_and_deleted_app($row->{app_unique_name});
 $plan = plan_of();
 like($plan->{app}[0], qr/^delete: permanently delete application $app->{id}, which holds the uniqueName/,
 	'a deleted application holding the name: delete it');

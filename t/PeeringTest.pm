@@ -31,7 +31,7 @@ use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(
   start_fake world fake_get fake_post fake_delete fake_world fake_seed
-  cloud_http admin_token
+  cloud_http admin_token made_and_deleted_app
   fake_fault fake_clear_faults request_seq requests_since mutating_requests
   summarize_requests wait_for_request
   new_node set_credentials sql_error query_json conn create_args
@@ -138,6 +138,25 @@ sub _fake_http
 	die "$method $path: HTTP $status: " . $json->encode($out // '')
 	  if $status >= 400;
 	return $out;
+}
+
+# A multi-tenant application of that uniqueName made and deleted by hand
+# as the admin would: it stays in the recycle bin, holding the name.
+# Returns the application as Graph answered its creation.
+sub made_and_deleted_app
+{
+	my ($unique_name) = @_;
+	my $graph = admin_token('graph');
+	my ($status, $app) = cloud_http(
+		'PATCH',
+		"/graph/v1.0/applications(uniqueName='$unique_name')",
+		token => $graph,
+		headers => ['Prefer: create-if-missing'],
+		body => { displayName => 'made by hand', signInAudience => 'AzureADMultipleOrgs' });
+	die "application made by hand: HTTP $status" unless $status == 201;
+	($status) = cloud_http('DELETE', "/graph/v1.0/applications/$app->{id}", token => $graph);
+	die "application deleted by hand: HTTP $status" unless $status == 204;
+	return $app;
 }
 
 # An access token of the seeded admin principal for 'graph' or 'arm', as an
