@@ -442,6 +442,20 @@ remove_app_passwords(PeeringConn *c, const char *token, const GraphApplication *
 
 	foreach(lc, app->password_key_ids)
 		graph_remove_password(token, c->app_object_id, lfirst(lc));
+}
+
+/*
+ * Nothing needs the application's secret any more: its passwords go, and
+ * so does the database's copy.
+ */
+static void
+discard_app_secret(PeeringConn *c)
+{
+	char	   *token = admin_token(c, AZURE_GRAPH);
+	GraphApplication *app = graph_get_application(token, c->app_object_id);
+
+	if (app != NULL)
+		remove_app_passwords(c, token, app);
 	c->app_secret_key_id = NULL;
 	c->drop_app_secret = true;
 }
@@ -505,7 +519,6 @@ step_app_secret(PeeringConn *c, StepResult *r)
 		}
 	}
 	remove_app_passwords(c, token, app);
-	c->drop_app_secret = false;
 	pw = graph_add_password(token, c->app_object_id, "peering", app_secret_end_time(c));
 	c->app_secret_key_id = pw->key_id;
 	c->new_app_secret = pw->secret_text;
@@ -517,24 +530,12 @@ step_app_secret(PeeringConn *c, StepResult *r)
 static void
 step_app_secret_remove(PeeringConn *c, StepResult *r)
 {
-	char	   *token;
-	GraphApplication *app;
-
 	if (brings_own_app(c))
 	{
 		advance(r, "the secret of credential \"%s\" is the user's to keep", c->app_credential);
 		return;
 	}
-	token = admin_token(c, AZURE_GRAPH);
-	app = graph_get_application(token, c->app_object_id);
-
-	if (app != NULL)
-		remove_app_passwords(c, token, app);
-	else
-	{
-		c->app_secret_key_id = NULL;
-		c->drop_app_secret = true;
-	}
+	discard_app_secret(c);
 	advance(r, "removed the application's secret: nothing needs it once the Azure peering exists");
 }
 
@@ -815,13 +816,7 @@ step_active(PeeringConn *c, StepResult *r)
 	/* a secret left by a crash, or kept by version 1.0: nothing needs it */
 	if (!brings_own_app(c) && (c->app_secret_key_id != NULL || c->app_cred != NULL))
 	{
-		char	   *token = admin_token(c, AZURE_GRAPH);
-		GraphApplication *app = graph_get_application(token, c->app_object_id);
-
-		if (app != NULL)
-			remove_app_passwords(c, token, app);
-		c->app_secret_key_id = NULL;
-		c->drop_app_secret = true;
+		discard_app_secret(c);
 		conn_event(c, "step", "removed an application secret that nothing needs", NULL, NULL);
 	}
 	p = aiven_connection(c);
