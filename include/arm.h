@@ -51,6 +51,7 @@ typedef struct ArmPeering
 	char	   *id;
 	char	   *name;
 	char	   *peering_state;	/* Initiated / Connected / Disconnected */
+	char	   *sync_level;		/* peeringSyncLevel: FullyInSync, …NotInSync */
 	char	   *provisioning_state;
 	char	   *remote_vnet_id;
 	bool		allow_vnet_access;
@@ -119,12 +120,22 @@ extern bool arm_delete_role_assignment(const char *token, const char *scope,
 
 /*
  * PUT virtualNetworkPeerings/{name} with allowVirtualNetworkAccess, using
- * aux_token as x-ms-authorization-auxiliary for the remote tenant.
+ * aux_token as x-ms-authorization-auxiliary for the remote tenant.  With
+ * sync_address_space the PUT carries ?syncRemoteAddressSpace=true, which
+ * makes the peering take the remote VNet's current address space (a PUT
+ * of the same body alone does not).
  */
 extern ArmPeering *arm_put_peering(const char *token, const char *aux_token,
 								   const char *vnet_id, const char *name,
 								   const char *remote_vnet_id,
-								   const PeeringOptions *options);
+								   const PeeringOptions *options,
+								   bool sync_address_space);
+
+/* peeringSyncLevel says this side's copy of the remote address space is stale */
+extern bool arm_sync_level_local_stale(const char *sync_level);
+
+/* … or that the remote side's copy of this VNet's address space is */
+extern bool arm_sync_level_remote_stale(const char *sync_level);
 
 /* GET virtualNetworkPeerings/{name}; NULL on 404 */
 extern ArmPeering *arm_get_peering(const char *token, const char *vnet_id,

@@ -78,7 +78,8 @@ typedef enum ConnBool
 	X(azure_operation, TEXT) \
 	X(state, TEXT) \
 	X(state_message, TEXT) \
-	X(azure_peering_state, TEXT)
+	X(azure_peering_state, TEXT) \
+	X(azure_sync_level, TEXT)
 
 #define CONN_PROGRESS_COLUMNS(X) \
 	X(step, TEXT) \

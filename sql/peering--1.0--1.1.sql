@@ -134,6 +134,12 @@ BEGIN
 END
 $roles$;
 
+-- Address-space changes: the Azure peering's peeringSyncLevel, watched on
+-- re-check (a stale local side is synced with ?syncRemoteAddressSpace=true by
+-- peering.auto_repair; a stale remote side is the provider's to sync).
+ALTER TABLE peering.connections ADD COLUMN azure_sync_level text;
+COMMENT ON COLUMN peering.connections.azure_sync_level IS 'Azure peeringSyncLevel: FullyInSync; LocalNotInSync when the provider''s VNet changed its address space and the peering must sync; RemoteNotInSync when the VNet''s changed and the provider''s side must sync; LocalAndRemoteNotInSync';
+
 -- Progress at a glance: one row per live connection, in the words
 -- peering_wait uses too.
 CREATE VIEW peering.progress AS
@@ -143,6 +149,7 @@ SELECT c.id,
 	   c.step,
 	   c.state,
 	   c.azure_peering_state,
+	   c.azure_sync_level,
 	   round(extract(epoch FROM now() - c.step_since))::integer AS seconds_in_step,
 	   CASE
 		   WHEN c.failed THEN 'a fix, then peering_retry(' || c.id || ')'

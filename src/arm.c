@@ -18,6 +18,7 @@
 #include "jsonutil.h"
 #include "remote.h"
 #include "rest.h"
+#include "util.h"
 #include "arm.h"
 
 #define ARM_SERVICE		"arm"
@@ -57,10 +58,10 @@ arm_role_assignment_url(const char *scope, const char *guid)
 }
 
 static char *
-arm_peering_url(const char *vnet_id, const char *name)
+arm_peering_url(const char *vnet_id, const char *name, const char *query)
 {
 	return arm_url(psprintf("%s/virtualNetworkPeerings/%s", vnet_id, http_escape(name)),
-				   ARM_API_NETWORK, NULL);
+				   ARM_API_NETWORK, query);
 }
 
 /* Refuses an absolute URL from ARM that would carry the token elsewhere. */
@@ -270,6 +271,7 @@ arm_peering_from(json_t *root, const HttpResponse *resp, const char *operation)
 	peering->id = json_get_text(root, "id");
 	peering->name = json_get_text(root, "name");
 	peering->peering_state = json_get_text(root, "properties.peeringState");
+	peering->sync_level = json_get_text(root, "properties.peeringSyncLevel");
 	peering->provisioning_state = json_get_text(root, "properties.provisioningState");
 	peering->remote_vnet_id = json_get_text(root, "properties.remoteVirtualNetwork.id");
 	peering->allow_vnet_access =
@@ -539,7 +541,7 @@ arm_delete_role_assignment(const char *token, const char *scope, const char *gui
 ArmPeering *
 arm_put_peering(const char *token, const char *aux_token, const char *vnet_id,
 				const char *name, const char *remote_vnet_id,
-				const PeeringOptions *options)
+				const PeeringOptions *options, bool sync_address_space)
 {
 	char	   *operation = psprintf("create virtual network peering \"%s\"", name);
 	char	   *body = rest_body(json_pack("{s:{s:b, s:b, s:b, s:b, s:{s:s}}}",
@@ -551,18 +553,35 @@ arm_put_peering(const char *token, const char *aux_token, const char *vnet_id,
 										   "remoteVirtualNetwork",
 										   "id", remote_vnet_id));
 	HttpResponse *resp = arm_send(token, aux_token, "PUT",
-								  arm_peering_url(vnet_id, name), body);
+								  arm_peering_url(vnet_id, name,
+												  sync_address_space ?
+												  "syncRemoteAddressSpace=true" : NULL),
+								  body);
 
 	if (!rest_ok(resp))
 		remote_raise(ARM_SERVICE, operation, resp);
 	return arm_peering_response(resp, operation);
 }
 
+bool
+arm_sync_level_local_stale(const char *sync_level)
+{
+	return peering_str_eq(sync_level, "LocalNotInSync") ||
+		peering_str_eq(sync_level, "LocalAndRemoteNotInSync");
+}
+
+bool
+arm_sync_level_remote_stale(const char *sync_level)
+{
+	return peering_str_eq(sync_level, "RemoteNotInSync") ||
+		peering_str_eq(sync_level, "LocalAndRemoteNotInSync");
+}
+
 ArmPeering *
 arm_get_peering(const char *token, const char *vnet_id, const char *name)
 {
 	char	   *operation = psprintf("read virtual network peering \"%s\"", name);
-	HttpResponse *resp = arm_read(token, arm_peering_url(vnet_id, name), operation);
+	HttpResponse *resp = arm_read(token, arm_peering_url(vnet_id, name, NULL), operation);
 
 	return resp ? arm_peering_response(resp, operation) : NULL;
 }
@@ -652,7 +671,7 @@ arm_get_operation_status(const char *token, const char *url)
 bool
 arm_delete_peering(const char *token, const char *vnet_id, const char *name)
 {
-	return arm_delete(token, arm_peering_url(vnet_id, name),
+	return arm_delete(token, arm_peering_url(vnet_id, name, NULL),
 					  psprintf("delete virtual network peering \"%s\"", name),
 					  true);
 }

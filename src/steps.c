@@ -241,6 +241,7 @@ static ArmPeering *
 record_azure(PeeringConn *c, ArmPeering *pe)
 {
 	c->azure_peering_state = pe ? pstrdup(pe->peering_state) : NULL;
+	c->azure_sync_level = pe && pe->sync_level ? pstrdup(pe->sync_level) : NULL;
 	if (pe)
 		c->azure_peering_id = pstrdup(pe->id);
 	c->checked = true;
@@ -713,6 +714,7 @@ static void
 step_azure_peering(PeeringConn *c, StepResult *r)
 {
 	ArmPeering *pe;
+	bool		sync;
 
 	if (c->app_cred == NULL)
 	{
@@ -727,16 +729,21 @@ step_azure_peering(PeeringConn *c, StepResult *r)
 		return;
 	}
 
+	/* the provider's VNet changed its address space since the peering took it */
+	sync = pe != NULL && arm_sync_level_local_stale(pe->sync_level);
 	pe = arm_put_peering(auth_azure_token(c->app_cred, c->tenant_id, AZURE_ARM),
 						 auth_azure_token(c->app_cred, c->to_tenant_id, AZURE_ARM),
 						 c->vnet_id, c->peering_name, c->to_network_id,
-						 desired_options(c));
+						 desired_options(c), sync);
 
-	c->azure_peering_id = pe->id;
-	c->azure_peering_state = pe->peering_state;
+	record_azure(c, pe);
 	c->azure_operation = pe->async_operation;
-	advance(r, "created the Azure peering %s (peeringState %s)",
-			c->peering_name, pe->peering_state ? pe->peering_state : "unknown");
+	if (sync)
+		advance(r, "synced the Azure peering %s with the address space of the provider's VNet",
+				c->peering_name);
+	else
+		advance(r, "created the Azure peering %s (peeringState %s)",
+				c->peering_name, pe->peering_state ? pe->peering_state : "unknown");
 }
 
 static void
@@ -805,12 +812,50 @@ step_aiven_active(PeeringConn *c, StepResult *r)
 		wait_for(r, NULL);
 }
 
+/*
+ * A change of the customer's VNet address space leaves the provider's
+ * peering back to it RemoteNotInSync until the provider syncs it.  Nothing
+ * here may write that side, so it is reported once per change, not failed.
+ */
+static void
+report_sync_level(PeeringConn *c, const char *was)
+{
+	if (c->azure_sync_level == NULL || peering_str_eq(was, c->azure_sync_level))
+		return;
+	if (arm_sync_level_remote_stale(c->azure_sync_level))
+		conn_event(c, "drift",
+				   psprintf("the address space of VNet %s changed and the provider's peering back to it has not taken it yet (peeringSyncLevel %s): the new addresses are not reachable from project VPC %s until the provider syncs its side; ask the provider's support if this lasts",
+							c->vnet_name, c->azure_sync_level, c->project_vpc_id),
+				   NULL, NULL);
+	else if (was != NULL && !arm_sync_level_local_stale(c->azure_sync_level))
+		conn_event(c, "step",
+				   psprintf("the address spaces of the peering are in sync again (peeringSyncLevel %s)",
+							c->azure_sync_level),
+				   NULL, NULL);
+}
+
+/* What to do about a drift that was not (or no longer) repaired. */
+static char *
+drift_hint(const PeeringConn *c, bool stale)
+{
+	if (is_adopted(c) && stale)
+		return psprintf("An adopted peering is watched, not written: sync it with az network vnet peering sync --resource-group %s --vnet-name %s --name %s, then call peering_retry(" INT64_FORMAT ").",
+						c->resource_group, c->vnet_name, c->peering_name, c->id);
+	if (peering_auto_repair && !is_adopted(c))
+		return psprintf("It was repaired %d times within peering.transient_retry_budget and drifted again: find the cause, then call peering_retry(" INT64_FORMAT ") or peering_delete(" INT64_FORMAT ").",
+						c->recent_repairs, c->id, c->id);
+	return psprintf("Call peering_retry(" INT64_FORMAT ") to repair it, or peering_delete(" INT64_FORMAT ") to remove it; peering.auto_repair = on repairs it without a call.",
+					c->id, c->id);
+}
+
 /* Drift check of an ACTIVE connection: records any change and stops. */
 static void
 step_active(PeeringConn *c, StepResult *r)
 {
 	AivenPeering *p;
 	ArmPeering *pe;
+	const char *was_sync_level = c->azure_sync_level;
+	bool		stale;
 	char	   *drift;
 
 	/* a secret left by a crash, or kept by version 1.0: nothing needs it */
@@ -824,36 +869,37 @@ step_active(PeeringConn *c, StepResult *r)
 	if (p == NULL)
 		c->state = "DELETED";
 	pe = observe_azure_listed(c);
+	report_sync_level(c, was_sync_level);
+	/* the provider's VNet changed its address space: the peering must sync */
+	stale = pe != NULL && arm_sync_level_local_stale(pe->sync_level);
 	if (p != NULL && peering_str_eq(p->state, "ACTIVE") &&
 		pe != NULL && peering_str_eq(pe->peering_state, "Connected") &&
-		options_equal(&pe->options, desired_options(c)))
+		options_equal(&pe->options, desired_options(c)) && !stale)
 	{
 		wait_for(r, NULL);
 		return;
 	}
-	drift = psprintf("the peering drifted: Aiven state %s, Azure peering %s%s",
+	drift = psprintf("the peering drifted: Aiven state %s, Azure peering %s%s%s",
 					 p ? p->state : "gone",
 					 pe ? (pe->peering_state ? pe->peering_state : "unknown") : "gone",
 					 pe && !options_equal(&pe->options, desired_options(c)) ?
-					 ", its options changed" : "");
+					 ", its options changed" : "",
+					 stale ? psprintf(", the address space of the provider's VNet changed (peeringSyncLevel %s)",
+									  pe->sync_level) : "");
 	if (peering_auto_repair && !is_adopted(c) && c->recent_repairs < MAX_RECENT_REPAIRS)
 	{
 		/*
 		 * The Aiven request re-requests a connection that is gone or refused,
 		 * the Azure peering step re-creates a missing or disconnected
-		 * peering: from there on the create steps repair what is missing.
+		 * peering, or syncs a stale one: from there on the create steps
+		 * repair what is missing.
 		 */
 		conn_event(c, "repair", psprintf("%s; repairing it (peering.auto_repair)", drift),
 				   NULL, NULL);
 		jump(r, STEP_AIVEN_REQUEST, "repairing the drifted peering");
 		return;
 	}
-	fail(r, drift,
-		 peering_auto_repair ?
-		 psprintf("It was repaired %d times within peering.transient_retry_budget and drifted again: find the cause, then call peering_retry(" INT64_FORMAT ") or peering_delete(" INT64_FORMAT ").",
-				  c->recent_repairs, c->id, c->id) :
-		 psprintf("Call peering_retry(" INT64_FORMAT ") to repair it, or peering_delete(" INT64_FORMAT ") to remove it; peering.auto_repair = on repairs it without a call.",
-				  c->id, c->id));
+	fail(r, drift, drift_hint(c, stale));
 	r->error_code = "drift";
 }
 

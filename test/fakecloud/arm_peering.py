@@ -189,6 +189,9 @@ class PeeringHandlers:
             p.allow_gateway_transit = bool(props.get("allowGatewayTransit", False))
             p.use_remote_gateways = bool(props.get("useRemoteGateways", False))
             p.state = "Initiated"  # a PUT re-syncs a Disconnected peering
+            # only the query re-syncs the address space; a PUT of the same body does not
+            if req.q.get("syncRemoteAddressSpace") == "true":
+                self.w.sync_remote_address_space(p)
             p.updated = now
             p.op_done_at = now + self.w.settings["async_operation_seconds"]
             p.etag = new_id()

@@ -18,22 +18,39 @@ def provisioning_state(p, now):
     return "Updating" if now < p.op_done_at else "Succeeded"
 
 
+def _same_space(a, b):
+    return sorted(x.lower() for x in a) == sorted(x.lower() for x in b)
+
+
+def sync_level(w, p):
+    """peeringSyncLevel: "Local" when the remote VNet's address space changed since this
+    peering synced it, "Remote" when this VNet's changed since the peering back to it synced."""
+    vid = p.id.rsplit("/virtualNetworkPeerings/", 1)[0]
+    v, rv = w.vnet_by_id(vid), w.vnet_by_id(p.remote_id)
+    local = rv is not None and not _same_space(p.synced_prefixes, rv.address_prefixes)
+    remote = v is not None and any(q.deleting_until is None and not _same_space(q.synced_prefixes,
+                                                                                v.address_prefixes)
+                                   for q in w.link(p.remote_id, vid))
+    return {(False, False): "FullyInSync", (True, False): "LocalNotInSync",
+            (False, True): "RemoteNotInSync", (True, True): "LocalAndRemoteNotInSync"}[(local, remote)]
+
+
 def peering_json(w, p, now):
     rv = w.vnet_by_id(p.remote_id)
-    remote_space = {"addressPrefixes": list(rv.address_prefixes) if rv else []}
     return {"id": p.id, "name": p.name, "etag": 'W/"%s"' % p.etag,
             "type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings",
             "properties": {"provisioningState": provisioning_state(p, now), "resourceGuid": p.guid,
                            "peeringState": p.state,
-                           "peeringSyncLevel": "FullyInSync" if p.state != "Disconnected" else "LocalNotInSync",
+                           "peeringSyncLevel": sync_level(w, p),
                            "allowVirtualNetworkAccess": p.allow_vnet_access,
                            "allowForwardedTraffic": p.allow_forwarded_traffic,
                            "allowGatewayTransit": p.allow_gateway_transit,
                            "useRemoteGateways": p.use_remote_gateways,
                            "doNotVerifyRemoteGateways": False, "peerCompleteVnets": True,
                            "remoteVirtualNetwork": {"id": p.remote_id},
-                           "remoteAddressSpace": remote_space,
-                           "remoteVirtualNetworkAddressSpace": remote_space}}
+                           "remoteAddressSpace": {"addressPrefixes": list(p.synced_prefixes)},
+                           "remoteVirtualNetworkAddressSpace": {
+                               "addressPrefixes": list(rv.address_prefixes) if rv else []}}}
 
 
 def vnet_json(w, v, now):

@@ -5,7 +5,7 @@ request log, faults, reset and seed."""
 import re
 
 from .aiven import vpc_json
-from .arm_render import provisioning_state, role_assignment_id
+from .arm_render import provisioning_state, role_assignment_id, sync_level
 from .common import iso, Resp
 from .model import Application
 from .presets import catalogue
@@ -137,10 +137,11 @@ def _role_assignment(w, ra, now):
             "effective": w.effective(ra, now)}
 
 
-def _vnet(v, now):
+def _vnet(w, v, now):
     return {"id": v.id, "subscription": v.subscription, "resource_group": v.resource_group, "name": v.name,
             "location": v.location, "tenant": v.tenant, "address_prefixes": list(v.address_prefixes),
             "peerings": [{"name": p.name, "id": p.id, "remote_id": p.remote_id, "peeringState": p.state,
+                          "peeringSyncLevel": sync_level(w, p),
                           "provisioningState": provisioning_state(p, now),
                           "allowVirtualNetworkAccess": p.allow_vnet_access,
                           "allowForwardedTraffic": p.allow_forwarded_traffic,
@@ -167,7 +168,7 @@ def dump(cloud, now):
                              "actions": list(rd.actions), "notActions": list(rd.not_actions),
                              "assignableScopes": list(rd.assignable_scopes)} for rd in w.role_definitions.values()],
         "roleAssignments": [_role_assignment(w, ra, now) for ra in w.role_assignments.values()],
-        "virtualNetworks": [_vnet(v, now) for v in w.vnets.values()],
+        "virtualNetworks": [_vnet(w, v, now) for v in w.vnets.values()],
         "aiven": {"projects": [{"name": p.name, "vpcs": [dict(vpc_json(v), provider_vnet_id=v.provider_vnet_id)
                                                          for v in p.vpcs.values()]}
                                for p in w.projects.values()]},

@@ -49,6 +49,9 @@ class Peering:
     state: str = "Initiated"  # peeringState
     deleting_until: Optional[float] = None
     delete_op: Optional[str] = None
+    # the remote VNet's address space as of this peering's create or last sync
+    # (remoteAddressSpace); peeringSyncLevel compares it with the live one
+    synced_prefixes: list = field(default_factory=list)
 
 
 @dataclass

@@ -92,6 +92,38 @@ def remove_vnets(cloud, items, now):
     return n
 
 
+def address_spaces(cloud, items, now):
+    """An admin changes a VNet's address prefixes, as Azure allows for a peered VNet: the
+    peerings toward it fall out of sync until they are synced; no overlap with a peered VNet."""
+    w, out = cloud.world, []
+    for a in items or []:
+        v = w.vnet(a["subscription"], a["resource_group"], a["name"])
+        if v is None:
+            raise ValueError("vnet %s/%s not found" % (a["resource_group"], a["name"]))
+        prefixes = [str(ipaddress.ip_network(x)) for x in a["address_prefixes"]]
+        for p in v.peerings.values():
+            rv = w.vnet_by_id(p.remote_id)
+            if rv is not None and overlapping(prefixes, rv.address_prefixes):
+                raise ValueError("address space %s overlaps with peered vnet %s" % (", ".join(prefixes), rv.id))
+        v.address_prefixes = prefixes
+        out.append(v.id)
+    return out
+
+
+def synced_peerings(cloud, items, now):
+    """The owner of a peering syncs it (what the provider does for its side): as a PUT with
+    ?syncRemoteAddressSpace=true."""
+    w, n = cloud.world, 0
+    for p in items or []:
+        v = w.vnet_by_id(p["vnet_id"])
+        q = v.peerings.get(p["name"].lower()) if v else None
+        if q is None:
+            raise ValueError("peering %s of %s not found" % (p["name"], p["vnet_id"]))
+        w.sync_remote_address_space(q)
+        n += 1
+    return n
+
+
 def remove_peerings(cloud, items, now):
     w, n = cloud.world, 0
     for p in items or []:
@@ -304,6 +336,8 @@ SEEDERS = [
     ("subscriptions", "subscriptions", subscriptions),
     ("vnets", "vnets", vnets),
     ("remove_vnets", "removed_vnets", remove_vnets),
+    ("address_spaces", "address_spaces", address_spaces),
+    ("sync_peerings", "synced_peerings", synced_peerings),
     ("remove_peerings", "removed_peerings", remove_peerings),
     ("aiven_projects", "aiven_projects", aiven_projects),
     ("aiven_vpcs", "aiven_vpcs", aiven_vpcs),

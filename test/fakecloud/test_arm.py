@@ -204,6 +204,50 @@ class TestArm(FakeCase):
                      body(self.vnet_id("vnet-missing")))
         self.assertArmError(r, 400, "InvalidResourceReference")
 
+    def test_address_space_sync(self):
+        """After vnet1's address space grows, its peering is RemoteNotInSync and the one back
+        LocalNotInSync (the Az.Network test of Sync-AzVirtualNetworkPeering); a PUT of the same
+        body does not sync, a PUT with syncRemoteAddressSpace=true does."""
+        a = self.admin()
+        v1, v2 = self.vnet_id("vnet-app"), self.vnet_id("vnet-app2")
+        body = lambda remote: {"properties": {"allowVirtualNetworkAccess": True,
+                                              "remoteVirtualNetwork": {"id": remote}}}
+        self.arm("PUT", v1 + "/virtualNetworkPeerings/p12", a, body(v2))
+        self.arm("PUT", v2 + "/virtualNetworkPeerings/p21", a, body(v1))
+        level = lambda v, n: self.arm("GET", v + "/virtualNetworkPeerings/" + n, a).json["properties"]
+        self.assertEqual(level(v1, "p12")["peeringSyncLevel"], "FullyInSync")
+        before = level(v1, "p12")["remoteAddressSpace"]
+        grown = self.arm("GET", v1, a).json["properties"]["addressSpace"]["addressPrefixes"] + ["10.99.0.0/16"]
+        self.seed(address_spaces=[{"subscription": self.w["subscription_id"], "resource_group": "rg-peering",
+                                   "name": "vnet-app", "address_prefixes": grown}])
+        self.assertEqual(level(v1, "p12")["peeringSyncLevel"], "RemoteNotInSync")
+        p21 = level(v2, "p21")
+        self.assertEqual(p21["peeringSyncLevel"], "LocalNotInSync")
+        self.assertNotIn("10.99.0.0/16", p21["remoteAddressSpace"]["addressPrefixes"])
+        self.assertIn("10.99.0.0/16", p21["remoteVirtualNetworkAddressSpace"]["addressPrefixes"])
+        self.assertEqual(level(v1, "p12")["remoteAddressSpace"], before)
+        # the same body again: still out of sync
+        self.assertEqual(self.arm("PUT", v2 + "/virtualNetworkPeerings/p21", a, body(v1)).status, 200)
+        self.assertEqual(level(v2, "p21")["peeringSyncLevel"], "LocalNotInSync")
+        r = self.arm("PUT", v2 + "/virtualNetworkPeerings/p21", a, body(v1),
+                     query={"syncRemoteAddressSpace": "true"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["properties"]["peeringSyncLevel"], "FullyInSync")
+        self.assertEqual(level(v1, "p12")["peeringSyncLevel"], "FullyInSync")
+        self.assertIn("10.99.0.0/16", level(v2, "p21")["remoteAddressSpace"]["addressPrefixes"])
+        # both sides changed
+        for name, v in (("vnet-app", v1), ("vnet-app2", v2)):
+            grown = self.arm("GET", v, a).json["properties"]["addressSpace"]["addressPrefixes"]
+            self.seed(address_spaces=[{"subscription": self.w["subscription_id"], "resource_group": "rg-peering",
+                                       "name": name, "address_prefixes": grown + [
+                                           "10.98.0.0/16" if v == v1 else "10.97.0.0/16"]}])
+        self.assertEqual(level(v1, "p12")["peeringSyncLevel"], "LocalAndRemoteNotInSync")
+        # an address space that overlaps the peered VNet's is refused
+        r = self.fake("POST", "/_fake/seed", {"address_spaces": [{
+            "subscription": self.w["subscription_id"], "resource_group": "rg-peering", "name": "vnet-app",
+            "address_prefixes": grown}]})
+        self.assertEqual(r.status, 400, r)
+
     def test_peering_rejections(self):
         W = self.w
         ctx = self.app_tokens(self.procedure_until_pending())

@@ -240,6 +240,7 @@ class World:
                     created=now, updated=now,
                     op_done_at=now + (self.settings["async_operation_seconds"] if owner == "customer" else 0),
                     guid=new_id(), etag=new_id(), owner=owner)
+        self.sync_remote_address_space(p)
         vnet.peerings[_k(name)] = p
         self._links.setdefault((_k(vnet.id), norm(remote_id)), {})[_k(name)] = p
         self._linked_from.setdefault(norm(remote_id), set()).add(_k(vnet.id))
@@ -259,6 +260,11 @@ class World:
             self._linked_from.get(key[1], set()).discard(key[0])
         self.touch_link(vnet.id, p.remote_id)
         return p
+
+    def sync_remote_address_space(self, p):
+        """The peering takes the remote VNet's current address space as its own."""
+        rv = self.vnet_by_id(p.remote_id)
+        p.synced_prefixes = list(rv.address_prefixes) if rv else []
 
     def link(self, vid, remote_id):
         """The peerings of VNet `vid` toward VNet `remote_id` (deleting ones included)."""
