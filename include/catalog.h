@@ -12,19 +12,8 @@
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 
+#include "attempt.h"
 #include "auth.h"
-
-/*
- * A boolean column that is NULL until the step that learns it has run
- * (app_role_owned, provider_sp_created, peer_role_owned), so that the row
- * tells "not looked at yet" from "not ours".  Steps treat NULL as false.
- */
-typedef enum ConnBool
-{
-	CONN_BOOL_NULL = 0,
-	CONN_BOOL_FALSE,
-	CONN_BOOL_TRUE
-} ConnBool;
 
 /*
  * The columns of peering.connections a PeeringConn holds, each with the kind
@@ -104,32 +93,6 @@ typedef enum ConnBool
 #define CONN_CTYPE_INT4 int32		/* NOT NULL */
 #define CONN_CTYPE_TIMESTAMPTZ TimestampTz
 
-/* One event to append to peering.events. */
-typedef struct PeeringEvent
-{
-	const char *kind;			/* created, step, state, error, failed, retry, delete, drift */
-	char	   *step;			/* the step it concerns */
-	char	   *message;
-	char	   *error_code;
-	char	   *request_id;
-} PeeringEvent;
-
-/*
- * Objects shared by the connections of a subscription (the custom roles),
- * a tenant (the provider's service principal) or a VNet (the provider's role
- * assignment), as another live connection recorded them: made once, then
- * reused without a remote write.  NULL: none recorded yet.
- */
-typedef struct SharedObjects
-{
-	char	   *app_role_id;
-	ConnBool	app_role_owned;
-	char	   *peer_role_id;
-	ConnBool	peer_role_owned;
-	char	   *provider_sp_id;
-	char	   *peer_role_assignment_id;
-} SharedObjects;
-
 typedef struct PeeringConn
 {
 	int64		id;
@@ -141,23 +104,7 @@ typedef struct PeeringConn
 	CONN_PROGRESS_COLUMNS(CONN_FIELD)
 #undef CONN_FIELD
 
-	/* work of the cycle, not columns */
-	bool		checked;		/* remote state read in this cycle */
-	TimestampTz observed_at;	/* when it was read */
-	TimestampTz attempt_started;	/* when this attempt at the step began: what
-									 * a step computes from the time must not
-									 * change when the engine runs it again */
-	Credential *azure_cred;
-	Credential *aiven_cred;
-	Credential *app_cred;		/* NULL until the app secret exists */
-	char	   *new_app_secret; /* to store as the app's credential */
-	bool		drop_app_secret;
-	bool		app_role_shared;	/* another live connection uses app_role_id */
-	bool		peer_role_shared;	/* likewise peer_role_id */
-	bool		peer_assignment_shared; /* likewise peer_role_assignment_id */
-	SharedObjects known;		/* what other connections already made */
-	int			recent_repairs; /* automatic repairs within the transient budget */
-	List	   *events;			/* of PeeringEvent * */
+	ConnAttempt attempt;		/* not columns: see attempt.h */
 } PeeringConn;
 
 /* Name of the internal credential holding a connection's app secret. */

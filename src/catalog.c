@@ -564,9 +564,9 @@ conn_copy(const PeeringConn *src)
 	memcpy(c, src, sizeof(PeeringConn));
 	foreach_conn_column(col)
 		field_copy_deep(col->kind, column_field(col, c));
-	c->new_app_secret = NULL;
-	c->drop_app_secret = false;
-	c->events = NIL;
+	c->attempt.new_app_secret = NULL;
+	c->attempt.drop_app_secret = false;
+	c->attempt.events = NIL;
 	return c;
 }
 
@@ -581,7 +581,7 @@ conn_event(PeeringConn *c, const char *kind, const char *message,
 	e->message = copy_or_null(message);
 	e->error_code = copy_or_null(error_code);
 	e->request_id = copy_or_null(request_id);
-	c->events = lappend(c->events, e);
+	c->attempt.events = lappend(c->attempt.events, e);
 }
 
 int
@@ -625,7 +625,7 @@ find_shared_objects(PeeringConn *c)
 {
 	CatalogScope scope;
 	QueryArgs	args = {0};
-	SharedObjects *k = &c->known;
+	SharedObjects *k = &c->attempt.known;
 
 	memset(k, 0, sizeof(SharedObjects));
 	if (c->tenant_id == NULL || c->vnet_id == NULL)
@@ -666,22 +666,22 @@ catalog_prepare(PeeringConn *c, List **credentials)
 {
 	catalog_load_credentials(c, credentials);
 	if (step_is(c, STEP_ACTIVE))
-		c->recent_repairs = count_recent_repairs(c->id);
+		c->attempt.recent_repairs = count_recent_repairs(c->id);
 	if (step_is(c, STEP_APP_ROLE) || step_is(c, STEP_PROVIDER_SP) ||
 		step_is(c, STEP_PEER_ROLE) || step_is(c, STEP_PEER_ROLE_ASSIGNMENT))
 		find_shared_objects(c);
-	c->peer_assignment_shared = false;
-	c->app_role_shared = false;
-	c->peer_role_shared = false;
+	c->attempt.peer_assignment_shared = false;
+	c->attempt.app_role_shared = false;
+	c->attempt.peer_role_shared = false;
 	if (step_is(c, STEP_DELETE_ROLE_ASSIGNMENTS))
-		c->peer_assignment_shared =
+		c->attempt.peer_assignment_shared =
 			catalog_used_elsewhere(c->id, "peer_role_assignment_id",
 								   c->peer_role_assignment_id);
 	if (step_is(c, STEP_DELETE_ROLES))
 	{
-		c->app_role_shared = catalog_used_elsewhere(c->id, "app_role_id",
+		c->attempt.app_role_shared = catalog_used_elsewhere(c->id, "app_role_id",
 													c->app_role_id);
-		c->peer_role_shared = catalog_used_elsewhere(c->id, "peer_role_id",
+		c->attempt.peer_role_shared = catalog_used_elsewhere(c->id, "peer_role_id",
 													 c->peer_role_id);
 	}
 }
@@ -808,13 +808,13 @@ shared_credential(const char *name, List **cache)
 void
 catalog_load_credentials(PeeringConn *c, List **cache)
 {
-	c->azure_cred = shared_credential(c->azure_credential, cache);
-	c->aiven_cred = shared_credential(c->aiven_credential, cache);
+	c->attempt.azure_cred = shared_credential(c->azure_credential, cache);
+	c->attempt.aiven_cred = shared_credential(c->aiven_credential, cache);
 	/* the peering application's own secret, or the user's application's */
 	if (c->app_credential != NULL)
-		c->app_cred = shared_credential(c->app_credential, cache);
+		c->attempt.app_cred = shared_credential(c->app_credential, cache);
 	else
-		c->app_cred = catalog_get_credential(psprintf(APP_CREDENTIAL_FMT, c->id), true);
+		c->attempt.app_cred = catalog_get_credential(psprintf(APP_CREDENTIAL_FMT, c->id), true);
 }
 
 char *
@@ -925,7 +925,7 @@ store_app_secret(const PeeringConn *c)
 	cred.kind = "azure_client_secret";
 	cred.tenant_id = c->tenant_id;
 	cred.client_id = c->app_id;
-	cred.secret = c->new_app_secret;
+	cred.secret = c->attempt.new_app_secret;
 	upsert_credential(&cred, true);
 }
 
@@ -1003,7 +1003,7 @@ catalog_save(PeeringConn *before, PeeringConn *after, bool progress, bool keep_c
 	 * the row already holds: a refresh that read before the worker's newer
 	 * look does not undo it.
 	 */
-	fresher = !after->checked || after->observed_at >= checked_at;
+	fresher = !after->attempt.checked || after->attempt.observed_at >= checked_at;
 
 	/*
 	 * Progress is written only by the driver that holds the claim, and only
@@ -1037,20 +1037,20 @@ catalog_save(PeeringConn *before, PeeringConn *after, bool progress, bool keep_c
 			(col->group == PROGRESS_COLUMN && current))
 			set_column(&sql, &args, col, after);
 	}
-	if (after->checked && fresher)
+	if (after->attempt.checked && fresher)
 	{
-		arg_timestamptz(&args, after->observed_at);
+		arg_timestamptz(&args, after->attempt.observed_at);
 		appendStringInfo(&sql, ", checked_at = $%d", args.n);
 	}
 	appendStringInfoString(&sql, " WHERE id = $1");
 	catalog_exec(sql.data, &args, SPI_OK_UPDATE);
 
-	if (after->new_app_secret)
+	if (after->attempt.new_app_secret)
 	{
 		store_app_secret(after);
-		explicit_bzero(after->new_app_secret, strlen(after->new_app_secret));
+		explicit_bzero(after->attempt.new_app_secret, strlen(after->attempt.new_app_secret));
 	}
-	if (after->drop_app_secret)
+	if (after->attempt.drop_app_secret)
 	{
 		QueryArgs	name = {0};
 
@@ -1066,7 +1066,7 @@ catalog_save(PeeringConn *before, PeeringConn *after, bool progress, bool keep_c
 							after->state ? after->state : "none",
 							after->azure_peering_state ? after->azure_peering_state : "none"),
 				   NULL, NULL);
-	foreach(lc, after->events)
+	foreach(lc, after->attempt.events)
 		insert_event(after, lfirst(lc));
 
 	if (!peering_str_same(before->state, after->state) ||

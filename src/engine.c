@@ -664,13 +664,13 @@ local_error_is_transient(int sqlerrcode)
 static void
 forget_tokens(PeeringConn *c)
 {
-	auth_forget(c->azure_cred, c->tenant_id, AZURE_ARM);
-	auth_forget(c->azure_cred, c->tenant_id, AZURE_GRAPH);
-	if (c->app_cred != NULL)
+	auth_forget(c->attempt.azure_cred, c->tenant_id, AZURE_ARM);
+	auth_forget(c->attempt.azure_cred, c->tenant_id, AZURE_GRAPH);
+	if (c->attempt.app_cred != NULL)
 	{
-		auth_forget(c->app_cred, c->tenant_id, AZURE_ARM);
+		auth_forget(c->attempt.app_cred, c->tenant_id, AZURE_ARM);
 		if (c->to_tenant_id != NULL)
-			auth_forget(c->app_cred, c->to_tenant_id, AZURE_ARM);
+			auth_forget(c->attempt.app_cred, c->to_tenant_id, AZURE_ARM);
 	}
 }
 
@@ -708,11 +708,11 @@ classify_error(PeeringConn *c, ErrorData *ed, StepResult *r)
 static bool
 fail_without_credentials(PeeringConn *c, StepResult *r)
 {
-	if (c->azure_cred != NULL && c->aiven_cred != NULL)
+	if (c->attempt.azure_cred != NULL && c->attempt.aiven_cred != NULL)
 		return false;
 	r->outcome = STEP_FAILED;
 	r->message = psprintf("credential \"%s\" does not exist",
-						  c->azure_cred == NULL ? c->azure_credential : c->aiven_credential);
+						  c->attempt.azure_cred == NULL ? c->azure_credential : c->aiven_credential);
 	r->hint = pstrdup("Create it again with peering_credential_set(), then call peering_retry().");
 	return true;
 }
@@ -729,7 +729,7 @@ run_attempt(Engine *e, Run *run)
 	StepResult *r = palloc0(sizeof(StepResult));
 
 	run->conn = conn_copy(run->saved);
-	run->conn->attempt_started = run->started;
+	run->conn->attempt.started = run->started;
 	run->asked = NIL;
 	run->waiting = false;
 	r->retry_after = -1;
@@ -877,7 +877,7 @@ engine_save(Engine *e)
 		Run		   *run = lfirst(lc);
 
 		run->saved = run->conn;
-		run->saved->events = NIL;
+		run->saved->attempt.events = NIL;
 		run_start(e, run);
 	}
 	list_free(going_on);

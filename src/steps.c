@@ -165,7 +165,7 @@ step_role_assignment_guid(const PeeringConn *c, const char *role_id,
 static char *
 admin_token(PeeringConn *c, AzureAudience aud)
 {
-	return auth_azure_token(c->azure_cred, c->tenant_id, aud);
+	return auth_azure_token(c->attempt.azure_cred, c->tenant_id, aud);
 }
 
 static char *
@@ -186,11 +186,11 @@ static AivenPeering *
 aiven_connection(PeeringConn *c)
 {
 	bool		teardown = peering_str_eq(c->desired, "absent");
-	AivenVpc   *vpc = aiven_get_vpc(auth_aiven_token(c->aiven_cred), c->project,
+	AivenVpc   *vpc = aiven_get_vpc(auth_aiven_token(c->attempt.aiven_cred), c->project,
 									c->project_vpc_id, teardown);
 
-	c->checked = true;
-	c->observed_at = GetCurrentTimestamp();
+	c->attempt.checked = true;
+	c->attempt.observed_at = GetCurrentTimestamp();
 	if (vpc == NULL && teardown)
 		return NULL;
 	if (vpc == NULL)
@@ -244,8 +244,8 @@ record_azure(PeeringConn *c, ArmPeering *pe)
 	c->azure_sync_level = pe && pe->sync_level ? pstrdup(pe->sync_level) : NULL;
 	if (pe)
 		c->azure_peering_id = pstrdup(pe->id);
-	c->checked = true;
-	c->observed_at = GetCurrentTimestamp();
+	c->attempt.checked = true;
+	c->attempt.observed_at = GetCurrentTimestamp();
 	return pe;
 }
 
@@ -389,7 +389,7 @@ step_app(PeeringConn *c, StepResult *r)
 
 	if (brings_own_app(c))
 	{
-		c->app_id = pstrdup(c->app_cred->client_id);
+		c->app_id = pstrdup(c->attempt.app_cred->client_id);
 		advance(r, "using the application %s of credential \"%s\", which is not ours to change",
 				c->app_id, c->app_credential);
 		return;
@@ -458,7 +458,7 @@ discard_app_secret(PeeringConn *c)
 	if (app != NULL)
 		remove_app_passwords(c, token, app);
 	c->app_secret_key_id = NULL;
-	c->drop_app_secret = true;
+	c->attempt.drop_app_secret = true;
 }
 
 /*
@@ -469,7 +469,7 @@ discard_app_secret(PeeringConn *c)
 static char *
 app_secret_end_time(const PeeringConn *c)
 {
-	TimestampTz start = c->attempt_started ? c->attempt_started : GetCurrentTimestamp();
+	TimestampTz start = c->attempt.started ? c->attempt.started : GetCurrentTimestamp();
 	time_t		end = timestamptz_to_time_t(start) + peering_app_secret_lifetime;
 	struct tm	tm;
 	char		buf[32];
@@ -513,7 +513,7 @@ step_app_secret(PeeringConn *c, StepResult *r)
 	}
 	foreach(lc, app->password_key_ids)
 	{
-		if (c->app_cred != NULL && peering_str_eq(lfirst(lc), c->app_secret_key_id))
+		if (c->attempt.app_cred != NULL && peering_str_eq(lfirst(lc), c->app_secret_key_id))
 		{
 			advance(r, "the application's secret is in place");
 			return;
@@ -522,7 +522,7 @@ step_app_secret(PeeringConn *c, StepResult *r)
 	remove_app_passwords(c, token, app);
 	pw = graph_add_password(token, c->app_object_id, "peering", app_secret_end_time(c));
 	c->app_secret_key_id = pw->key_id;
-	c->new_app_secret = pw->secret_text;
+	c->attempt.new_app_secret = pw->secret_text;
 	advance(r, "added a secret to the application (key %s, valid until %s)",
 			pw->key_id, pw->end_date_time ? pw->end_date_time : "unknown");
 }
@@ -557,7 +557,7 @@ step_app_role(PeeringConn *c, StepResult *r)
 								  "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/read",
 								  "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write",
 								  "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete"),
-					   c->known.app_role_id, c->known.app_role_owned,
+					   c->attempt.known.app_role_id, c->attempt.known.app_role_owned,
 					   &c->app_role_id, &c->app_role_owned);
 }
 
@@ -578,9 +578,9 @@ step_provider_sp(PeeringConn *c, StepResult *r)
 	char	   *token;
 	GraphServicePrincipal *sp;
 
-	if (c->known.provider_sp_id != NULL)
+	if (c->attempt.known.provider_sp_id != NULL)
 	{
-		c->provider_sp_id = pstrdup(c->known.provider_sp_id);
+		c->provider_sp_id = pstrdup(c->attempt.known.provider_sp_id);
 		if (c->provider_sp_created == CONN_BOOL_NULL)
 			c->provider_sp_created = CONN_BOOL_FALSE;
 		advance(r, "the provider's service principal %s is in place for another connection",
@@ -607,7 +607,7 @@ step_peer_role(PeeringConn *c, StepResult *r)
 	ensure_custom_role(c, r, ROLE_PROVIDER_PEER,
 					   "Lets the provider's application peer its VNet with VNets of this subscription (peering extension)",
 					   list_make1("Microsoft.Network/virtualNetworks/peer/action"),
-					   c->known.peer_role_id, c->known.peer_role_owned,
+					   c->attempt.known.peer_role_id, c->attempt.known.peer_role_owned,
 					   &c->peer_role_id, &c->peer_role_owned);
 }
 
@@ -615,7 +615,7 @@ static void
 step_peer_role_assignment(PeeringConn *c, StepResult *r)
 {
 	ensure_role_assignment(c, r, c->peer_role_id, c->provider_sp_id,
-						   "provider's service principal", c->known.peer_role_assignment_id,
+						   "provider's service principal", c->attempt.known.peer_role_assignment_id,
 						   &c->peer_role_assignment_id);
 }
 
@@ -627,7 +627,7 @@ static void
 step_aiven_request(PeeringConn *c, StepResult *r)
 {
 	AivenPeering *p = aiven_connection(c);
-	char	   *token = auth_aiven_token(c->aiven_cred);
+	char	   *token = auth_aiven_token(c->attempt.aiven_cred);
 
 	observe_aiven(c, p);
 	if (p != NULL && strcmp(p->state, "DELETING") == 0)
@@ -716,7 +716,7 @@ step_azure_peering(PeeringConn *c, StepResult *r)
 	ArmPeering *pe;
 	bool		sync;
 
-	if (c->app_cred == NULL)
+	if (c->attempt.app_cred == NULL)
 	{
 		jump(r, STEP_APP_SECRET, "the application's secret is missing; adding one");
 		return;
@@ -731,8 +731,8 @@ step_azure_peering(PeeringConn *c, StepResult *r)
 
 	/* the provider's VNet changed its address space since the peering took it */
 	sync = pe != NULL && arm_sync_level_local_stale(pe->sync_level);
-	pe = arm_put_peering(auth_azure_token(c->app_cred, c->tenant_id, AZURE_ARM),
-						 auth_azure_token(c->app_cred, c->to_tenant_id, AZURE_ARM),
+	pe = arm_put_peering(auth_azure_token(c->attempt.app_cred, c->tenant_id, AZURE_ARM),
+						 auth_azure_token(c->attempt.app_cred, c->to_tenant_id, AZURE_ARM),
 						 c->vnet_id, c->peering_name, c->to_network_id,
 						 desired_options(c), sync);
 
@@ -751,10 +751,10 @@ step_azure_peering_wait(PeeringConn *c, StepResult *r)
 {
 	ArmPeering *pe;
 
-	if (c->azure_operation != NULL && c->app_cred != NULL)
+	if (c->azure_operation != NULL && c->attempt.app_cred != NULL)
 	{
 		char	   *status = arm_get_operation_status(
-													  auth_azure_token(c->app_cred, c->tenant_id, AZURE_ARM),
+													  auth_azure_token(c->attempt.app_cred, c->tenant_id, AZURE_ARM),
 													  c->azure_operation);
 
 		/* ARM spells it both ways */
@@ -843,7 +843,7 @@ drift_hint(const PeeringConn *c, bool stale)
 						c->resource_group, c->vnet_name, c->peering_name, c->id);
 	if (peering_auto_repair && !is_adopted(c))
 		return psprintf("It was repaired %d times within peering.transient_retry_budget and drifted again: find the cause, then call peering_retry(" INT64_FORMAT ") or peering_delete(" INT64_FORMAT ").",
-						c->recent_repairs, c->id, c->id);
+						c->attempt.recent_repairs, c->id, c->id);
 	return psprintf("Call peering_retry(" INT64_FORMAT ") to repair it, or peering_delete(" INT64_FORMAT ") to remove it; peering.auto_repair = on repairs it without a call.",
 					c->id, c->id);
 }
@@ -859,7 +859,7 @@ step_active(PeeringConn *c, StepResult *r)
 	char	   *drift;
 
 	/* a secret left by a crash, or kept by version 1.0: nothing needs it */
-	if (!brings_own_app(c) && (c->app_secret_key_id != NULL || c->app_cred != NULL))
+	if (!brings_own_app(c) && (c->app_secret_key_id != NULL || c->attempt.app_cred != NULL))
 	{
 		discard_app_secret(c);
 		conn_event(c, "step", "removed an application secret that nothing needs", NULL, NULL);
@@ -886,7 +886,7 @@ step_active(PeeringConn *c, StepResult *r)
 					 ", its options changed" : "",
 					 stale ? psprintf(", the address space of the provider's VNet changed (peeringSyncLevel %s)",
 									  pe->sync_level) : "");
-	if (peering_auto_repair && !is_adopted(c) && c->recent_repairs < MAX_RECENT_REPAIRS)
+	if (peering_auto_repair && !is_adopted(c) && c->attempt.recent_repairs < MAX_RECENT_REPAIRS)
 	{
 		/*
 		 * The Aiven request re-requests a connection that is gone or refused,
@@ -938,7 +938,7 @@ step_delete_aiven(PeeringConn *c, StepResult *r)
 {
 	AivenPeering *p;
 
-	p = aiven_delete_peering(auth_aiven_token(c->aiven_cred), c->project,
+	p = aiven_delete_peering(auth_aiven_token(c->attempt.aiven_cred), c->project,
 							 c->project_vpc_id, peering_lower(c->subscription_id),
 							 peering_lower(c->resource_group),
 							 peering_lower(c->vnet_name));
@@ -973,7 +973,7 @@ step_delete_role_assignments(PeeringConn *c, StepResult *r)
 		arm_delete_role_assignment(token, c->vnet_id, c->app_role_assignment_id))
 		deleted++;
 	/* the provider's assignment on a VNet serves every VPC peered with it */
-	if (c->peer_role_assignment_id && c->vnet_id && !c->peer_assignment_shared &&
+	if (c->peer_role_assignment_id && c->vnet_id && !c->attempt.peer_assignment_shared &&
 		arm_delete_role_assignment(token, c->vnet_id, c->peer_role_assignment_id))
 		deleted++;
 	c->app_role_assignment_id = NULL;
@@ -1039,7 +1039,7 @@ step_delete_app(PeeringConn *c, StepResult *r)
 	c->app_sp_id = NULL;
 	c->app_object_id = NULL;
 	c->app_secret_key_id = NULL;
-	c->drop_app_secret = true;
+	c->attempt.drop_app_secret = true;
 	advance(r, "deleted the peering application and its service principal");
 }
 
@@ -1071,9 +1071,9 @@ static void
 step_delete_roles(PeeringConn *c, StepResult *r)
 {
 	const char *app_role = delete_role_if_unused(c, c->app_role_id, c->app_role_owned,
-												 c->app_role_shared);
+												 c->attempt.app_role_shared);
 	const char *peer_role = delete_role_if_unused(c, c->peer_role_id, c->peer_role_owned,
-												  c->peer_role_shared);
+												  c->attempt.peer_role_shared);
 
 	advance(r, "custom roles: application role %s, provider role %s", app_role, peer_role);
 }
