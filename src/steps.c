@@ -688,18 +688,30 @@ fail_if_refused(PeeringConn *c, const AivenPeering *p, StepResult *r)
 	return true;
 }
 
-static void
-step_aiven_pending(PeeringConn *c, StepResult *r)
+/*
+ * The Aiven connection, observed, while it is neither gone (then it is
+ * requested again) nor refused (then the connection stops); else NULL.
+ */
+static AivenPeering *
+live_aiven_connection(PeeringConn *c, StepResult *r)
 {
 	AivenPeering *p = aiven_connection(c);
 
 	if (p == NULL)
 	{
 		jump(r, STEP_AIVEN_REQUEST, "the Aiven connection disappeared; requesting it again");
-		return;
+		return NULL;
 	}
 	observe_aiven(c, p);
-	if (fail_if_refused(c, p, r))
+	return fail_if_refused(c, p, r) ? NULL : p;
+}
+
+static void
+step_aiven_pending(PeeringConn *c, StepResult *r)
+{
+	AivenPeering *p = live_aiven_connection(c, r);
+
+	if (p == NULL)
 		return;
 	if ((peering_str_eq(p->state, "PENDING_PEER") || peering_str_eq(p->state, "ACTIVE")) &&
 		c->to_tenant_id != NULL && c->to_network_id != NULL)
@@ -786,16 +798,10 @@ step_azure_peering_wait(PeeringConn *c, StepResult *r)
 static void
 step_aiven_active(PeeringConn *c, StepResult *r)
 {
-	AivenPeering *p = aiven_connection(c);
+	AivenPeering *p = live_aiven_connection(c, r);
 	ArmPeering *pe;
 
 	if (p == NULL)
-	{
-		jump(r, STEP_AIVEN_REQUEST, "the Aiven connection disappeared; requesting it again");
-		return;
-	}
-	observe_aiven(c, p);
-	if (fail_if_refused(c, p, r))
 		return;
 	pe = observe_azure(c);
 	if (pe == NULL || peering_str_eq(pe->peering_state, "Disconnected"))
