@@ -30,38 +30,9 @@ $node->poll_query_until('postgres',
   or diag('no sync level recorded');
 is(conn($node, $id)->{azure_sync_level}, 'FullyInSync', 'the re-check records FullyInSync');
 
-my ($psub, $prg, $pvnet) = $w->{provider_vnet_id} =~
-  m{/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Network/virtualNetworks/([^/]+)}i
-  or die "provider VNet id $w->{provider_vnet_id}";
-
-sub vnet_of
-{
-	my ($vid) = @_;
-	my ($v) = grep { lc $_->{id} eq lc $vid } @{ fake_world()->{virtualNetworks} };
-	return $v;
-}
-
 sub customer_peering
 {
 	return customer_peerings(fake_world(), $w->{vnet_name})->[0];
-}
-
-# The VNet named by (subscription, group, name) gets one more prefix.
-sub grow
-{
-	my ($sub, $rg, $name, $vid, $prefix) = @_;
-	fake_seed(
-		{
-			address_spaces => [
-				{
-					subscription => $sub,
-					resource_group => $rg,
-					name => $name,
-					address_prefixes => [ @{ vnet_of($vid)->{address_prefixes} }, $prefix ]
-				}
-			]
-		});
-	return;
 }
 
 sub sync_puts
@@ -84,7 +55,7 @@ sub events_like
 
 # ---- The provider's VNet grows, auto repair off: stop, then peering_retry.
 my $seq = request_seq();
-grow($psub, $prg, $pvnet, $w->{provider_vnet_id}, '10.213.3.0/24');
+grow_vnet($w->{provider_vnet_id}, '10.213.3.0/24');
 is(customer_peering()->{peeringSyncLevel}, 'LocalNotInSync',
 	"the fake: the customer's peering is LocalNotInSync");
 $node->poll_query_until('postgres', "SELECT failed FROM peering.connections WHERE id = $id")
@@ -115,7 +86,7 @@ is(scalar(map { @{ $_->{passwordCredentials} // [] } } @{ our_apps(fake_world())
 # ---- The provider's VNet grows again, auto repair on: synced by the re-check.
 reload_with($node, 'peering.auto_repair', 'on');
 $seq = request_seq();
-grow($psub, $prg, $pvnet, $w->{provider_vnet_id}, '10.213.4.0/24');
+grow_vnet($w->{provider_vnet_id}, '10.213.4.0/24');
 $node->poll_query_until('postgres',
 	"SELECT count(*) = 1 FROM peering.events WHERE connection_id = $id AND kind = 'repair'")
   or diag('no repair');
@@ -130,7 +101,7 @@ $node->poll_query_until('postgres',
 ) or diag('not back in sync');
 ok(!conn($node, $id)->{failed}, 'not failed');
 is(sync_puts($seq), 1, 'one more PUT with syncRemoteAddressSpace=true');
-my @prefixes = @{ vnet_of($w->{provider_vnet_id})->{address_prefixes} };
+my @prefixes = @{ vnet_of(fake_world(), $w->{provider_vnet_id})->{address_prefixes} };
 is(customer_peering()->{peeringSyncLevel}, 'FullyInSync',
 	"the fake: in sync with @prefixes");
 
@@ -138,7 +109,7 @@ is(customer_peering()->{peeringSyncLevel}, 'FullyInSync',
 $seq = request_seq();
 my $cvid = "/subscriptions/$w->{subscription_id}/resourceGroups/$w->{resource_group}"
   . "/providers/Microsoft.Network/virtualNetworks/$w->{vnet_name}";
-grow($w->{subscription_id}, $w->{resource_group}, $w->{vnet_name}, $cvid, '10.11.0.0/16');
+grow_vnet($cvid, '10.11.0.0/16');
 is(customer_peering()->{peeringSyncLevel}, 'RemoteNotInSync',
 	"the fake: the customer's peering is RemoteNotInSync");
 $node->poll_query_until('postgres',
@@ -165,7 +136,7 @@ is(sync_puts($seq), 0, 'no sync PUT for the remote side');
 
 # The provider syncs its side: back to FullyInSync, reported.
 my ($theirs) = grep { lc $_->{remote_id} eq lc $cvid }
-  @{ vnet_of($w->{provider_vnet_id})->{peerings} };
+  @{ vnet_of(fake_world(), $w->{provider_vnet_id})->{peerings} };
 fake_seed({ sync_peerings => [ { vnet_id => $w->{provider_vnet_id}, name => $theirs->{name} } ] });
 $node->poll_query_until('postgres',
 	"SELECT azure_sync_level = 'FullyInSync' FROM peering.connections WHERE id = $id")

@@ -16,7 +16,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $w = start_fake();
-my $node = new_node('adopt');
+my $node = new_node('adopt', conf => "peering.recheck_interval = '1s'\n");
 my $graph = admin_token('graph');
 my $arm = admin_token('arm');
 my $aiven_token = slurp_file($w->{aiven_token_file});
@@ -135,6 +135,20 @@ ok(!defined $row->{app_role_assignment_id} && !defined $row->{peer_role_assignme
 	"SELECT peering_adopt('$w->{project}', '$w->{project_vpc_id}', '$w->{subscription_id}',"
 	  . " '$w->{resource_group}', '$w->{vnet_name}')");
 is($state, '42710', 'adopting it twice is refused');
+
+# --- the provider's VNet grows: watched, not written ----------------------
+reload_with($node, 'peering.auto_repair', 'on');
+$seq = request_seq();
+grow_vnet($w->{provider_vnet_id}, '10.213.5.0/24');
+$node->poll_query_until('postgres', "SELECT failed FROM peering.connections WHERE id = $id")
+  or diag('the stale adopted peering did not stop');
+$row = conn($node, $id);
+is($row->{azure_sync_level}, 'LocalNotInSync', 'the adopted peering is LocalNotInSync');
+like($row->{last_error},
+	qr/watched, not written: sync it with az network vnet peering sync --resource-group \Q$w->{resource_group}\E --vnet-name \Q$w->{vnet_name}\E --name made-by-hand/,
+	'it stops with the command that syncs it, even with auto repair on');
+is_deeply([ map { "$_->{method} $_->{path}" } @{ mutating_requests(requests_since($seq)) } ],
+	[], 'and nothing was written');
 
 # --- teardown of what was adopted ----------------------------------------
 $node->safe_psql('postgres', "SELECT peering_delete($id)");

@@ -38,7 +38,7 @@ our @EXPORT = qw(
   create_connection wait_for_state wait_for_step wait_for_setting
   reload_with poll_until events_of
   our_apps sps_of_app role_assignments_on customer_peerings aiven_connections
-  custom_roles make_ca_file
+  custom_roles make_ca_file vnet_of grow_vnet
 );
 
 my $json = JSON::PP->new->canonical->allow_nonref;
@@ -303,6 +303,37 @@ sub customer_peerings
 		  @{ $v->{peerings} };
 	}
 	return \@p;
+}
+
+# The VNet of that ARM id in a /_fake/world dump.
+sub vnet_of
+{
+	my ($w, $vid) = @_;
+	my ($v) = grep { lc $_->{id} eq lc $vid } @{ $w->{virtualNetworks} };
+	return $v;
+}
+
+# The VNet of that ARM id gets one more address prefix, as its admin can
+# do while it is peered.
+sub grow_vnet
+{
+	my ($vid, $prefix) = @_;
+	my ($sub, $rg, $name) = $vid =~
+	  m{^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Network/virtualNetworks/([^/]+)$}i
+	  or croak "not a VNet id: $vid";
+	fake_seed(
+		{
+			address_spaces => [
+				{
+					subscription => $sub,
+					resource_group => $rg,
+					name => $name,
+					address_prefixes =>
+					  [ @{ vnet_of(fake_world(), $vid)->{address_prefixes} }, $prefix ]
+				}
+			]
+		});
+	return;
 }
 
 # Aiven connections of the project VPC to a VNet (all states unless

@@ -236,7 +236,7 @@ class TestControl(FakeCase):
                             "tenant", "createdOn", "effective"},
         "virtualNetworks": {"id", "subscription", "resource_group", "name", "location", "tenant", "address_prefixes",
                             "peerings"},
-        "peerings": {"name", "id", "remote_id", "peeringState", "provisioningState", "allowVirtualNetworkAccess",
+        "peerings": {"name", "id", "remote_id", "peeringState", "peeringSyncLevel", "provisioningState", "allowVirtualNetworkAccess",
                      "allowForwardedTraffic", "allowGatewayTransit", "useRemoteGateways",
                      "owner"},
         "vpcs": {"cloud_name", "create_time", "network_cidr", "project_vpc_id", "state", "update_time",
