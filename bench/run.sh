@@ -3,10 +3,10 @@
 # same run.  Asserts nothing; starts its own cluster and simulated cloud and
 # leaves no process behind.  bench/README.md explains each figure.
 #
-#   bash bench/run.sh [--quick] [create]   (as root on Debian 12, like scripts/test.sh)
+#   bash bench/run.sh [--quick] [create|recheck]   (as root on Debian 12, like scripts/test.sh)
 #
 # --quick runs smaller sizes, for a smoke run; "create" runs only the bulk
-# creation figure.
+# creation figure, "recheck" only the re-check cycle.
 #
 # Copyright (c) 2026, peering developers
 # Released under the PostgreSQL License (see LICENSE).
@@ -20,8 +20,8 @@ quick=no only=all
 for arg in "$@"; do
 	case $arg in
 		--quick) quick=yes ;;
-		create) only=create ;;
-		*) echo "usage: bash bench/run.sh [--quick] [create]" >&2; exit 2 ;;
+		create | recheck) only=$arg ;;
+		*) echo "usage: bash bench/run.sh [--quick] [create|recheck]" >&2; exit 2 ;;
 	esac
 done
 if [ "$quick" = yes ]; then
@@ -300,7 +300,10 @@ if [ "$only" = all ]; then
 	figure_status
 	figure_lifecycle
 fi
-echo "== 2. Bulk create from vnet-app, latency $LATENCY_MS ms, max_parallel_requests $PARALLEL"
-for n in $CREATE_SIZES; do figure_create "$n"; done
+[ "$only" = recheck ] && figure_recheck
+if [ "$only" != recheck ]; then
+	echo "== 2. Bulk create from vnet-app, latency $LATENCY_MS ms, max_parallel_requests $PARALLEL"
+	for n in $CREATE_SIZES; do figure_create "$n"; done
+fi
 [ "$only" = all ] && figure_memory
 printf '== bench took %.0f s\n' "$(calc "$(now) - $bench_start")"

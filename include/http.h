@@ -59,6 +59,8 @@ typedef struct HttpResponse
 	int			attempts;		/* tries made, the last included */
 	char	   *error;			/* why no response arrived (status 0) */
 	HttpFailure failure;		/* its class (status 0 only) */
+	struct json_t *json;		/* the body parsed once for every reader, or
+								 * NULL: see rest_json_shared() */
 } HttpResponse;
 
 extern void http_init(void);

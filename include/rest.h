@@ -36,6 +36,15 @@ extern struct json_t *rest_json(const char *service, const char *operation,
 								const HttpResponse *resp);
 
 /*
+ * The same for an answer that many connections read (a list, a project VPC):
+ * parsed once and kept with the response, in its memory context.  The
+ * caller must not change the tree and releases its reference as usual.  Not
+ * for answers that carry secrets (their bodies are zeroed after use).
+ */
+extern struct json_t *rest_json_shared(const char *service, const char *operation,
+									   const HttpResponse *resp);
+
+/*
  * That ERROR (SQLSTATE 22P02), for a 2xx answer lacking what was expected:
  * reason is a short constant phrase and the body is never quoted.  resp may
  * be NULL.  remote_last_error() reports it as a transient failure.

@@ -199,7 +199,7 @@ aiven_get_vpc(const char *token, const char *project, const char *vpc_id,
 		return NULL;
 	if (!rest_ok(resp))
 		remote_raise(AIVEN_SERVICE, operation, resp);
-	root = rest_json(AIVEN_SERVICE, operation, resp);
+	root = rest_json_shared(AIVEN_SERVICE, operation, resp);
 	vpc = aiven_vpc_from_json(root, true, resp, operation);
 	json_decref(root);
 	return vpc;

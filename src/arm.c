@@ -169,7 +169,7 @@ arm_each_item(const char *token, const char *url, const char *operation,
 
 		if (!rest_ok(resp))
 			remote_raise(ARM_SERVICE, operation, resp);
-		root = rest_json(ARM_SERVICE, operation, resp);
+		root = rest_json_shared(ARM_SERVICE, operation, resp);
 		list = json_object_get(root, "value");
 		if (!json_is_array(list))
 			rest_unexpected(ARM_SERVICE, operation, resp, "no \"value\" array");

@@ -22,6 +22,10 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "common/hashfn.h"
+#include "lib/stringinfo.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "storage/proc.h"
@@ -390,19 +394,98 @@ arg_timestamptz(QueryArgs *args, TimestampTz value)
 }
 
 /*
+ * Saved plans of the statements run here, by their text and argument types,
+ * as ri_triggers.c keeps its own: the worker runs the same few dozen
+ * statements for every row (a save's text depends only on which columns
+ * changed), and parsing and planning them each time cost more than running
+ * them.  Past MAX_SAVED_PLANS statements are run unsaved.
+ */
+#define MAX_SAVED_PLANS 256
+
+typedef struct SavedPlan
+{
+	char	   *key;			/* the text, then the argument types */
+	SPIPlanPtr	plan;
+} SavedPlan;
+
+static HTAB *saved_plans = NULL;
+
+static uint32
+saved_plan_hash(const void *key, Size keysize)
+{
+	const char *text = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) text, strlen(text));
+}
+
+static int
+saved_plan_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
+}
+
+/* The saved plan of sql with those argument types, made on first use. */
+static SPIPlanPtr
+saved_plan(const char *sql, int nargs, Oid *types)
+{
+	StringInfoData key;
+	const char *keyp;
+	SavedPlan  *entry;
+	bool		found;
+	int			i;
+
+	if (saved_plans == NULL)
+	{
+		HASHCTL		ctl = {0};
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(SavedPlan);
+		ctl.hash = saved_plan_hash;
+		ctl.match = saved_plan_match;
+		ctl.hcxt = CacheMemoryContext;
+		saved_plans = hash_create("peering saved plans", 64, &ctl,
+								  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+	initStringInfo(&key);
+	appendStringInfoString(&key, sql);
+	for (i = 0; i < nargs; i++)
+		appendStringInfo(&key, "%c%u", i == 0 ? '\n' : ',', types[i]);
+	keyp = key.data;
+	entry = hash_search(saved_plans, &keyp, HASH_FIND, NULL);
+	if (entry == NULL && hash_get_num_entries(saved_plans) < MAX_SAVED_PLANS)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed (%d): %s", SPI_result, sql);
+		SPI_keepplan(plan);
+		keyp = MemoryContextStrdup(CacheMemoryContext, key.data);
+		entry = hash_search(saved_plans, &keyp, HASH_ENTER, &found);
+		entry->plan = plan;
+	}
+	pfree(key.data);
+	return entry ? entry->plan : NULL;
+}
+
+/*
  * Runs sql with args (NULL for none).  Returns SPI's result code after
  * checking it is the expected one.
  */
 static int
 catalog_exec(const char *sql, QueryArgs *args, int expected)
 {
+	static QueryArgs none = {0};
+	SPIPlanPtr	plan;
 	int			rc;
 
-	if (args != NULL)
+	if (args == NULL)
+		args = &none;
+	plan = saved_plan(sql, args->n, args->types);
+	if (plan != NULL)
+		rc = SPI_execute_plan(plan, args->values, args->nulls, false, 0);
+	else
 		rc = SPI_execute_with_args(sql, args->n, args->types, args->values,
 								   args->nulls, false, 0);
-	else
-		rc = SPI_execute(sql, false, 0);
 	if (rc != expected)
 		elog(ERROR, "SPI_execute failed (%d): %s", rc, sql);
 	return rc;

@@ -67,6 +67,9 @@ typedef struct Run
 	List	   *asked;			/* of Asked *: this replay's requests */
 	bool		waiting;		/* a request of the attempt is out */
 	int			steps;			/* steps completed in this cycle */
+	/* what one replay allocates is freed by the next; saved outlives both */
+	MemoryContext attempt_cxt;	/* conn and the step's allocations */
+	MemoryContext saved_cxt;	/* saved, once it is a finished attempt's conn */
 } Run;
 
 /* A response, and which request of an attempt it answers. */
@@ -122,6 +125,7 @@ typedef struct Engine
 {
 	const CycleHooks *hooks;
 	MemoryContext cxt;
+	MemoryContext save_cxt;		/* reset after each row's save */
 	HttpBatch  *batch;
 	List	   *queue;			/* of Flight *: not yet in the batch */
 	int			in_batch;
@@ -353,6 +357,7 @@ engine_perform(const HttpRequest *req)
 	uint8		key[KEY_LEN];
 	int			occurrence;
 	Answer	   *a;
+	MemoryContext step_cxt;
 
 	Assert(engine != NULL && run != NULL);
 	request_key(req, key);
@@ -360,6 +365,8 @@ engine_perform(const HttpRequest *req)
 	a = find_answer(run->answers, key, occurrence);
 	if (a != NULL)
 		return a->resp;
+	/* what outlives this replay belongs to the engine */
+	step_cxt = MemoryContextSwitchTo(engine->cxt);
 	if (occurrence == 1 && request_is_shareable(req))
 	{
 		SharedAnswer *shared = hash_search(engine->answers, key, HASH_FIND, NULL);
@@ -370,6 +377,7 @@ engine_perform(const HttpRequest *req)
 			  shared->resp->status < 300)))
 		{
 			run->answers = lappend(run->answers, new_answer(key, occurrence, shared->resp));
+			MemoryContextSwitchTo(step_cxt);
 			return shared->resp;
 		}
 	}
@@ -725,9 +733,15 @@ fail_without_credentials(PeeringConn *c, StepResult *r)
 static void
 run_attempt(Engine *e, Run *run)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	StepResult *r = palloc0(sizeof(StepResult));
+	StepResult *r;
 
+	if (run->attempt_cxt == NULL)
+		run->attempt_cxt = AllocSetContextCreate(e->cxt, "peering attempt",
+												 ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(run->attempt_cxt);
+	MemoryContextSwitchTo(run->attempt_cxt);
+	r = palloc0(sizeof(StepResult));
 	run->conn = conn_copy(run->saved);
 	run->conn->attempt.started = run->started;
 	run->asked = NIL;
@@ -749,9 +763,12 @@ run_attempt(Engine *e, Run *run)
 
 			http_perform_hook = NULL;
 			current_run = NULL;
-			ed = peering_catch_error(cxt);
+			ed = peering_catch_error(run->attempt_cxt);
 			if (run->waiting)
+			{
+				MemoryContextSwitchTo(e->cxt);
 				return;
+			}
 			classify_error(run->conn, ed, r);
 		}
 		PG_END_TRY();
@@ -759,6 +776,7 @@ run_attempt(Engine *e, Run *run)
 		current_run = NULL;
 	}
 	apply_outcome(run->conn, r);
+	MemoryContextSwitchTo(e->cxt);
 	run->steps++;
 	e->finished = lappend(e->finished, run);
 }
@@ -855,8 +873,13 @@ engine_save(Engine *e)
 		Run		   *run = lfirst(lc);
 		bool		goes_on = run_goes_on(e, run);
 		bool		current = false;
+		bool		saved;
 
-		if (!save_run(run, goes_on, &current))
+		MemoryContextSwitchTo(e->save_cxt);
+		saved = save_run(run, goes_on, &current);
+		MemoryContextSwitchTo(e->cxt);
+		MemoryContextReset(e->save_cxt);
+		if (!saved)
 			continue;
 		if (goes_on && current)
 			going_on = lappend(going_on, run);
@@ -875,8 +898,12 @@ engine_save(Engine *e)
 	foreach(lc, going_on)
 	{
 		Run		   *run = lfirst(lc);
+		MemoryContext spare = run->saved_cxt;
 
+		/* the finished attempt becomes the saved row; the old one is reused */
 		run->saved = run->conn;
+		run->saved_cxt = run->attempt_cxt;
+		run->attempt_cxt = spare;
 		run->saved->attempt.events = NIL;
 		run_start(e, run);
 	}
@@ -966,6 +993,7 @@ engine_cycle(const CycleHooks *hooks, MemoryContext cycle_cxt, int limit)
 	e = palloc0(sizeof(Engine));
 	e->hooks = hooks;
 	e->cxt = cycle_cxt;
+	e->save_cxt = AllocSetContextCreate(cycle_cxt, "peering save", ALLOCSET_DEFAULT_SIZES);
 	e->answers = engine_hash("peering shared answers", KEY_LEN, sizeof(SharedAnswer), cycle_cxt);
 	e->gates = engine_hash("peering subscription gates", 64, sizeof(SubscriptionGate),
 						   cycle_cxt);

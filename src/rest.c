@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "utils/memutils.h"
 
 #include "http.h"
 #include "jsonutil.h"
@@ -78,6 +79,30 @@ rest_json(const char *service, const char *operation, const HttpResponse *resp)
 		rest_unexpected(service, operation, resp, "the body is not a JSON object");
 	}
 	return root;
+}
+
+json_t *
+rest_json_shared(const char *service, const char *operation,
+				 const HttpResponse *resp)
+{
+	/* a memo of the response's own content, not a change of it */
+	HttpResponse *memo = unconstify(HttpResponse *, resp);
+
+	if (memo->json == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(memo));
+		json_t	   *root = json_parse_body(resp);
+
+		MemoryContextSwitchTo(old);
+		if (root == NULL || !json_is_object(root))
+		{
+			if (root)
+				json_decref(root);
+			return rest_json(service, operation, resp); /* raises */
+		}
+		memo->json = root;
+	}
+	return json_incref(memo->json);
 }
 
 char *
