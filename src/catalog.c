@@ -748,7 +748,8 @@ void
 catalog_prepare(PeeringConn *c, List **credentials)
 {
 	catalog_load_credentials(c, credentials);
-	if (step_is(c, STEP_ACTIVE))
+	/* only automatic repair counts them */
+	if (step_is(c, STEP_ACTIVE) && peering_auto_repair)
 		c->attempt.recent_repairs = count_recent_repairs(c->id);
 	if (step_is(c, STEP_APP_ROLE) || step_is(c, STEP_PROVIDER_SP) ||
 		step_is(c, STEP_PEER_ROLE) || step_is(c, STEP_PEER_ROLE_ASSIGNMENT))
@@ -896,8 +897,13 @@ catalog_load_credentials(PeeringConn *c, List **cache)
 	/* the peering application's own secret, or the user's application's */
 	if (c->app_credential != NULL)
 		c->attempt.app_cred = shared_credential(c->app_credential, cache);
-	else
+	else if (c->app_secret_key_id != NULL)
+	{
+		/* stored and dropped in the same save as app_secret_key_id */
 		c->attempt.app_cred = catalog_get_credential(psprintf(APP_CREDENTIAL_FMT, c->id), true);
+	}
+	else
+		c->attempt.app_cred = NULL;
 }
 
 char *
