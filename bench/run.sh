@@ -3,10 +3,10 @@
 # same run.  Asserts nothing; starts its own cluster and simulated cloud and
 # leaves no process behind.  bench/README.md explains each figure.
 #
-#   bash bench/run.sh [--quick] [create|recheck]   (as root on Debian 12, like scripts/test.sh)
+#   bash bench/run.sh [--quick] [create|recheck|memory]   (as root on Debian 12, like scripts/test.sh)
 #
-# --quick runs smaller sizes, for a smoke run; "create" runs only the bulk
-# creation figure, "recheck" only the re-check cycle.
+# --quick runs smaller sizes, for a smoke run; "create", "recheck" and
+# "memory" run only that figure.
 #
 # Copyright (c) 2026, peering developers
 # Released under the PostgreSQL License (see LICENSE).
@@ -20,8 +20,8 @@ quick=no only=all
 for arg in "$@"; do
 	case $arg in
 		--quick) quick=yes ;;
-		create | recheck) only=$arg ;;
-		*) echo "usage: bash bench/run.sh [--quick] [create|recheck]" >&2; exit 2 ;;
+		create | recheck | memory) only=$arg ;;
+		*) echo "usage: bash bench/run.sh [--quick] [create|recheck|memory]" >&2; exit 2 ;;
 	esac
 done
 if [ "$quick" = yes ]; then
@@ -265,12 +265,13 @@ figure_memory() {
 	seed_active 3 1 3
 	{
 		local cycle="UPDATE peering.connections SET next_attempt_at = now(); CALL peering_run();"
-		local rss="SELECT substring(pg_read_file('/proc/self/status') FROM 'VmRSS:[[:space:]]*([0-9]+)') AS rss"
+		local rss="SELECT substring(pg_read_file('/proc/self/status') FROM 'VmRSS:[[:space:]]*([0-9]+)') AS rss,
+			(SELECT (sum(total_bytes) / 1024)::bigint FROM pg_backend_memory_contexts) AS cxt"
 		for ((i = 0; i < 100; i++)); do echo "$cycle"; done  # warm-up: caches, tokens, connections
 		echo "$rss \\gset before_"
 		for ((i = 0; i < cycles; i++)); do echo "$cycle"; done
 		echo "$rss \\gset after_"
-		echo "SELECT :before_rss, :after_rss, (SELECT count(*) FROM peering.connections WHERE failed);"
+		echo "SELECT :before_rss, :after_rss, (SELECT count(*) FROM peering.connections WHERE failed), :before_cxt, :after_cxt;"
 	} >"$script"
 	chmod a+r "$script"
 	fake clear-log
@@ -278,10 +279,12 @@ figure_memory() {
 	t0=$(now)
 	out=$(sql -f "$script" | tail -n 1)
 	t1=$(now)
-	IFS='|' read -r before after failed <<<"$out"
+	IFS='|' read -r before after failed cxt_before cxt_after <<<"$out"
 	printf '   backend RSS: %d kB after warm-up, %d kB after %d cycles: %+d kB (goal <= 1024 kB); %.1f s, %s requests, %d failed\n' \
 		"$before" "$after" "$cycles" "$((after - before))" "$(calc "$t1 - $t0")" \
 		"$(fake log-summary | summary 's["requests"]')" "$failed"
+	printf '   of which in its memory contexts: %d kB after warm-up, %d kB after: %+d kB\n' \
+		"$cxt_before" "$cxt_after" "$((cxt_after - cxt_before))"
 	sql -c "ALTER SYSTEM RESET peering.worker_enabled" -c "SELECT pg_reload_conf()" >/dev/null
 }
 
@@ -301,7 +304,8 @@ if [ "$only" = all ]; then
 	figure_lifecycle
 fi
 [ "$only" = recheck ] && figure_recheck
-if [ "$only" != recheck ]; then
+[ "$only" = memory ] && figure_memory
+if [ "$only" = all ] || [ "$only" = create ]; then
 	echo "== 2. Bulk create from vnet-app, latency $LATENCY_MS ms, max_parallel_requests $PARALLEL"
 	for n in $CREATE_SIZES; do figure_create "$n"; done
 fi

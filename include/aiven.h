@@ -45,6 +45,7 @@ extern List *aiven_list_vpcs(const char *token, const char *project);
 /*
  * GET /v1/project/{project}/vpcs/{id}; NULL when the VPC does not exist
  * (404), and with project_gone_ok also when the project does not (teardown).
+ * Shared with every reader of the same answer: read only.
  */
 extern AivenVpc *aiven_get_vpc(const char *token, const char *project,
 							   const char *vpc_id, bool project_gone_ok);

@@ -143,7 +143,9 @@ extern ArmPeering *arm_get_peering(const char *token, const char *vnet_id,
 
 /*
  * The same peering found in GET …/virtualNetworks/{vnet}/virtualNetworkPeerings
- * (paged): one list per VNet serves the re-checks of all its peerings.
+ * (paged): one list per VNet serves the re-checks of all its peerings.  The
+ * peerings these three return are shared by every reader of the list: read
+ * only.
  */
 extern ArmPeering *arm_find_listed_peering(const char *token, const char *vnet_id,
 										   const char *name);

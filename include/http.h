@@ -59,8 +59,9 @@ typedef struct HttpResponse
 	int			attempts;		/* tries made, the last included */
 	char	   *error;			/* why no response arrived (status 0) */
 	HttpFailure failure;		/* its class (status 0 only) */
-	struct json_t *json;		/* the body parsed once for every reader, or
-								 * NULL: see rest_json_shared() */
+	/* a parse of the body kept for its other readers: rest_parse_shared() */
+	void	   *memo;
+	void	   *(*memo_parse) (const struct HttpResponse *resp, const char *operation);
 } HttpResponse;
 
 extern void http_init(void);

@@ -35,14 +35,17 @@ extern bool rest_ok(const HttpResponse *resp);
 extern struct json_t *rest_json(const char *service, const char *operation,
 								const HttpResponse *resp);
 
+/* Makes the caller's structure of a 2xx answer, or raises. */
+typedef void *(*RestParse) (const HttpResponse *resp, const char *operation);
+
 /*
- * The same for an answer that many connections read (a list, a project VPC):
- * parsed once and kept with the response, in its memory context.  The
- * caller must not change the tree and releases its reference as usual.  Not
- * for answers that carry secrets (their bodies are zeroed after use).
+ * parse(resp, operation) of an answer that many connections read (a VNet's
+ * peerings, a project VPC): made once and kept with the response, in its
+ * memory context, for every later reader.  The result is shared: read it,
+ * never change it.  Not for answers that carry secrets.
  */
-extern struct json_t *rest_json_shared(const char *service, const char *operation,
-									   const HttpResponse *resp);
+extern void *rest_parse_shared(const HttpResponse *resp, const char *operation,
+							   RestParse parse);
 
 /*
  * That ERROR (SQLSTATE 22P02), for a 2xx answer lacking what was expected:

@@ -186,23 +186,29 @@ aiven_list_vpcs(const char *token, const char *project)
 	return vpcs;
 }
 
+/* A project VPC with its connections, parsed once for all its readers. */
+static void *
+aiven_vpc_parse(const HttpResponse *resp, const char *operation)
+{
+	json_t	   *root = rest_json(AIVEN_SERVICE, operation, resp);
+	AivenVpc   *vpc = aiven_vpc_from_json(root, true, resp, operation);
+
+	json_decref(root);
+	return vpc;
+}
+
 AivenVpc *
 aiven_get_vpc(const char *token, const char *project, const char *vpc_id,
 			  bool project_gone_ok)
 {
 	char	   *operation = aiven_vpc_operation(project, vpc_id);
 	HttpResponse *resp = aiven_send(token, "GET", aiven_vpc_url(project, vpc_id), NULL);
-	json_t	   *root;
-	AivenVpc   *vpc;
 
 	if (aiven_absent(resp) || (project_gone_ok && resp->status == 404))
 		return NULL;
 	if (!rest_ok(resp))
 		remote_raise(AIVEN_SERVICE, operation, resp);
-	root = rest_json_shared(AIVEN_SERVICE, operation, resp);
-	vpc = aiven_vpc_from_json(root, true, resp, operation);
-	json_decref(root);
-	return vpc;
+	return rest_parse_shared(resp, operation, aiven_vpc_parse);
 }
 
 AivenPeering *

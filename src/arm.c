@@ -152,6 +152,30 @@ arm_delete(const char *token, const char *url, const char *operation,
 /* Called for each item of a list; returns true to stop. */
 typedef bool (*ArmVisit) (json_t *item, const HttpResponse *page, void *arg);
 
+/* GET one page of a list; raises unless 2xx. */
+static HttpResponse *
+arm_get_page(const char *token, const char *url, const char *operation)
+{
+	HttpResponse *resp = arm_send(token, NULL, "GET", url, NULL);
+
+	if (!rest_ok(resp))
+		remote_raise(ARM_SERVICE, operation, resp);
+	return resp;
+}
+
+/* The checked nextLink of page number *pages, counted; NULL after the last. */
+static char *
+arm_next_page(char *next_link, int *pages, const char *operation,
+			  const HttpResponse *resp)
+{
+	if (next_link == NULL || next_link[0] == '\0')
+		return NULL;
+	arm_check_link(next_link, operation, resp);
+	if (++*pages >= ARM_MAX_PAGES)
+		rest_unexpected(ARM_SERVICE, operation, resp, "the list does not end");
+	return next_link;
+}
+
 /* Pages through a list at url (following nextLink), item by item. */
 static void
 arm_each_item(const char *token, const char *url, const char *operation,
@@ -161,16 +185,12 @@ arm_each_item(const char *token, const char *url, const char *operation,
 
 	while (url != NULL)
 	{
-		HttpResponse *resp = arm_send(token, NULL, "GET", url, NULL);
-		json_t	   *root;
-		json_t	   *list;
+		HttpResponse *resp = arm_get_page(token, url, operation);
+		json_t	   *root = rest_json(ARM_SERVICE, operation, resp);
+		json_t	   *list = json_object_get(root, "value");
 		json_t	   *item;
 		size_t		i;
 
-		if (!rest_ok(resp))
-			remote_raise(ARM_SERVICE, operation, resp);
-		root = rest_json_shared(ARM_SERVICE, operation, resp);
-		list = json_object_get(root, "value");
 		if (!json_is_array(list))
 			rest_unexpected(ARM_SERVICE, operation, resp, "no \"value\" array");
 		json_array_foreach(list, i, item)
@@ -181,17 +201,7 @@ arm_each_item(const char *token, const char *url, const char *operation,
 				return;
 			}
 		}
-
-		url = json_get_text(root, "nextLink");
-		if (url && url[0] == '\0')
-			url = NULL;
-		if (url)
-		{
-			arm_check_link(url, operation, resp);
-			if (++pages >= ARM_MAX_PAGES)
-				rest_unexpected(ARM_SERVICE, operation, resp,
-								"the list does not end");
-		}
+		url = arm_next_page(json_get_text(root, "nextLink"), &pages, operation, resp);
 		json_decref(root);
 	}
 }
@@ -587,65 +597,90 @@ arm_get_peering(const char *token, const char *vnet_id, const char *name)
 }
 
 /*
- * The same read through the list of the VNet's peerings: every connection
- * of a VNet asks the same list, which the engine reads once for all.
+ * A page of a VNet's peerings, parsed once for every connection that reads
+ * it (rest_parse_shared): a re-check of all the peerings of a VNet shares
+ * one list.
  */
-/* The first peering of the VNet whose property at path equals value. */
-static ArmPeering *
-arm_find_peering_by(const char *token, const char *vnet_id, const char *path,
+typedef struct ArmPeeringPage
+{
+	List	   *peerings;		/* of ArmPeering * */
+	char	   *next_link;
+} ArmPeeringPage;
+
+static void *
+arm_peering_page_parse(const HttpResponse *resp, const char *operation)
+{
+	json_t	   *root = rest_json(ARM_SERVICE, operation, resp);
+	json_t	   *list = json_object_get(root, "value");
+	json_t	   *item;
+	size_t		i;
+	ArmPeeringPage *page = palloc0(sizeof(ArmPeeringPage));
+
+	if (!json_is_array(list))
+		rest_unexpected(ARM_SERVICE, operation, resp, "no \"value\" array");
+	json_array_foreach(list, i, item)
+		page->peerings = lappend(page->peerings, arm_peering_from(item, resp, operation));
+	page->next_link = json_get_text(root, "nextLink");
+	json_decref(root);
+	return page;
+}
+
+/*
+ * The peerings of the VNet whose name (or, by_remote, remote VNet id) is
+ * value, case-insensitively: the first, or all of them when value is NULL.
+ * Shared with other readers of the list: read only.
+ */
+static List *
+arm_select_peerings(const char *token, const char *vnet_id, bool by_remote,
 					const char *value)
 {
 	char	   *operation = psprintf("list the peerings of virtual network \"%s\"", vnet_id);
 	char	   *url = arm_url(psprintf("%s/virtualNetworkPeerings", vnet_id),
 							  ARM_API_NETWORK, NULL);
-	const HttpResponse *page;
-	json_t	   *item = arm_find(token, url, path, value, operation, &page);
-	ArmPeering *peering;
+	int			pages = 0;
+	List	   *selected = NIL;
 
-	if (item == NULL)
-		return NULL;
-	peering = arm_peering_from(item, page, operation);
-	json_decref(item);
-	return peering;
-}
+	while (url != NULL)
+	{
+		HttpResponse *resp = arm_get_page(token, url, operation);
+		ArmPeeringPage *page = rest_parse_shared(resp, operation, arm_peering_page_parse);
+		ListCell   *lc;
 
-typedef struct ArmPeeringList
-{
-	List	   *peerings;
-	const char *operation;
-} ArmPeeringList;
+		foreach(lc, page->peerings)
+		{
+			ArmPeering *pe = lfirst(lc);
+			const char *key = by_remote ? pe->remote_vnet_id : pe->name;
 
-static bool
-arm_visit_peering(json_t *item, const HttpResponse *page, void *arg)
-{
-	ArmPeeringList *l = arg;
-
-	l->peerings = lappend(l->peerings, arm_peering_from(item, page, l->operation));
-	return false;
+			if (value == NULL)
+				selected = lappend(selected, pe);
+			else if (key != NULL && pg_strcasecmp(key, value) == 0)
+				return list_make1(pe);
+		}
+		url = arm_next_page(page->next_link, &pages, operation, resp);
+	}
+	return selected;
 }
 
 List *
 arm_list_peerings(const char *token, const char *vnet_id)
 {
-	ArmPeeringList l = {NIL, psprintf("list the peerings of virtual network \"%s\"", vnet_id)};
-
-	arm_each_item(token, arm_url(psprintf("%s/virtualNetworkPeerings", vnet_id),
-								 ARM_API_NETWORK, NULL),
-				  l.operation, arm_visit_peering, &l);
-	return l.peerings;
+	return arm_select_peerings(token, vnet_id, false, NULL);
 }
 
 ArmPeering *
 arm_find_listed_peering(const char *token, const char *vnet_id, const char *name)
 {
-	return arm_find_peering_by(token, vnet_id, "name", name);
+	List	   *found = arm_select_peerings(token, vnet_id, false, name);
+
+	return found ? linitial(found) : NULL;
 }
 
 ArmPeering *
 arm_find_peering_to(const char *token, const char *vnet_id, const char *remote_vnet_id)
 {
-	return arm_find_peering_by(token, vnet_id, "properties.remoteVirtualNetwork.id",
-							   remote_vnet_id);
+	List	   *found = arm_select_peerings(token, vnet_id, true, remote_vnet_id);
+
+	return found ? linitial(found) : NULL;
 }
 
 char *

@@ -81,28 +81,31 @@ rest_json(const char *service, const char *operation, const HttpResponse *resp)
 	return root;
 }
 
-json_t *
-rest_json_shared(const char *service, const char *operation,
-				 const HttpResponse *resp)
+void *
+rest_parse_shared(const HttpResponse *resp, const char *operation, RestParse parse)
 {
 	/* a memo of the response's own content, not a change of it */
 	HttpResponse *memo = unconstify(HttpResponse *, resp);
+	MemoryContext old;
+	void	   *result;
 
-	if (memo->json == NULL)
+	if (memo->memo != NULL && memo->memo_parse == parse)
+		return memo->memo;
+	if (memo->memo != NULL)
+		return parse(resp, operation);	/* read another way already */
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(memo));
+	PG_TRY();
 	{
-		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(memo));
-		json_t	   *root = json_parse_body(resp);
-
-		MemoryContextSwitchTo(old);
-		if (root == NULL || !json_is_object(root))
-		{
-			if (root)
-				json_decref(root);
-			return rest_json(service, operation, resp); /* raises */
-		}
-		memo->json = root;
+		result = parse(resp, operation);
 	}
-	return json_incref(memo->json);
+	PG_FINALLY();
+	{
+		MemoryContextSwitchTo(old);
+	}
+	PG_END_TRY();
+	memo->memo = result;
+	memo->memo_parse = parse;
+	return result;
 }
 
 char *
