@@ -106,10 +106,12 @@ stop_fakecloud() {
 # line mentions WORK (a server, the simulated cloud, a test's cluster) are
 # still running 5 s after the run ended.
 check_no_survivors() {
-	local pattern=${1//./\\.} left
+	local pattern=${1//./\\.} left rc
 	[ -n "$pattern" ] || { echo "check_no_survivors: no directory given" >&2; return 1; }
 	for _ in $(seq 1 50); do
-		left=$(pgrep -af -- "$pattern") || return 0
+		rc=0; left=$(pgrep -af -- "$pattern") || rc=$?
+		[ $rc -eq 1 ] && return 0
+		[ $rc -eq 0 ] || { echo "check_no_survivors: pgrep failed ($rc)" >&2; return 1; }
 		sleep 0.1
 	done
 	echo "$0: processes left behind by this run:" >&2

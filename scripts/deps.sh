@@ -6,7 +6,7 @@
 # Released under the PostgreSQL License (see LICENSE).
 set -euo pipefail
 
-PKGS=(make gcc libc6-dev pkg-config openssl curl python3
+PKGS=(make gcc libc6-dev pkg-config openssl curl python3 procps
       postgresql-15 postgresql-server-dev-15 postgresql-15-cron
       libcurl4-openssl-dev libjansson-dev libipc-run-perl
       python3-azure)
