@@ -64,7 +64,8 @@ fresh_start() {
 # The bound a run of N requests has: ceil(N / max_parallel_requests) x latency.
 bound_s() { calc "math.ceil($1 / $PARALLEL) * $LATENCY_MS / 1000"; }
 
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# kB of PID's VmRSS, RssAnon (its own memory) or RssShmem (shared buffers it touched)
+rss_kb() { awk -v f="${2:-VmRSS}:" '$1 == f {print $2}' "/proc/$1/status"; }
 worker_pid() { sql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'peering worker'"; }
 
 # wait_until SQL VALUE [SECONDS]: polls (50 ms) until the query answers
@@ -121,13 +122,13 @@ SQL
 # -- the figures -----------------------------------------------------------
 
 figure_recheck() {
-	local n=$RECHECK_N wpid rss0 mark t0 t1 s
+	local n=$RECHECK_N wpid rss0 anon0 mark t0 t1 s
 	echo "== 1. Re-check cycle: $n ACTIVE peerings, $RECHECK_VPCS project VPCs, $RECHECK_VNETS VNets," \
 		"latency $LATENCY_MS ms, max_parallel_requests $PARALLEL"
 	fresh_start "$LATENCY_MS"
 	seed_active "$n" "$RECHECK_VNETS" "$RECHECK_VPCS"
 	wpid=$(worker_pid)
-	rss0=$(rss_kb "$wpid")
+	rss0=$(rss_kb "$wpid") anon0=$(rss_kb "$wpid" RssAnon)
 	fake clear-log
 	mark=$(sql -c "SELECT now()")
 	t0=$(now)
@@ -143,7 +144,8 @@ figure_recheck() {
 		"$(summary '"%d: %d Aiven VPC GETs, %d ARM peering lists, %d other, %d not 2xx" % (s["requests"], s["aiven_vpc_gets"], s["arm_peering_lists"], s["requests"] - s["aiven_vpc_gets"] - s["arm_peering_lists"], s["failed"])' <<<"$s")" \
 		"$RECHECK_VPCS" "$RECHECK_VNETS"
 	printf '   remote requests from the first to the last: %.2f s\n' "$(summary 's["span_s"]' <<<"$s")"
-	printf '   worker RSS: %d kB before, %d kB after the cycle\n' "$rss0" "$(rss_kb "$wpid")"
+	printf '   worker RSS: %d kB before, %d kB after the cycle; its own memory (RssAnon) %d kB before, %d kB after\n' \
+		"$rss0" "$(rss_kb "$wpid")" "$anon0" "$(rss_kb "$wpid" RssAnon)"
 	# out of the way of the next figures (the re-check grid could fall in them)
 	sql -c "UPDATE peering.connections SET next_attempt_at = now() + interval '1 day'"
 }
@@ -265,13 +267,19 @@ figure_memory() {
 	seed_active 3 1 3
 	{
 		local cycle="UPDATE peering.connections SET next_attempt_at = now(); CALL peering_run();"
-		local rss="SELECT substring(pg_read_file('/proc/self/status') FROM 'VmRSS:[[:space:]]*([0-9]+)') AS rss,
+		# VmRSS counts the shared buffers the backend has touched (RssShmem),
+		# which grow with every page its UPDATEs write; its own memory is RssAnon
+		local field="substring(pg_read_file('/proc/self/status') FROM '%s:[[:space:]]*([0-9]+)')::int"
+		local rss
+		rss="SELECT $(printf "$field" VmRSS) AS rss, $(printf "$field" RssAnon) AS anon,
+			$(printf "$field" RssShmem) AS shmem,
 			(SELECT (sum(total_bytes) / 1024)::bigint FROM pg_backend_memory_contexts) AS cxt"
 		for ((i = 0; i < 100; i++)); do echo "$cycle"; done  # warm-up: caches, tokens, connections
 		echo "$rss \\gset before_"
 		for ((i = 0; i < cycles; i++)); do echo "$cycle"; done
 		echo "$rss \\gset after_"
-		echo "SELECT :before_rss, :after_rss, (SELECT count(*) FROM peering.connections WHERE failed), :before_cxt, :after_cxt;"
+		echo "SELECT (SELECT count(*) FROM peering.connections WHERE failed), :before_rss, :after_rss,"
+		echo "       :before_anon, :after_anon, :before_shmem, :after_shmem, :before_cxt, :after_cxt;"
 	} >"$script"
 	chmod a+r "$script"
 	fake clear-log
@@ -279,12 +287,13 @@ figure_memory() {
 	t0=$(now)
 	out=$(sql -f "$script" | tail -n 1)
 	t1=$(now)
-	IFS='|' read -r before after failed cxt_before cxt_after <<<"$out"
-	printf '   backend RSS: %d kB after warm-up, %d kB after %d cycles: %+d kB (goal <= 1024 kB); %.1f s, %s requests, %d failed\n' \
-		"$before" "$after" "$cycles" "$((after - before))" "$(calc "$t1 - $t0")" \
+	local failed rss0 rss1 anon0 anon1 shmem0 shmem1 cxt0 cxt1
+	IFS='|' read -r failed rss0 rss1 anon0 anon1 shmem0 shmem1 cxt0 cxt1 <<<"$out"
+	printf '   backend private memory (RssAnon): %d kB after warm-up, %d kB after %d cycles: %+d kB (goal <= 1024 kB); %.1f s, %s requests, %d failed\n' \
+		"$anon0" "$anon1" "$cycles" "$((anon1 - anon0))" "$(calc "$t1 - $t0")" \
 		"$(fake log-summary | summary 's["requests"]')" "$failed"
-	printf '   of which in its memory contexts: %d kB after warm-up, %d kB after: %+d kB\n' \
-		"$cxt_before" "$cxt_after" "$((cxt_after - cxt_before))"
+	printf '   its memory contexts: %+d kB (%d to %d kB); VmRSS %+d kB, of which shared buffers touched (RssShmem) %+d kB\n' \
+		"$((cxt1 - cxt0))" "$cxt0" "$cxt1" "$((rss1 - rss0))" "$((shmem1 - shmem0))"
 	sql -c "ALTER SYSTEM RESET peering.worker_enabled" -c "SELECT pg_reload_conf()" >/dev/null
 }
 
