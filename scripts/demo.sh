@@ -35,7 +35,7 @@ psql_demo <<SQL
 SELECT project_vpc_id, cloud_name, network_cidr, state FROM peering_vpcs('$(world project)');
 SQL
 
-echo "== creating the peering; the worker does the 17 steps after COMMIT"
+echo "== creating the peering; the worker does the 14 steps after COMMIT"
 start=$(date +%s)
 id=$(psql_demo -At -c "SELECT id FROM peering_create(
        project => '$(world project)', project_vpc_id => '$(world project_vpc_id)',

@@ -613,8 +613,9 @@ peering_wait(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(poll_cxt);
 		c = load_connection(id, false);
 		MemoryContextSwitchTo(outer_cxt);
-		reached = peering_str_eq(c->state, target) || (strcmp(target, "DELETED") == 0 &&
-													   step_is(c, STEP_DELETED));
+		/* DELETED means the whole teardown, not only Aiven's side of it */
+		reached = strcmp(target, "DELETED") == 0 ? step_is(c, STEP_DELETED) :
+			peering_str_eq(c->state, target);
 
 		if (!peering_str_same(c->state, seen_state) || !peering_str_same(c->step, seen_step))
 		{
@@ -630,7 +631,7 @@ peering_wait(PG_FUNCTION_ARGS)
 			seen_step = pstrdup(c->step);
 		}
 		if (reached)
-			PG_RETURN_TEXT_P(cstring_to_text(c->state ? c->state : target));
+			PG_RETURN_TEXT_P(cstring_to_text(target));
 		if (c->failed || step_is(c, STEP_DELETED))
 		{
 			ereport(WARNING,

@@ -162,11 +162,12 @@ sub check_deleted
 sub delete_connection
 {
 	my ($id, $label, $timeout) = @_;
+	my $t = $timeout // 60;
 	$node->safe_psql('postgres', "SELECT peering_delete($id)");
-	is(wait_for_step($node, $id, 'deleted', $timeout // 60), 'deleted',
-		"$label: peering_delete reaches step deleted");
-	is($node->safe_psql('postgres', "SELECT peering_wait($id, 'DELETED', '10 s')"),
+	is($node->safe_psql('postgres', "SELECT peering_wait($id, 'DELETED', '$t s')"),
 		'DELETED', "$label: peering_wait returns DELETED");
+	is(conn($node, $id)->{step}, 'deleted',
+		"$label: and only once the teardown is complete (step deleted)");
 	return;
 }
 

@@ -75,6 +75,10 @@ my $progress = $node->safe_psql('postgres',
 	"SELECT step_number || '/' || steps || ' ' || step || ': ' || waiting_for FROM peering.progress WHERE id = $id");
 like($progress, qr{^11/14 azure_peering: }, "peering.progress shows the step of the lifecycle ($progress)");
 is(wait_for_state($node, $id, 'ACTIVE', 60), 'ACTIVE', 'the peering reaches ACTIVE');
+# the worker keeps its claim while it goes on to the first re-check
+$node->poll_query_until('postgres',
+	"SELECT waiting_for = 'the next re-check' FROM peering.progress WHERE id = $id")
+  or diag('still not waiting for the next re-check');
 is($node->safe_psql('postgres',
 		"SELECT step_number || '/' || steps || ' ' || waiting_for FROM peering.progress WHERE id = $id"),
 	'14/14 the next re-check', 'once ACTIVE it waits for the next re-check');
