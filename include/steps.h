@@ -17,6 +17,7 @@
 #ifndef PEERING_STEPS_H
 #define PEERING_STEPS_H
 
+#include "aiven.h"
 #include "catalog.h"
 #include "remote.h"
 
@@ -72,6 +73,9 @@ typedef struct StepResult
 /* The two custom roles, by the start of their names. */
 #define ROLE_PEERING_WRITER		"peering VNet peering writer"
 #define ROLE_PROVIDER_PEER		"peering provider VNet peer"
+
+/* The connection's Aiven peering connection in vpc (which may be NULL), or NULL. */
+extern AivenPeering *step_aiven_peering_in(const PeeringConn *c, const AivenVpc *vpc);
 
 /* The names and GUIDs of the objects the steps make, deterministic. */
 extern char *step_custom_role_name(const PeeringConn *c, const char *base_name);

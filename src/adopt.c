@@ -35,9 +35,7 @@ adoptable_aiven_connection(PeeringConn *c, Credential *aiven)
 {
 	AivenVpc   *vpc = aiven_get_vpc(auth_aiven_token(aiven), c->project,
 									c->project_vpc_id, false);
-	AivenPeering *p = vpc ? aiven_find_peering(vpc, peering_lower(c->subscription_id),
-											   peering_lower(c->resource_group),
-											   peering_lower(c->vnet_name)) : NULL;
+	AivenPeering *p = step_aiven_peering_in(c, vpc);
 
 	if (p == NULL || (strcmp(p->state, "ACTIVE") != 0 && strcmp(p->state, "PENDING_PEER") != 0))
 		ereport(ERROR,

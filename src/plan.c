@@ -209,9 +209,7 @@ plan_aiven_request(PeeringPlan *p)
 	AivenVpc   *vpc = aiven_get_vpc(auth_aiven_token(p->aiven), p->c->project,
 									p->c->project_vpc_id, false);
 
-	p->aiven_conn = vpc ? aiven_find_peering(vpc, peering_lower(p->c->subscription_id),
-										peering_lower(p->c->resource_group),
-										peering_lower(p->c->vnet_name)) : NULL;
+	p->aiven_conn = step_aiven_peering_in(p->c, vpc);
 	if (p->aiven_conn != NULL && strcmp(p->aiven_conn->state, "DELETED") != 0)
 		plan_row(p, "aiven_request", "exists",
 				 psprintf("Aiven connection in state %s", p->aiven_conn->state));

@@ -178,6 +178,15 @@ role_definition_path(const PeeringConn *c, const char *guid)
 /* ----------------------------------------------------------------
  * Aiven side: the project VPC, fetched once per cycle
  * ---------------------------------------------------------------- */
+AivenPeering *
+step_aiven_peering_in(const PeeringConn *c, const AivenVpc *vpc)
+{
+	/* Aiven knows the Azure names in lower case */
+	return vpc ? aiven_find_peering(vpc, peering_lower(c->subscription_id),
+									peering_lower(c->resource_group),
+									peering_lower(c->vnet_name)) : NULL;
+}
+
 /*
  * The Aiven connection of c (NULL if none).  While tearing down, a VPC or
  * project that is gone means no connection; otherwise it is an error.
@@ -198,9 +207,7 @@ aiven_connection(PeeringConn *c)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("project VPC %s of project \"%s\" no longer exists",
 						c->project_vpc_id, c->project)));
-	return aiven_find_peering(vpc, peering_lower(c->subscription_id),
-							  peering_lower(c->resource_group),
-							  peering_lower(c->vnet_name));
+	return step_aiven_peering_in(c, vpc);
 }
 
 /* Copies what Aiven says of the connection into c. */

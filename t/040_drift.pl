@@ -26,17 +26,7 @@ my $row = conn($node, $id);
 is($row->{step}, 'active', 'step active');
 
 # The customer side goes away behind the extension's back.
-fake_seed(
-	{
-		remove_peerings => [
-			{
-				subscription => $w->{subscription_id},
-				resource_group => $w->{resource_group},
-				vnet => $w->{vnet_name},
-				name => $row->{peering_name}
-			}
-		]
-	});
+remove_customer_peering($row->{peering_name});
 is(scalar @{ customer_peerings(fake_world(), $w->{vnet_name}) },
 	0, 'the customer peering is removed in the cloud');
 

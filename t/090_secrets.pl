@@ -100,17 +100,7 @@ note(sprintf('the secret lived %.1f s (addPassword to removePassword)',
 # A repair adds a secret and removes it again
 # ------------------------------------------------------------------
 
-fake_seed(
-	{
-		remove_peerings => [
-			{
-				subscription => $w->{subscription_id},
-				resource_group => $w->{resource_group},
-				vnet => $w->{vnet_name},
-				name => $row->{peering_name}
-			}
-		]
-	});
+remove_customer_peering($row->{peering_name});
 $node->poll_query_until('postgres', "SELECT failed FROM peering.connections WHERE id = $id")
   or diag('the drift was not seen');
 $seq = request_seq();

@@ -23,22 +23,6 @@ my $id = create_connection($node);
 is(wait_for_state($node, $id, 'ACTIVE'), 'ACTIVE', 'the connection reaches ACTIVE');
 my $row = conn($node, $id);
 
-sub remove_customer_peering
-{
-	fake_seed(
-		{
-			remove_peerings => [
-				{
-					subscription => $w->{subscription_id},
-					resource_group => $w->{resource_group},
-					vnet => $w->{vnet_name},
-					name => $row->{peering_name}
-				}
-			]
-		});
-	return;
-}
-
 sub repairs
 {
 	return $node->safe_psql('postgres',
@@ -47,7 +31,7 @@ sub repairs
 
 for my $round (1 .. 3)
 {
-	remove_customer_peering();
+	remove_customer_peering($row->{peering_name});
 	$node->poll_query_until('postgres', "SELECT count(*) = $round FROM peering.events"
 		  . " WHERE connection_id = $id AND kind = 'repair'")
 	  or diag("no repair in round $round");
@@ -71,7 +55,7 @@ like(
 	'the repair event says what drifted');
 
 # A fourth drift within the budget: it stops and says why.
-remove_customer_peering();
+remove_customer_peering($row->{peering_name});
 $node->poll_query_until('postgres', "SELECT failed FROM peering.connections WHERE id = $id")
   or diag('the fourth drift did not stop it');
 $row = conn($node, $id);

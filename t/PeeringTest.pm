@@ -38,7 +38,7 @@ our @EXPORT = qw(
   create_connection wait_for_state wait_for_step wait_for_setting
   reload_with poll_until events_of
   our_apps sps_of_app role_assignments_on customer_peerings aiven_connections
-  custom_roles make_ca_file vnet_of grow_vnet
+  custom_roles make_ca_file vnet_of grow_vnet remove_customer_peering
 );
 
 my $json = JSON::PP->new->canonical->allow_nonref;
@@ -303,6 +303,26 @@ sub customer_peerings
 		  @{ $v->{peerings} };
 	}
 	return \@p;
+}
+
+# The customer's Azure peering of that name goes away behind the
+# extension's back, as an admin can delete it.
+sub remove_customer_peering
+{
+	my ($name) = @_;
+	my $w = world();
+	fake_seed(
+		{
+			remove_peerings => [
+				{
+					subscription => $w->{subscription_id},
+					resource_group => $w->{resource_group},
+					vnet => $w->{vnet_name},
+					name => $name
+				}
+			]
+		});
+	return;
 }
 
 # The VNet of that ARM id in a /_fake/world dump.

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 from .common import HttpError, iso, new_id, Resp
 from .model import PeeringConnection
-from .routing import Router
+from .routing import Service
 from .transitions import set_state
 
 PROJECT_RE = re.compile(r"^/v1/project/(?P<project>[^/]+)(?P<rest>/.*)?$")
@@ -38,7 +38,7 @@ def vpc_json(vpc, with_connections=True):
     return o
 
 
-class AivenService:
+class AivenService(Service):
     PREFIX = "/aiven"
     ROUTES = [  # below /v1/project/{project}
         ("GET", r"/vpcs", "list_vpcs"),
@@ -48,14 +48,6 @@ class AivenService:
         ("DELETE", PEER + r"/peer-resource-groups/(?P<rg>[^/]+)/peer-vpcs/(?P<vnet>[^/]+)", "delete_connection"),
         ("DELETE", PEER + r"/peer-vpcs/(?P<vnet>[^/]+)", "delete_connection"),
     ]
-
-    def __init__(self, cloud):
-        self.cloud = cloud
-        self.router = Router(self, self.ROUTES, self.not_found, self.not_allowed)
-
-    @property
-    def w(self):
-        return self.cloud.world
 
     def handle(self, req):
         auth = (req.header("Authorization") or "").strip().split(None, 1)

@@ -13,7 +13,7 @@ from .arm_peering import PeeringHandlers
 from .arm_render import subscription_json, vnet_json
 from .common import HttpError, is_uuid, new_id, Resp, scope_contains, VNET_READ
 from .model import Token
-from .routing import Router
+from .routing import Service
 
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
 RG = SUB + r"/resourceGroups/(?P<rg>[^/]+)"
@@ -41,7 +41,7 @@ class ArmCaller:
         return self.token.tenant
 
 
-class ArmService(PeeringHandlers, AuthorizationHandlers):
+class ArmService(Service, PeeringHandlers, AuthorizationHandlers):
     PREFIX = "/arm"
     ROUTES = [
         ("GET", r"/subscriptions", "list_subscriptions"),
@@ -65,14 +65,7 @@ class ArmService(PeeringHandlers, AuthorizationHandlers):
         ("PUT", PEERING, "put_peering"),
         ("DELETE", PEERING, "delete_peering"),
     ]
-
-    def __init__(self, cloud):
-        self.cloud = cloud
-        self.router = Router(self, self.ROUTES, self.not_found, self.not_allowed, re.I)
-
-    @property
-    def w(self):
-        return self.cloud.world
+    ROUTE_FLAGS = re.I
 
     def handle(self, req):
         caller = self.authenticate(req)  # ARM authenticates before it looks at api-version

@@ -104,8 +104,8 @@ class AuthorizationHandlers:
         del self.w.role_definitions[rd.guid]
         return self.ok(200, role_definition_json(rd, sid))
 
-    def _role_definition_request(self, req, caller):
-        """(roleName, actions, notActions, assignableScopes, description) of a valid PUT body."""
+    def _properties(self, req):
+        """The `properties` object of a PUT body, which both authorization writes require."""
         try:
             body = req.json_body()
         except ValueError:
@@ -113,6 +113,11 @@ class AuthorizationHandlers:
         props = body.get("properties") if isinstance(body, dict) else None
         if not isinstance(props, dict):
             raise self.error(400, "InvalidRequestFormat", "Cannot parse the request: 'properties' is required.")
+        return props
+
+    def _role_definition_request(self, req, caller):
+        """(roleName, actions, notActions, assignableScopes, description) of a valid PUT body."""
+        props = self._properties(req)
         name = props.get("roleName")
         if not isinstance(name, str) or not name.strip() or len(name) > 512:
             raise self.error(400, "RoleDefinitionNameNullOrEmpty", "The role definition name cannot be null or empty.")
@@ -245,13 +250,7 @@ class AuthorizationHandlers:
         ra = self.w.role_assignments.get(name.lower())  # names are global: another tenant's one blocks it too
         self.require(req, caller, "Microsoft.Authorization/roleAssignments/write", scope)
         self.check_scope_exists(scope)
-        try:
-            body = req.json_body()
-        except ValueError:
-            body = None
-        props = body.get("properties") if isinstance(body, dict) else None
-        if not isinstance(props, dict):
-            raise self.error(400, "InvalidRequestFormat", "Cannot parse the request: 'properties' is required.")
+        props = self._properties(req)
         role_id, pid = props.get("roleDefinitionId"), props.get("principalId")
         if not isinstance(role_id, str) or not role_id:
             raise self.error(400, "MissingRoleDefinitionId", "The request is missing the 'roleDefinitionId' property.")

@@ -12,7 +12,7 @@ from .common import (GRAPH_PERMS, GRAPH_WRITERS, HttpError, iso, MULTI_TENANT, n
                      READ_WRITE_ALL, READ_WRITE_OWNED_BY, Resp, SIGN_IN_AUDIENCES)
 from .graph_render import app_json, directory_object_json, pwd_json, sp_json
 from .model import Application, Token
-from .routing import Router
+from .routing import Service
 
 # an object addressed by id (`/applications/{id}`) or alternate key (`/applications(appId='…')`)
 KEY = r"(?:/(?P<oid>[^/()]+)|\((?P<alt>appId|uniqueName|id)=(?:'(?P<quoted>(?:[^']|'')*)'|(?P<bare>[^')/]*))\))"
@@ -50,7 +50,7 @@ def _key(oid=None, alt=None, quoted=None, bare=None):
     return alt.lower(), odata_key(quoted) if quoted is not None else bare
 
 
-class GraphService:
+class GraphService(Service):
     PREFIX = "/graph/v1.0"
     ROUTES = [
         ("POST", r"/applications", "create_app"),
@@ -70,14 +70,7 @@ class GraphService:
         ("DELETE", r"/directory/deletedItems/(?P<oid>[^/]+)", "purge_deleted"),
         ("POST", r"/directory/deletedItems/(?P<oid>[^/]+)" + ACTION + "restore", "restore_deleted"),
     ]
-
-    def __init__(self, cloud):
-        self.cloud = cloud
-        self.router = Router(self, self.ROUTES, self.not_found, self.not_allowed, re.I)
-
-    @property
-    def w(self):
-        return self.cloud.world
+    ROUTE_FLAGS = re.I
 
     def handle(self, req):
         m = re.match(r"^/graph/v1\.0(/.*)?$", req.raw_path)

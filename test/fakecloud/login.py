@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, unquote
 
 from .common import HttpError, new_id, Resp
 from .model import Token
-from .routing import Router
+from .routing import Service
 
 ARM_SCOPES = {
     "https://management.azure.com/.default", "https://management.azure.com//.default",
@@ -24,15 +24,11 @@ GRAPH_SCOPES = {
 NO_STORE = ("Cache-Control", "no-store, no-cache")
 
 
-class LoginService:
+class LoginService(Service):
     PREFIX = "/login"
     ROUTES = [
         ("POST", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token/?", "token"),
     ]
-
-    def __init__(self, cloud):
-        self.cloud = cloud
-        self.router = Router(self, self.ROUTES, self.not_found, self.not_allowed)
 
     def handle(self, req):
         return self.router.dispatch(req, req.raw_path[len(self.PREFIX):])

@@ -37,3 +37,19 @@ class Router:
             args = {k: (unquote(v) if v is not None else None) for k, v in m.groupdict().items()}
             return handler(req, **context, **args)
         raise (self.not_allowed if path_matched else self.not_found)(req)
+
+
+class Service:
+    """A service of the fake cloud: its ROUTES dispatched by a Router to its handlers, which
+    answer a path no route knows with `not_found` and a known path with the wrong method with
+    `not_allowed`.  ROUTE_FLAGS are the patterns' regex flags."""
+
+    ROUTE_FLAGS = 0
+
+    def __init__(self, cloud):
+        self.cloud = cloud
+        self.router = Router(self, self.ROUTES, self.not_found, self.not_allowed, self.ROUTE_FLAGS)
+
+    @property
+    def w(self):
+        return self.cloud.world

@@ -32,15 +32,20 @@ def set_state(c, state, info, now):
 
 # -- VNet peerings --------------------------------------------------------------------------
 
-def _back_peering(w, vnet, p):
-    """The remote VNet's live peering back to this VNet, or None."""
-    if norm(p.remote_id) not in w.vnets:
-        return None
-    for q in w.link(p.remote_id, vnet.id):
+def _live_peering(w, vid, remote_id):
+    """VNet vid's first peering toward remote_id that is not being deleted, or None."""
+    for q in w.link(vid, remote_id):
         w.visited += 1
         if q.deleting_until is None:
             return q
     return None
+
+
+def _back_peering(w, vnet, p):
+    """The remote VNet's live peering back to this VNet, or None."""
+    if norm(p.remote_id) not in w.vnets:
+        return None
+    return _live_peering(w, p.remote_id, vnet.id)
 
 
 def _finish_deletions(w, now):
@@ -144,11 +149,7 @@ def customer_peering(w, vpc, c):
     v = w.vnet(c.peer_cloud_account, c.peer_resource_group, c.peer_vpc)
     if not v or not vpc.provider_vnet_id:
         return None
-    for p in w.link(v.id, vpc.provider_vnet_id):
-        w.visited += 1
-        if p.deleting_until is None:
-            return p
-    return None
+    return _live_peering(w, v.id, vpc.provider_vnet_id)
 
 
 def _invalid_reason(w, vpc, c, now):
