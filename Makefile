@@ -27,7 +27,7 @@ OBJS = \
 	src/adopt.o
 
 EXTENSION = peering
-DATA = sql/peering--1.0.sql sql/peering--1.0--1.1.sql
+DATA = sql/peering--1.0.sql sql/peering--1.0--1.1.sql sql/peering--1.1--1.2.sql
 PGFILEDESC = "peering - Azure VNet to Aiven project VPC peering from SQL"
 
 PG_CPPFLAGS = -Iinclude

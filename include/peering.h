@@ -15,7 +15,7 @@
  * still at an older version (the package was upgraded, ALTER EXTENSION was
  * not run yet) is left alone until it is updated.
  */
-#define PEERING_CATALOG_VERSION	"1.1"
+#define PEERING_CATALOG_VERSION	"1.2"
 #define PEERING_NOTIFY_CHANNEL	"peering"
 
 /* ARM api-versions (docs/remote-apis.md §4) */
