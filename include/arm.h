@@ -157,8 +157,18 @@ extern List *arm_list_peerings(const char *token, const char *vnet_id);
 extern ArmPeering *arm_find_peering_to(const char *token, const char *vnet_id,
 									   const char *remote_vnet_id);
 
-/* GET an Azure-AsyncOperation URL: "InProgress", "Succeeded", "Failed", … */
-extern char *arm_get_operation_status(const char *token, const char *url);
+/* What an Azure-AsyncOperation URL says of the operation. */
+typedef struct ArmOperation
+{
+	char	   *status;			/* InProgress, Succeeded, Failed, Canceled, … */
+	char	   *error_code;		/* error.code once it failed, or NULL */
+	char	   *error_message;	/* error.message once it failed, or NULL */
+} ArmOperation;
+
+extern ArmOperation *arm_get_operation(const char *token, const char *url);
+
+/* Did the operation end without success (ARM spells Canceled both ways)? */
+extern bool arm_operation_failed(const ArmOperation *op);
 
 /* DELETE virtualNetworkPeerings/{name}; false when already gone */
 extern bool arm_delete_peering(const char *token, const char *vnet_id,

@@ -45,6 +45,7 @@ extern bool peering_auto_repair;
 extern int	peering_transient_retry_budget;	/* seconds */
 extern int	peering_replication_retry_budget;	/* seconds */
 extern int	peering_throttling_retry_budget;	/* seconds */
+extern int	peering_wait_budget;	/* seconds */
 extern int	peering_app_secret_lifetime;	/* seconds */
 
 extern void peering_define_gucs(void);

@@ -13,17 +13,19 @@
 
 /*
  * Retry classes.  Each retryable class has its own time budget
- * (peering.*_retry_budget); their SQL names are in remote_retry_name().
+ * (peering.*_retry_budget, peering.wait_budget); their SQL names are in
+ * remote_retry_name().
  */
 typedef enum RemoteRetry
 {
 	REMOTE_RETRY_NEVER,			/* the user must fix something */
 	REMOTE_RETRY_TRANSIENT,		/* network, timeouts, 5xx */
 	REMOTE_RETRY_PROPAGATION,	/* replication/propagation right after a write */
-	REMOTE_RETRY_THROTTLING		/* 429: the service asks us to slow down */
+	REMOTE_RETRY_THROTTLING,	/* 429: the service asks us to slow down */
+	REMOTE_RETRY_WAITING		/* no failure: the remote side is busy */
 } RemoteRetry;
 
-#define REMOTE_RETRY_CLASSES	(REMOTE_RETRY_THROTTLING + 1)
+#define REMOTE_RETRY_CLASSES	(REMOTE_RETRY_WAITING + 1)
 
 /* What the last remote_raise() reported, for callers that catch the ERROR. */
 typedef struct RemoteError

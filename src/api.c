@@ -342,6 +342,31 @@ preflight_own_app(PeeringConn *c, Credential *azure, Credential *app)
 				 errhint("Set signInAudience to AzureADMultipleOrgs (az ad app update --id %s --sign-in-audience AzureADMultipleOrgs).", app->client_id)));
 }
 
+/*
+ * The peering name must be free, or held by a peering to the provider's
+ * VNet (one a former connection made, or the manual procedure): the
+ * extension never writes a peering it cannot prove its own.  The provider's
+ * VNet is known once Aiven built its side of a connection with this VNet.
+ */
+static void
+refuse_peering_name_taken(PeeringConn *c, const char *arm_token, const AivenPeering *p)
+{
+	ArmPeering *pe = arm_get_peering(arm_token, c->vnet_id, c->peering_name);
+	const char *provider = p ? p->to_network_id : NULL;
+
+	if (pe == NULL ||
+		(provider != NULL && pe->remote_vnet_id != NULL &&
+		 pg_strcasecmp(pe->remote_vnet_id, provider) == 0))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_OBJECT),
+			 errmsg("virtual network \"%s\" already has a peering named \"%s\"",
+					c->vnet_name, c->peering_name),
+			 errdetail("The extension changes and deletes only peerings to the provider's virtual network."),
+			 errhint("Peering \"%s\" connects to %s; choose another peering_name.",
+					 pe->name, pe->remote_vnet_id ? pe->remote_vnet_id : "an unknown network")));
+}
+
 static void
 preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 {
@@ -397,6 +422,8 @@ preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("project VPC %s is %s", c->project_vpc_id, vpc->state)));
 	c->vpc_network_cidr = vpc->network_cidr;
+	if (!c->adopted)
+		refuse_peering_name_taken(c, arm_token, step_aiven_peering_in(c, vpc));
 
 	foreach(lc, vnet->address_prefixes)
 	{

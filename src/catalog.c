@@ -1268,7 +1268,7 @@ catalog_rearm(int64 id, const char *desired, const char *step,
 				 "   SET desired = $2, failed = false, attempts = 0,"
 				 "       last_error = NULL, last_error_code = NULL,"
 				 "       retry_class = NULL, retry_since = NULL, retry_until = NULL,"
-				 "       step_since = CASE WHEN step = $3 THEN step_since ELSE now() END,"
+				 "       step_since = CASE WHEN step = $3 AND NOT failed THEN step_since ELSE now() END,"
 				 "       step = $3, next_attempt_at = now(),"
 				 "       generation = generation + 1, updated_at = now()"
 				 " WHERE id = $1",

@@ -112,6 +112,7 @@ typedef struct SharedAnswer
 	Flight	   *flight;			/* in flight now, or NULL */
 	HttpResponse *resp;			/* last answer, or NULL */
 	TimestampTz sent;			/* when that answer was asked for */
+	Run		   *writer;			/* whose write it answered first */
 } SharedAnswer;
 
 /* ARM's budget for one subscription, as its answers tell. */
@@ -322,6 +323,7 @@ engine_send(Engine *e, Run *run, const HttpRequest *req, const uint8 *key,
 			shared->flight = NULL;
 			shared->resp = NULL;
 			shared->sent = 0;
+			shared->writer = NULL;
 		}
 		/* a read must be newer than the attempt; a write is the same write */
 		f = shared->flight;
@@ -371,10 +373,15 @@ engine_perform(const HttpRequest *req)
 	{
 		SharedAnswer *shared = hash_search(engine->answers, key, HASH_FIND, NULL);
 
+		/*
+		 * A write done for another connection is done for this one too; the
+		 * connection that made it, asking again in a later attempt, means
+		 * to write once more (say, a peering whose operation failed).
+		 */
 		if (shared != NULL && shared->resp != NULL &&
 			(shared->sent >= run->started ||
-			 (request_is_write(req) && shared->resp->status >= 200 &&
-			  shared->resp->status < 300)))
+			 (request_is_write(req) && shared->writer != run &&
+			  shared->resp->status >= 200 && shared->resp->status < 300)))
 		{
 			run->answers = lappend(run->answers, new_answer(key, occurrence, shared->resp));
 			MemoryContextSwitchTo(step_cxt);
@@ -495,6 +502,7 @@ engine_deliver(Engine *e, Flight *f, HttpResponse *resp)
 		{
 			shared->resp = resp;
 			shared->sent = f->sent;
+			shared->writer = ((Waiter *) linitial(f->waiters))->run;
 		}
 	}
 	foreach(lc, f->waiters)
@@ -558,11 +566,21 @@ retry_budget(RemoteRetry retry)
 			return peering_replication_retry_budget;
 		case REMOTE_RETRY_THROTTLING:
 			return peering_throttling_retry_budget;
+		case REMOTE_RETRY_WAITING:
+			return peering_wait_budget;
 		case REMOTE_RETRY_TRANSIENT:
 		case REMOTE_RETRY_NEVER:
 			break;
 	}
 	return peering_transient_retry_budget;
+}
+
+/* Is the connection waiting for the remote side (within peering.wait_budget)? */
+static bool
+is_waiting(const PeeringConn *c)
+{
+	return c->retry_class != NULL &&
+		strcmp(c->retry_class, remote_retry_name(REMOTE_RETRY_WAITING)) == 0;
 }
 
 /*
@@ -572,7 +590,8 @@ retry_budget(RemoteRetry retry)
 static bool
 within_retry_budget(PeeringConn *c, RemoteRetry retry, TimestampTz now)
 {
-	if (c->retry_since == 0)
+	/* a failure while waiting starts a run of its own */
+	if (c->retry_since == 0 || is_waiting(c))
 		c->retry_since = now;
 	c->retry_class = pstrdup(remote_retry_name(retry));
 	c->retry_until = TimestampTzPlusMilliseconds(c->retry_since,
@@ -580,7 +599,34 @@ within_retry_budget(PeeringConn *c, RemoteRetry retry, TimestampTz now)
 	return now < c->retry_until;
 }
 
-/* The step went through, or waits on the remote side: no error run. */
+/*
+ * A wait on the remote side is budgeted from the start of its step (which
+ * peering_retry() resets), so that failures in between do not prolong it;
+ * false once peering.wait_budget is spent.  Re-checks of an ACTIVE
+ * connection wait for nobody and have no budget.
+ */
+static bool
+within_wait_budget(PeeringConn *c, TimestampTz now)
+{
+	/* attempts stay: they count what failed in this step (one re-PUT) */
+	c->last_error = NULL;
+	c->last_error_code = NULL;
+	if (step_is(c, STEP_ACTIVE))
+	{
+		c->attempts = 0;
+		c->retry_class = NULL;
+		c->retry_since = 0;
+		c->retry_until = 0;
+		return true;
+	}
+	c->retry_since = c->step_since;
+	c->retry_class = pstrdup(remote_retry_name(REMOTE_RETRY_WAITING));
+	c->retry_until = TimestampTzPlusMilliseconds(c->retry_since,
+												 (int64) peering_wait_budget * 1000);
+	return now < c->retry_until;
+}
+
+/* The step went through: no error run, no wait. */
 static void
 clear_retry(PeeringConn *c)
 {
@@ -600,6 +646,22 @@ error_text(const StepResult *r)
 	return pstrdup(r->message);
 }
 
+/*
+ * The wait ran out: the connection stops, saying what it waited for (the
+ * step's own words, naming the remote state) and quoting the remote side.
+ */
+static void
+give_up_waiting(PeeringConn *c, StepResult *r)
+{
+	r->outcome = STEP_FAILED;
+	r->error_code = "55000";
+	r->message = psprintf("gave up waiting after %d s since %s (peering.wait_budget): %s",
+						  peering_wait_budget, timestamptz_to_str(c->retry_since),
+						  r->message ? r->message : "the remote side did not finish");
+	r->hint = psprintf("%s%sCall peering_retry(" INT64_FORMAT ") to wait again once the cause is fixed, or peering_delete(" INT64_FORMAT ") to remove the peering.",
+					   r->hint ? r->hint : "", r->hint ? "  " : "", c->id, c->id);
+}
+
 /* Records how the step went on the connection, and when it is due again. */
 static void
 apply_outcome(PeeringConn *c, StepResult *r)
@@ -613,6 +675,8 @@ apply_outcome(PeeringConn *c, StepResult *r)
 							  r->message, c->attempts + 1,
 							  timestamptz_to_str(c->retry_since), c->retry_class);
 	}
+	if (r->outcome == STEP_WAITING && !within_wait_budget(c, now))
+		give_up_waiting(c, r);
 
 	switch (r->outcome)
 	{
@@ -624,7 +688,6 @@ apply_outcome(PeeringConn *c, StepResult *r)
 			c->next_attempt_at = r->next == STEP_DELETED ? 0 : now;
 			break;
 		case STEP_WAITING:
-			clear_retry(c);
 			c->next_attempt_at = next_poll(c, now);
 			break;
 		case STEP_RETRY:
@@ -638,7 +701,7 @@ apply_outcome(PeeringConn *c, StepResult *r)
 					   r->error_code, r->request_id);
 			break;
 		case STEP_FAILED:
-			if (r->retry == REMOTE_RETRY_NEVER)
+			if (r->retry == REMOTE_RETRY_NEVER && !is_waiting(c))
 			{
 				c->retry_class = NULL;
 				c->retry_until = 0;

@@ -33,6 +33,7 @@ bool		peering_auto_repair = false;
 int			peering_transient_retry_budget = 1800;
 int			peering_replication_retry_budget = 1800;
 int			peering_throttling_retry_budget = 3600;
+int			peering_wait_budget = 7200;
 int			peering_app_secret_lifetime = 3600;
 
 /* An endpoint is an https URL with a host and without query or fragment. */
@@ -165,6 +166,11 @@ peering_define_gucs(void)
 	define_retry_budget("peering.throttling_retry_budget",
 						"How long a step is retried while a service answers 429 Too Many Requests.",
 						&peering_throttling_retry_budget, 3600);
+	DefineCustomIntVariable("peering.wait_budget",
+							"How long a step may wait for the remote side before the connection stops as failed.",
+							"Aiven building its side, PENDING_PEER to ACTIVE, Azure provisioning the peering, DELETING to DELETED, a project VPC still being built; peering_retry() waits again.",
+							&peering_wait_budget, 7200, 1, 30 * 24 * 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("peering.app_secret_lifetime",
 							"Lifetime of each application secret the extension adds (its endDateTime).",

@@ -664,6 +664,7 @@ remote_retry_name(RemoteRetry retry)
 		[REMOTE_RETRY_TRANSIENT] = "transient",
 		[REMOTE_RETRY_PROPAGATION] = "replication",
 		[REMOTE_RETRY_THROTTLING] = "throttling",
+		[REMOTE_RETRY_WAITING] = "waiting",
 	};
 
 	return names[retry];

@@ -92,11 +92,25 @@ jump(StepResult *r, PeeringStep next, const char *message)
 	r->message = pstrdup(message);
 }
 
+/*
+ * The remote side is busy.  message says what the step waits for, naming
+ * the remote state: it becomes the error if peering.wait_budget runs out.
+ */
 static void
-wait_for(StepResult *r, const char *message)
+wait_for(StepResult *r, char *message)
 {
 	r->outcome = STEP_WAITING;
-	r->message = message ? pstrdup(message) : NULL;
+	r->message = message;
+}
+
+/* A wait on Aiven's connection, quoting Aiven's own word on it. */
+static void
+wait_for_aiven(StepResult *r, const PeeringConn *c, const char *what)
+{
+	wait_for(r, psprintf("%s; the Aiven connection is in state %s",
+						 what, c->state ? c->state : "unknown"));
+	if (c->state_message != NULL)
+		r->hint = psprintf("Aiven says: \"%s\".", c->state_message);
 }
 
 /* Not an error of ours: a remote change has to settle first. */
@@ -191,8 +205,8 @@ step_aiven_peering_in(const PeeringConn *c, const AivenVpc *vpc)
  * The Aiven connection of c (NULL if none).  While tearing down, a VPC or
  * project that is gone means no connection; otherwise it is an error.
  */
-static AivenPeering *
-aiven_connection(PeeringConn *c)
+static AivenVpc *
+aiven_vpc(PeeringConn *c)
 {
 	bool		teardown = peering_str_eq(c->desired, "absent");
 	AivenVpc   *vpc = aiven_get_vpc(auth_aiven_token(c->attempt.aiven_cred), c->project,
@@ -200,14 +214,18 @@ aiven_connection(PeeringConn *c)
 
 	c->attempt.checked = true;
 	c->attempt.observed_at = GetCurrentTimestamp();
-	if (vpc == NULL && teardown)
-		return NULL;
-	if (vpc == NULL)
+	if (vpc == NULL && !teardown)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("project VPC %s of project \"%s\" no longer exists",
 						c->project_vpc_id, c->project)));
-	return step_aiven_peering_in(c, vpc);
+	return vpc;
+}
+
+static AivenPeering *
+aiven_connection(PeeringConn *c)
+{
+	return step_aiven_peering_in(c, aiven_vpc(c));
 }
 
 /* Copies what Aiven says of the connection into c. */
@@ -254,6 +272,34 @@ record_azure(PeeringConn *c, ArmPeering *pe)
 	c->attempt.checked = true;
 	c->attempt.observed_at = GetCurrentTimestamp();
 	return pe;
+}
+
+/*
+ * Is pe provably this connection's: a peering to the provider's VNet, the
+ * one our own PUT names?  A peering that merely shares the name (say, the
+ * customer's peering to a hub) is never changed or deleted.
+ */
+static bool
+azure_peering_is_ours(const PeeringConn *c, const ArmPeering *pe)
+{
+	return c->to_network_id != NULL && pe->remote_vnet_id != NULL &&
+		pg_strcasecmp(pe->remote_vnet_id, c->to_network_id) == 0;
+}
+
+/* Stops before writing a peering of that name that is not ours. */
+static bool
+refuse_foreign_peering(PeeringConn *c, const ArmPeering *pe, StepResult *r)
+{
+	if (pe == NULL || azure_peering_is_ours(c, pe))
+		return false;
+	fail(r, psprintf("peering \"%s\" of virtual network \"%s\" connects to %s, not to the provider's virtual network %s: it is not this connection's and is left as it is",
+					 pe->name, c->vnet_name,
+					 pe->remote_vnet_id ? pe->remote_vnet_id : "an unknown network",
+					 c->to_network_id ? c->to_network_id : "(not known yet)"),
+		 psprintf("Another peering holds the name; remove this connection with peering_delete(" INT64_FORMAT ") and create it again with another peering_name.",
+				  c->id));
+	r->error_code = "42710";
+	return true;
 }
 
 /* Reads the Azure peering (as the automation identity) into c. */
@@ -633,13 +679,22 @@ step_peer_role_assignment(PeeringConn *c, StepResult *r)
 static void
 step_aiven_request(PeeringConn *c, StepResult *r)
 {
-	AivenPeering *p = aiven_connection(c);
+	AivenVpc   *vpc = aiven_vpc(c);
+	AivenPeering *p = step_aiven_peering_in(c, vpc);
 	char	   *token = auth_aiven_token(c->attempt.aiven_cred);
 
 	observe_aiven(c, p);
 	if (p != NULL && strcmp(p->state, "DELETING") == 0)
 	{
-		wait_for(r, "waiting for the earlier Aiven connection to be deleted");
+		wait_for_aiven(r, c, "the earlier Aiven connection is being deleted");
+		return;
+	}
+	/* Aiven answers 409 to a request in a VPC it has not built yet */
+	if ((p == NULL || strcmp(p->state, "DELETED") == 0) &&
+		peering_str_eq(vpc->state, "APPROVED"))
+	{
+		wait_for(r, psprintf("project VPC %s is still being built (state APPROVED)",
+							 c->project_vpc_id));
 		return;
 	}
 	if (p != NULL && state_in(p->state, aiven_failed))
@@ -648,7 +703,7 @@ step_aiven_request(PeeringConn *c, StepResult *r)
 											  peering_lower(c->subscription_id),
 											  peering_lower(c->resource_group),
 											  peering_lower(c->vnet_name)));
-		wait_for(r, "deleting the refused Aiven connection before requesting it again");
+		wait_for_aiven(r, c, "the refused Aiven connection is being deleted before it is requested again");
 		return;
 	}
 	if (p != NULL && strcmp(p->state, "DELETED") != 0)
@@ -724,10 +779,26 @@ step_aiven_pending(PeeringConn *c, StepResult *r)
 		c->to_tenant_id != NULL && c->to_network_id != NULL)
 		advance(r, "Aiven built its side: tenant %s, network %s",
 				c->to_tenant_id, c->to_network_id);
+	else if (peering_str_eq(p->state, "APPROVED"))
+		wait_for_aiven(r, c, "Aiven has not built its side");
 	else
-		wait_for(r, NULL);
+		wait_for_aiven(r, c, "Aiven has not named the provider's tenant and network (state_info to-tenant-id, to-network-id)");
 }
 
+
+/* PUTs the Azure peering as the application, with the provider's tenant's token. */
+static void
+put_azure_peering(PeeringConn *c, bool sync)
+{
+	ArmPeering *pe;
+
+	pe = arm_put_peering(auth_azure_token(c->attempt.app_cred, c->tenant_id, AZURE_ARM),
+						 auth_azure_token(c->attempt.app_cred, c->to_tenant_id, AZURE_ARM),
+						 c->vnet_id, c->peering_name, c->to_network_id,
+						 desired_options(c), sync);
+	record_azure(c, pe);
+	c->azure_operation = pe->async_operation;
+}
 
 static void
 step_azure_peering(PeeringConn *c, StepResult *r)
@@ -741,28 +812,69 @@ step_azure_peering(PeeringConn *c, StepResult *r)
 		return;
 	}
 	pe = observe_azure(c);
+	if (refuse_foreign_peering(c, pe, r))
+		return;
 	if (pe != NULL && peering_str_eq(pe->peering_state, "Disconnected"))
 	{
 		arm_delete_peering(admin_token(c, AZURE_ARM), c->vnet_id, c->peering_name);
-		wait_for(r, "deleting the disconnected Azure peering before creating it again");
+		wait_for(r, psprintf("the disconnected Azure peering %s is being deleted before it is created again",
+							 c->peering_name));
 		return;
 	}
 
 	/* the provider's VNet changed its address space since the peering took it */
 	sync = pe != NULL && arm_sync_level_local_stale(pe->sync_level);
-	pe = arm_put_peering(auth_azure_token(c->attempt.app_cred, c->tenant_id, AZURE_ARM),
-						 auth_azure_token(c->attempt.app_cred, c->to_tenant_id, AZURE_ARM),
-						 c->vnet_id, c->peering_name, c->to_network_id,
-						 desired_options(c), sync);
-
-	record_azure(c, pe);
-	c->azure_operation = pe->async_operation;
+	put_azure_peering(c, sync);
 	if (sync)
 		advance(r, "synced the Azure peering %s with the address space of the provider's VNet",
 				c->peering_name);
 	else
 		advance(r, "created the Azure peering %s (peeringState %s)",
-				c->peering_name, pe->peering_state ? pe->peering_state : "unknown");
+				c->peering_name, c->azure_peering_state ? c->azure_peering_state : "unknown");
+}
+
+/*
+ * Codes of a failed peering operation whose cause may be gone by itself
+ * (another operation on the VNet, a remote VNet still updating, ARM's own
+ * trouble): the peering is PUT once more.  Any other code needs a fix.
+ */
+static bool
+azure_failure_may_pass(const ArmOperation *op)
+{
+	static const char *const passing[] = {"AnotherOperationInProgress",
+		"ReferencedResourceNotProvisioned", "RetryableError", "InternalServerError",
+	"OperationPreempted", NULL};
+
+	return op->error_code == NULL ? !peering_str_eq(op->status, "Failed") :
+		state_in(op->error_code, passing);
+}
+
+/*
+ * The peering operation ended without success: PUT once more when the
+ * cause may be gone and this step has not failed before, else stop with
+ * ARM's own code and message.
+ */
+static void
+azure_operation_failed(PeeringConn *c, const ArmOperation *op, StepResult *r)
+{
+	char	   *what = psprintf("the Azure operation creating peering %s ended %s%s%s%s%s",
+								c->peering_name, op->status,
+								op->error_code ? " with " : "",
+								op->error_code ? op->error_code : "",
+								op->error_message ? ": " : "",
+								op->error_message ? op->error_message : "");
+
+	c->azure_operation = NULL;
+	if (c->attempts == 0 && azure_failure_may_pass(op))
+	{
+		put_azure_peering(c, false);
+		retry_later(r, REMOTE_RETRY_TRANSIENT, psprintf("%s; put the peering once more", what));
+		return;
+	}
+	fail(r, what,
+		 psprintf("Fix what ARM reports (an overlap needs another address space, or removing the peering it overlaps with), then call peering_retry(" INT64_FORMAT ").",
+				  c->id));
+	r->error_code = psprintf("55000 %s", op->error_code ? op->error_code : op->status);
 }
 
 static void
@@ -772,22 +884,20 @@ step_azure_peering_wait(PeeringConn *c, StepResult *r)
 
 	if (c->azure_operation != NULL && c->attempt.app_cred != NULL)
 	{
-		char	   *status = arm_get_operation_status(
-													  auth_azure_token(c->attempt.app_cred, c->tenant_id, AZURE_ARM),
-													  c->azure_operation);
+		ArmOperation *op = arm_get_operation(auth_azure_token(c->attempt.app_cred,
+															  c->tenant_id, AZURE_ARM),
+											 c->azure_operation);
 
-		/* ARM spells it both ways */
-		if (peering_str_eq(status, "Failed") || peering_str_eq(status, "Canceled") ||
-			peering_str_eq(status, "Cancelled"))
+		/* NULL: the operation may not be read; the peering tells instead */
+		if (op != NULL && arm_operation_failed(op))
 		{
-			c->azure_operation = NULL;
-			jump(r, STEP_AZURE_PEERING,
-				 psprintf("the Azure peering operation ended %s; creating it again", status));
+			azure_operation_failed(c, op, r);
 			return;
 		}
-		if (!peering_str_eq(status, "Succeeded"))
+		if (op != NULL && !peering_str_eq(op->status, "Succeeded"))
 		{
-			wait_for(r, NULL);
+			wait_for(r, psprintf("Azure is provisioning peering %s (operation %s)",
+								 c->peering_name, op->status));
 			return;
 		}
 		c->azure_operation = NULL;
@@ -795,8 +905,17 @@ step_azure_peering_wait(PeeringConn *c, StepResult *r)
 	pe = observe_azure(c);
 	if (pe == NULL)
 		jump(r, STEP_AZURE_PEERING, "the Azure peering is gone; creating it again");
+	else if (peering_str_eq(pe->provisioning_state, "Failed"))
+	{
+		fail(r, psprintf("Azure could not provision peering %s (provisioningState Failed)",
+						 c->peering_name),
+			 psprintf("az network vnet peering show --resource-group %s --vnet-name %s --name %s shows it; fix the cause, then call peering_retry(" INT64_FORMAT ").",
+					  c->resource_group, c->vnet_name, c->peering_name, c->id));
+		r->error_code = "55000 Failed";
+	}
 	else if (pe->provisioning_state && !peering_str_eq(pe->provisioning_state, "Succeeded"))
-		wait_for(r, NULL);
+		wait_for(r, psprintf("Azure is provisioning peering %s (provisioningState %s)",
+							 c->peering_name, pe->provisioning_state));
 	else
 		advance(r, "the Azure peering is provisioned (peeringState %s)",
 				pe->peering_state ? pe->peering_state : "unknown");
@@ -822,7 +941,8 @@ step_aiven_active(PeeringConn *c, StepResult *r)
 		advance(r, "the peering is ACTIVE");
 	}
 	else
-		wait_for(r, NULL);
+		wait_for_aiven(r, c, psprintf("Aiven has not seen the peering yet (Azure peeringState %s)",
+									  pe->peering_state ? pe->peering_state : "unknown"));
 }
 
 /*
@@ -882,19 +1002,24 @@ step_active(PeeringConn *c, StepResult *r)
 	if (p == NULL)
 		c->state = "DELETED";
 	pe = observe_azure_listed(c);
+	/* a peering to another network holds the name: ours is gone */
+	if (pe != NULL && !azure_peering_is_ours(c, pe))
+		pe = record_azure(c, NULL);
 	report_sync_level(c, was_sync_level);
 	/* the provider's VNet changed its address space: the peering must sync */
 	stale = pe != NULL && arm_sync_level_local_stale(pe->sync_level);
 	if (p != NULL && peering_str_eq(p->state, "ACTIVE") &&
 		pe != NULL && peering_str_eq(pe->peering_state, "Connected") &&
-		options_equal(&pe->options, desired_options(c)) && !stale)
+		pe->allow_vnet_access && options_equal(&pe->options, desired_options(c)) && !stale)
 	{
-		wait_for(r, NULL);
+		wait_for(r, pstrdup("the next re-check"));
 		return;
 	}
-	drift = psprintf("the peering drifted: Aiven state %s, Azure peering %s%s%s",
+	drift = psprintf("the peering drifted: Aiven state %s, Azure peering %s%s%s%s",
 					 p ? p->state : "gone",
 					 pe ? (pe->peering_state ? pe->peering_state : "unknown") : "gone",
+					 pe && !pe->allow_vnet_access ?
+					 ", its VNet access is switched off (allowVirtualNetworkAccess false): no traffic passes" : "",
 					 pe && !options_equal(&pe->options, desired_options(c)) ?
 					 ", its options changed" : "",
 					 stale ? psprintf(", the address space of the provider's VNet changed (peeringSyncLevel %s)",
@@ -934,16 +1059,26 @@ step_delete_azure_peering(PeeringConn *c, StepResult *r)
 	}
 	token = admin_token(c, AZURE_ARM);
 	pe = arm_get_peering(token, c->vnet_id, c->peering_name);
-	if (pe == NULL)
+	if (pe == NULL || !azure_peering_is_ours(c, pe))
 	{
+		/*
+		 * A peering of that name to another network is someone else's: ours
+		 * was never made, or is gone.  It is left alone, and the teardown
+		 * goes on, since nothing the user could fix is in the way.
+		 */
 		c->azure_peering_state = NULL;
 		c->azure_operation = NULL;
-		advance(r, "the Azure peering is deleted");
+		if (pe == NULL)
+			advance(r, "the Azure peering is deleted");
+		else
+			advance(r, "left peering %s alone: it connects to %s, not to the provider's virtual network",
+					pe->name, pe->remote_vnet_id ? pe->remote_vnet_id : "an unknown network");
 		return;
 	}
 	if (!peering_str_eq(pe->provisioning_state, "Deleting"))
 		arm_delete_peering(token, c->vnet_id, c->peering_name);
-	wait_for(r, NULL);
+	wait_for(r, psprintf("Azure is deleting peering %s (provisioningState %s)",
+						 c->peering_name, pe->provisioning_state ? pe->provisioning_state : "unknown"));
 }
 
 static void
@@ -973,7 +1108,7 @@ step_aiven_deleted(PeeringConn *c, StepResult *r)
 	else if (!peering_str_eq(p->state, "DELETING"))
 		jump(r, STEP_DELETE_AIVEN, "the Aiven connection is not being deleted; asking again");
 	else
-		wait_for(r, NULL);
+		wait_for_aiven(r, c, "Aiven has not deleted the connection yet");
 }
 
 static void

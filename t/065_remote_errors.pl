@@ -125,7 +125,7 @@ sub run_case
 run_case(@$_) for @cases;
 
 # An operation ARM reports as Cancelled (spelled either way) makes the
-# extension create the peering again.
+# extension PUT the peering once more.
 for my $spelling ('Canceled', 'Cancelled')
 {
 	fake_clear_faults();
@@ -142,9 +142,9 @@ for my $spelling ('Canceled', 'Cancelled')
 	is( $node->safe_psql(
 			'postgres',
 			"SELECT count(*) > 0 FROM peering.events WHERE connection_id = $id"
-			  . " AND message LIKE '%operation ended $spelling; creating it again%'"),
+			  . " AND message LIKE '%operation creating peering % ended $spelling; put the peering once more%'"),
 		't',
-		"operation $spelling: the peering is created again");
+		"operation $spelling: the peering is PUT once more");
 	$node->safe_psql('postgres', "SELECT peering_delete($id)");
 	is(wait_for_step($node, $id, 'deleted', 60), 'deleted', "operation $spelling: deleted");
 }

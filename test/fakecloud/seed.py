@@ -124,6 +124,24 @@ def synced_peerings(cloud, items, now):
     return n
 
 
+def peering_flags(cloud, items, now):
+    """An admin changes a peering's settings in the portal (allow access to the remote VNet,
+    forwarded traffic, gateway transit, remote gateways), as Azure allows on a live peering."""
+    w, n = cloud.world, 0
+    attrs = {"allowVirtualNetworkAccess": "allow_vnet_access", "allowForwardedTraffic": "allow_forwarded_traffic",
+             "allowGatewayTransit": "allow_gateway_transit", "useRemoteGateways": "use_remote_gateways"}
+    for p in items or []:
+        v = w.vnet_by_id(p["vnet_id"])
+        q = v.peerings.get(p["name"].lower()) if v else None
+        if q is None:
+            raise ValueError("peering %s of %s not found" % (p["name"], p["vnet_id"]))
+        for flag, attr in attrs.items():
+            if flag in p:
+                setattr(q, attr, bool(p[flag]))
+        n += 1
+    return n
+
+
 def remove_peerings(cloud, items, now):
     w, n = cloud.world, 0
     for p in items or []:
@@ -338,6 +356,7 @@ SEEDERS = [
     ("remove_vnets", "removed_vnets", remove_vnets),
     ("address_spaces", "address_spaces", address_spaces),
     ("sync_peerings", "synced_peerings", synced_peerings),
+    ("peering_flags", "peering_flags", peering_flags),
     ("remove_peerings", "removed_peerings", remove_peerings),
     ("aiven_projects", "aiven_projects", aiven_projects),
     ("aiven_vpcs", "aiven_vpcs", aiven_vpcs),
