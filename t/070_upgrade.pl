@@ -1,8 +1,8 @@
-# Upgrade path: a database populated at version 1.0 is updated with
-# ALTER EXTENSION peering UPDATE.  Until then the new library refuses to
+# Upgrade path: databases populated at version 1.0 and at 1.1 are updated
+# with ALTER EXTENSION peering UPDATE.  Until then the new library refuses to
 # touch the old tables (and the worker waits); afterwards the catalog equals
 # a fresh install of the current version, object by object, and the rows
-# written at 1.0 drive to ACTIVE.
+# written at 1.0 or 1.1 drive to ACTIVE.
 #
 # Keep this test for every later version: it installs the oldest released
 # script and updates through every upgrade script to default_version.
@@ -167,5 +167,65 @@ is(scalar @{ customer_peerings($world, $w->{vnet_name}) }, 1,
 	'one Azure peering on the first VNet');
 is(scalar @{ customer_peerings($world, $w->{second_vnet_name}) }, 1,
 	'one Azure peering on the second VNet');
+
+# ------------------------------------------------------------------
+# A database at 1.1, with rows as 1.1 wrote them: one waiting for Aiven,
+# one that failed after retries
+# ------------------------------------------------------------------
+
+fake_seed(
+	{
+		vnets => [
+			map { { resource_group => $w->{resource_group}, name => "vnet-u$_", address_prefixes => ["10.5$_.0.0/16"] } }
+			  (3, 4)
+		]
+	});
+my $mid = new_node('mid', no_extension => 1);
+$mid->safe_psql('postgres', "CREATE EXTENSION peering VERSION '1.1'");
+$mid->safe_psql(
+	'postgres', qq{
+INSERT INTO peering.credentials (name, kind, tenant_id, client_id, secret_file)
+VALUES ('azure', 'azure_client_secret', '$w->{tenant_id}', '$w->{admin_client_id}',
+        '$w->{admin_secret_file}'),
+       ('aiven', 'aiven_token', NULL, NULL, '$w->{aiven_token_file}');
+INSERT INTO peering.connections
+       (project, project_vpc_id, subscription_id, resource_group, vnet_name,
+        peering_name, azure_credential, aiven_credential, tenant_id, vnet_id,
+        app_unique_name, step, failed, attempts, last_error, last_error_code,
+        retry_class, retry_since, retry_until, next_attempt_at)
+VALUES ('$w->{project}', '$w->{project_vpc_id}', '$w->{subscription_id}',
+        '$w->{resource_group}', 'vnet-u3', 'aiven-upgrade-3', 'azure', 'aiven',
+        '$w->{tenant_id}', '@{[ $vnet_id->('vnet-u3') ]}',
+        'peering-upgrade00003', 'app', false, 0, NULL, NULL, NULL, NULL, NULL, now()),
+       ('$w->{project}', '$w->{project_vpc_id}', '$w->{subscription_id}',
+        '$w->{resource_group}', 'vnet-u4', 'aiven-upgrade-4', 'azure', 'aiven',
+        '$w->{tenant_id}', '@{[ $vnet_id->('vnet-u4') ]}',
+        'peering-upgrade00004', 'app_sp', true, 12,
+        'could not create the service principal; gave up after 12 attempts',
+        '08006', 'transient', now() - interval '31 min', now() - interval '1 min', NULL);
+INSERT INTO peering.events (connection_id, kind, step, message)
+SELECT id, 'created', 'app', 'peering requested' FROM peering.connections;
+});
+is($mid->safe_psql('postgres', 'SELECT count(*) FROM peering.progress'),
+	'2', 'the 1.1 progress view lists both rows');
+ok( $mid->wait_for_log(qr/peering worker waits: extension "peering" is at version 1\.1/),
+	'the worker waits for the update of a 1.1 database');
+$mid->safe_psql('postgres', 'ALTER EXTENSION peering UPDATE');
+is($mid->safe_psql('postgres', 'SELECT extversion FROM pg_extension WHERE extname = \'peering\''),
+	$default_version, "a 1.1 database updates to $default_version");
+is($mid->safe_psql('postgres', $catalog_sql), $fresh_catalog,
+	'the catalog updated from 1.1 equals a fresh install');
+is($mid->safe_psql('postgres', 'SELECT count(*) FROM peering.events'), '2',
+	'the events of 1.1 are kept');
+my ($third, $fourth) = split /\n/,
+  $mid->safe_psql('postgres', 'SELECT id FROM peering.connections ORDER BY id');
+is(wait_for_state($mid, $third, 'ACTIVE', 90), 'ACTIVE',
+	'a connection recorded at 1.1 reaches ACTIVE after the update');
+$mid->safe_psql('postgres', "SELECT peering_retry($fourth)");
+is(wait_for_state($mid, $fourth, 'ACTIVE', 90), 'ACTIVE',
+	'a connection that failed at 1.1 is retried and reaches ACTIVE');
+is($mid->safe_psql('postgres',
+		"SELECT count(*) FROM peering.progress WHERE id IN ($third, $fourth) AND step = 'active'"),
+	'2', 'the updated progress view shows both');
 
 done_testing();
