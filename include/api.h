@@ -23,7 +23,13 @@ extern PeeringConn *api_requested_connection(FunctionCallInfo fcinfo, bool creat
 /* Refuses a function that writes on a hot standby (25006). */
 extern void refuse_on_standby(const char *function);
 
-/* The pre-flight: no live duplicate, and the read-only remote checks. */
+/*
+ * No live duplicate, and the read-only remote checks of the subscription,
+ * the VNet and the project VPC (peering_create() and peering_adopt()).
+ */
+extern void api_preflight(PeeringConn *c, Credential *azure, Credential *aiven);
+
+/* The pre-flight: api_preflight(), and an own application's checks. */
 extern void api_check_connection(PeeringConn *c, Credential *azure, Credential *aiven);
 
 #endif							/* PEERING_API_H */

@@ -62,6 +62,14 @@ typedef struct ArmPeering
 /* GET /subscriptions?api-version: tenantId of subscription, NULL if not listed */
 extern char *arm_get_subscription_tenant(const char *token, const char *subscription);
 
+/*
+ * GET /subscriptions/{id} with a token of another tenant: the tenant ARM's
+ * refusal names; NULL when it names none (a subscription of the token's
+ * own tenant, or none at all).
+ */
+extern char *arm_get_foreign_subscription_tenant(const char *token,
+												 const char *subscription);
+
 /* GET virtualNetwork; NULL on 404 */
 extern ArmVnet *arm_get_vnet(const char *token, const char *subscription,
 							 const char *resource_group, const char *vnet);

@@ -52,6 +52,7 @@ typedef struct HttpResponse
 	char	   *request_id;		/* x-ms-request-id / request-id, or NULL */
 	char	   *location;		/* Location header, or NULL */
 	char	   *async_operation;	/* Azure-AsyncOperation header, or NULL */
+	char	   *www_authenticate;	/* WWW-Authenticate header, or NULL */
 	int			retry_after;	/* Retry-After in seconds, -1 if absent */
 	int			ratelimit_remaining;	/* ARM's x-ms-ratelimit-remaining-
 										 * subscription-reads/-writes, -1 if

@@ -47,41 +47,135 @@ adoptable_aiven_connection(PeeringConn *c, Credential *aiven)
 	return p;
 }
 
-/*
- * The customer's Azure peering to the provider's VNet.  Aiven names that
- * VNet (to-network-id) in PENDING_PEER but not always once ACTIVE; then the
- * candidate is the one peering of the VNet to another subscription.
- */
-static ArmPeering *
-adoptable_azure_peering(PeeringConn *c, const char *token, const AivenPeering *p)
+/* Is the ARM id that of something in the subscription? */
+static bool
+in_subscription(const char *id, const char *subscription)
 {
-	char	   *ours = psprintf("/subscriptions/%s/", c->subscription_id);
-	ArmPeering *found = NULL;
-	StringInfoData names;
-	int			candidates = 0;
-	ListCell   *lc;
+	char	   *prefix = psprintf("/subscriptions/%s/", subscription);
 
-	if (p->to_network_id != NULL)
-		return arm_find_peering_to(token, c->vnet_id, p->to_network_id);
+	return id != NULL && pg_strncasecmp(id, prefix, strlen(prefix)) == 0;
+}
+
+/*
+ * The names of the VNet's peerings to other subscriptions, those that may
+ * be the provider's ("" when there are none).
+ */
+static char *
+peerings_to_other_subscriptions(PeeringConn *c, const char *token)
+{
+	StringInfoData names;
+	ListCell   *lc;
 
 	initStringInfo(&names);
 	foreach(lc, arm_list_peerings(token, c->vnet_id))
 	{
 		ArmPeering *pe = lfirst(lc);
 
-		if (pe->remote_vnet_id == NULL ||
-			pg_strncasecmp(pe->remote_vnet_id, ours, strlen(ours)) == 0)
-			continue;
-		appendStringInfo(&names, "%s%s", candidates++ ? ", " : "", pe->name);
-		found = pe;
+		if (pe->remote_vnet_id != NULL && !in_subscription(pe->remote_vnet_id, c->subscription_id))
+			appendStringInfo(&names, "%s%s", names.len ? ", " : "", pe->name);
 	}
-	if (candidates > 1)
+	return names.data;
+}
+
+/* A hint naming the peerings that may be the provider's. */
+static char *
+candidates_hint(PeeringConn *c, const char *token)
+{
+	char	   *names = peerings_to_other_subscriptions(c, token);
+
+	if (names[0] == '\0')
+		return psprintf("Virtual network \"%s\" has no peering to another subscription.",
+						c->vnet_name);
+	return psprintf("The peerings of virtual network \"%s\" to other subscriptions are: %s.",
+					c->vnet_name, names);
+}
+
+/* The peering the caller named, which must lead to the provider's VNet. */
+static ArmPeering *
+named_azure_peering(PeeringConn *c, const char *token, const AivenPeering *p)
+{
+	ArmPeering *pe = arm_get_peering(token, c->vnet_id, c->peering_name);
+
+	if (pe == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("virtual network \"%s\" has %d peerings that could be the provider's: %s",
-						c->vnet_name, candidates, names.data),
-				 errhint("Adopt it once Aiven shows to-network-id (while PENDING_PEER), or remove the peerings that are not the provider's.")));
-	return found;
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("virtual network \"%s\" has no peering \"%s\"", c->vnet_name, c->peering_name),
+				 errhint("%s", candidates_hint(c, token))));
+	if (pe->remote_vnet_id == NULL || in_subscription(pe->remote_vnet_id, c->subscription_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("peering \"%s\" of virtual network \"%s\" does not lead to another subscription",
+						c->peering_name, c->vnet_name),
+				 errdetail("Its remote virtual network is %s.",
+						   pe->remote_vnet_id ? pe->remote_vnet_id : "unknown"),
+				 errhint("%s", candidates_hint(c, token))));
+	if (p->to_network_id != NULL && pg_strcasecmp(pe->remote_vnet_id, p->to_network_id) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("peering \"%s\" of virtual network \"%s\" does not lead to the provider's VNet",
+						c->peering_name, c->vnet_name),
+				 errhint("Peering \"%s\" leads to %s, but Aiven names the provider's VNet %s: name the peering to that VNet, or leave peering_name out.",
+						 c->peering_name, pe->remote_vnet_id, p->to_network_id)));
+	return pe;
+}
+
+/*
+ * The customer's Azure peering to the provider's VNet: the one the caller
+ * names, else the one to the VNet Aiven names (to-network-id, which Aiven
+ * shows in PENDING_PEER but not always once ACTIVE).  Never a guess: without
+ * either, the caller must name it.  NULL when Aiven's VNet has no peering.
+ */
+static ArmPeering *
+adoptable_azure_peering(PeeringConn *c, const char *token, const AivenPeering *p)
+{
+	char	   *candidates;
+
+	if (c->peering_name != NULL)
+		return named_azure_peering(c, token, p);
+	if (p->to_network_id != NULL)
+		return arm_find_peering_to(token, c->vnet_id, p->to_network_id);
+
+	candidates = peerings_to_other_subscriptions(c, token);
+	if (candidates[0] == '\0')
+		return NULL;
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("peering_name is needed to adopt the peering of virtual network \"%s\"",
+					c->vnet_name),
+			 errdetail("Aiven's connection does not name the provider's VNet (no to-network-id in its state_info)."),
+			 errhint("Pass peering_name => '<name>' naming the peering to the provider's VNet; the peerings of virtual network \"%s\" to other subscriptions are: %s.",
+					 c->vnet_name, candidates)));
+	return NULL;				/* keep the compiler quiet */
+}
+
+/*
+ * The provider's tenant: Aiven's to-tenant-id, else the tenant ARM names
+ * for the subscription of the provider's VNet (Aiven's state_info may be
+ * null for an existing connection).
+ */
+static char *
+provider_tenant(PeeringConn *c, const char *token, const AivenPeering *p)
+{
+	const char *prefix = "/subscriptions/";
+	char	   *subscription;
+	char	   *tenant = NULL;
+
+	if (p->to_tenant_id != NULL)
+		return peering_lower(p->to_tenant_id);
+	if (pg_strncasecmp(c->to_network_id, prefix, strlen(prefix)) == 0)
+	{
+		subscription = pnstrdup(c->to_network_id + strlen(prefix), 36);
+		if (peering_is_uuid(subscription) && c->to_network_id[strlen(prefix) + 36] == '/')
+			tenant = arm_get_foreign_subscription_tenant(token, subscription);
+	}
+	if (tenant == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the tenant of virtual network %s is unknown", c->to_network_id),
+				 errdetail("Aiven's connection names no to-tenant-id, and Azure names no other tenant for the virtual network's subscription."),
+				 errhint("Peering \"%s\" of virtual network \"%s\" must lead to the provider's VNet, in the provider's tenant.",
+						 c->peering_name, c->vnet_name)));
+	return tenant;
 }
 
 PG_FUNCTION_INFO_V1(peering_adopt);
@@ -94,24 +188,16 @@ peering_adopt(PG_FUNCTION_ARGS)
 	PeeringConn *c;
 	AivenPeering *p;
 	ArmPeering *pe;
-	int64		existing;
+	char	   *token;
 
 	refuse_on_standby("peering_adopt");
 	c = api_requested_connection(fcinfo, false, &azure, &aiven);
 	catalog_lock_credentials(c);
-	existing = catalog_find_live(c);
-	if (existing != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("the peering of virtual network \"%s\" with project VPC %s is connection " INT64_FORMAT " already",
-						c->vnet_name, c->project_vpc_id, existing)));
-	c->tenant_id = peering_lower(arm_get_subscription_tenant(auth_azure_token(azure, NULL, AZURE_ARM),
-															 c->subscription_id));
-	c->vnet_id = arm_get_vnet(auth_azure_token(azure, c->tenant_id, AZURE_ARM),
-							  c->subscription_id, c->resource_group, c->vnet_name)->id;
+	api_preflight(c, azure, aiven);
+	token = auth_azure_token(azure, c->tenant_id, AZURE_ARM);
 
 	p = adoptable_aiven_connection(c, aiven);
-	pe = adoptable_azure_peering(c, auth_azure_token(azure, c->tenant_id, AZURE_ARM), p);
+	pe = adoptable_azure_peering(c, token, p);
 	if (pe == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -119,11 +205,11 @@ peering_adopt(PG_FUNCTION_ARGS)
 						c->vnet_name),
 				 errhint("The manual procedure creates that peering after Aiven's PENDING_PEER; peering_create() makes the whole peering instead.")));
 
-	/* what was found, and nothing recorded as ours */
+	/* what was found, the provider's side from Azure, nothing recorded as ours */
 	c->peering_name = pe->name;
+	c->to_network_id = pe->remote_vnet_id;
+	c->to_tenant_id = provider_tenant(c, token, p);
 	c->app_id = p->peer_azure_app_id;
-	c->to_tenant_id = p->to_tenant_id;
-	c->to_network_id = p->to_network_id ? p->to_network_id : pe->remote_vnet_id;
 	c->azure_peering_id = pe->id;
 	c->azure_peering_state = pe->peering_state;
 	c->state = p->state;

@@ -105,6 +105,18 @@ check_name(const char *field, const char *value, const char *problem)
 				 errdetail("%s", problem)));
 }
 
+/* An Aiven project name, checked before it goes into a URL. */
+static void
+check_project(const char *project)
+{
+	if (project[0] == '\0' || strlen(project) > 63 ||
+		strspn(project, "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(project))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid project \"%s\"", project),
+				 errdetail("Aiven project names are 1 to 63 lower-case letters, digits, hyphens or underscores.")));
+}
+
 void
 refuse_on_standby(const char *function)
 {
@@ -258,7 +270,13 @@ peering_credential_drop(PG_FUNCTION_ARGS)
 	char	   *name = text_arg(fcinfo, 0, "name");
 
 	refuse_on_standby("peering_credential_drop");
-	PG_RETURN_BOOL(catalog_drop_credential(name));
+	/* as DROP without IF EXISTS: a name that matches nothing is an error */
+	if (!catalog_drop_credential(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("credential \"%s\" does not exist", name),
+				 errhint("SELECT * FROM peering_credentials() lists the credentials.")));
+	PG_RETURN_BOOL(true);
 }
 
 /* ----------------------------------------------------------------
@@ -468,26 +486,26 @@ api_requested_connection(FunctionCallInfo fcinfo, bool create_args,
 	}
 	else
 	{
-		/* peering_adopt(): the peering's own name and options are found */
+		/*
+		 * peering_adopt(): the peering's options are found, its name given
+		 * or found (version 1.1 of the SQL function passes no name)
+		 */
 		c->azure_credential = text_arg(fcinfo, 5, "azure_credential");
 		c->aiven_credential = text_arg(fcinfo, 6, "aiven_credential");
+		c->peering_name = PG_NARGS() > 7 ? optional_text_arg(fcinfo, 7) : NULL;
 		c->app_role = "custom";
 	}
 	c->desired = "present";
 
-	if (c->project[0] == '\0' || strlen(c->project) > 63 ||
-		strspn(c->project, "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(c->project))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid project \"%s\"", c->project),
-				 errdetail("Aiven project names are 1 to 63 lower-case letters, digits, hyphens or underscores.")));
+	check_project(c->project);
 	check_name("resource_group", c->resource_group,
 			   azure_resource_group_problem(c->resource_group));
 	check_name("vnet_name", c->vnet_name, azure_vnet_name_problem(c->vnet_name));
-	if (c->peering_name == NULL)
+	if (c->peering_name == NULL && create_args)
 		c->peering_name = default_peering_name(c->project, c->project_vpc_id);
-	check_name("peering_name", c->peering_name,
-			   azure_peering_name_problem(c->peering_name));
+	if (c->peering_name != NULL)
+		check_name("peering_name", c->peering_name,
+				   azure_peering_name_problem(c->peering_name));
 	if (strcmp(c->app_role, "custom") != 0 && strcmp(c->app_role, "network_contributor") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -501,13 +519,13 @@ api_requested_connection(FunctionCallInfo fcinfo, bool create_args,
 }
 
 /*
- * The read-only checks of the pre-flight: no live duplicate, and what the
- * remote services say (credentials work, the VNet and the project VPC
- * exist, address spaces do not overlap, an own application is usable).
- * Fills what they learn: tenant, VNet id, address spaces, uniqueName.
+ * The checks peering_create() and peering_adopt() share: no live duplicate,
+ * and what the remote services say (credentials work, the subscription, the
+ * VNet and the project VPC exist, address spaces do not overlap).  Fills
+ * what they learn: tenant, VNet id, address spaces.
  */
 void
-api_check_connection(PeeringConn *c, Credential *azure, Credential *aiven)
+api_preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 {
 	int64		existing = catalog_find_live(c);
 
@@ -521,6 +539,16 @@ api_check_connection(PeeringConn *c, Credential *azure, Credential *aiven)
 						 existing, existing)));
 
 	preflight(c, azure, aiven);
+}
+
+/*
+ * The read-only checks of peering_create()'s pre-flight: api_preflight(),
+ * and that an own application is usable.  Fills also the uniqueName.
+ */
+void
+api_check_connection(PeeringConn *c, Credential *azure, Credential *aiven)
+{
+	api_preflight(c, azure, aiven);
 	if (c->app_credential != NULL)
 		preflight_own_app(c, azure, credential_for("app_credential", c->app_credential, true));
 
@@ -745,11 +773,13 @@ peering_vpcs(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *project = text_arg(fcinfo, 0, "project");
 	char	   *credential = text_arg(fcinfo, 1, "aiven_credential");
-	Credential *aiven = credential_for("aiven_credential", credential, false);
+	Credential *aiven;
 	AttInMetadata *attinmeta;
 	List	   *vpcs;
 	ListCell   *lc;
 
+	check_project(project);
+	aiven = credential_for("aiven_credential", credential, false);
 	vpcs = aiven_list_vpcs(auth_aiven_token(aiven), project);
 
 	InitMaterializedSRF(fcinfo, 0);

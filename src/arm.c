@@ -335,6 +335,58 @@ arm_get_subscription_tenant(const char *token, const char *subscription)
 	return tenant;
 }
 
+/*
+ * The tenant a WWW-Authenticate challenge sends the client to: the last
+ * segment of its authorization_uri ("https://login.windows.net/{tenant}"),
+ * or NULL.
+ */
+static char *
+arm_challenge_tenant(const char *challenge)
+{
+	const char *key = "authorization_uri=\"";
+	char	   *uri;
+	char	   *end;
+	char	   *tenant;
+
+	if (challenge == NULL)
+		return NULL;
+	uri = strstr(peering_lower(challenge), key);
+	if (uri == NULL)
+		return NULL;
+	uri += strlen(key);
+	end = strchr(uri, '"');
+	if (end == NULL)
+		return NULL;
+	while (end > uri && end[-1] == '/')
+		end--;
+	*end = '\0';
+	tenant = strrchr(uri, '/');
+	tenant = tenant ? tenant + 1 : uri;
+	return peering_is_uuid(tenant) ? pstrdup(tenant) : NULL;
+}
+
+/*
+ * ARM refuses a token of another tenant than the subscription's with 401
+ * InvalidAuthenticationTokenTenant and a challenge naming the
+ * subscription's tenant (docs/remote-apis.md §4.1): the one way to learn it
+ * without a token of that tenant.
+ */
+char *
+arm_get_foreign_subscription_tenant(const char *token, const char *subscription)
+{
+	char	   *operation = psprintf("read subscription %s", subscription);
+	char	   *path = psprintf("/subscriptions/%s", http_escape(subscription));
+	HttpResponse *resp = arm_send(token, NULL, "GET",
+								  arm_url(path, ARM_API_SUBSCRIPTIONS, NULL), NULL);
+
+	if (remote_error_is(ARM_SERVICE, resp, 401, "InvalidAuthenticationTokenTenant", NULL))
+		return arm_challenge_tenant(resp->www_authenticate);
+	/* the token's own tenant, or no such subscription: no other tenant */
+	if (rest_ok(resp) || resp->status == 403 || resp->status == 404)
+		return NULL;
+	remote_raise(ARM_SERVICE, operation, resp);
+}
+
 ArmVnet *
 arm_get_vnet(const char *token, const char *subscription,
 			 const char *resource_group, const char *vnet)

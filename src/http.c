@@ -95,6 +95,7 @@ typedef struct HttpTransfer
 	int			request_id_rank;
 	char	   *location;
 	char	   *async_operation;
+	char	   *www_authenticate;
 	int			retry_after;
 	int			ratelimit_remaining;
 	char		errbuf[CURL_ERROR_SIZE];
@@ -310,10 +311,12 @@ http_clear_captured(HttpTransfer *x)
 	free(x->request_id);
 	free(x->location);
 	free(x->async_operation);
+	free(x->www_authenticate);
 	x->request_id = NULL;
 	x->request_id_rank = 0;
 	x->location = NULL;
 	x->async_operation = NULL;
+	x->www_authenticate = NULL;
 	x->retry_after = -1;
 	x->ratelimit_remaining = -1;
 }
@@ -368,6 +371,8 @@ http_header_cb(char *data, size_t size, size_t nitems, void *userdata)
 		http_capture(&x->location, value, valuelen);
 	else if (http_header_is(data, namelen, "azure-asyncoperation"))
 		http_capture(&x->async_operation, value, valuelen);
+	else if (http_header_is(data, namelen, "www-authenticate"))
+		http_capture(&x->www_authenticate, value, valuelen);
 	else if (http_header_is(data, namelen, "retry-after"))
 		x->retry_after = http_parse_retry_after(value, valuelen);
 	else if (http_header_is(data, namelen, "x-ms-ratelimit-remaining-subscription-reads") ||
@@ -578,6 +583,8 @@ http_response_free(HttpResponse *resp)
 		pfree(resp->location);
 	if (resp->async_operation)
 		pfree(resp->async_operation);
+	if (resp->www_authenticate)
+		pfree(resp->www_authenticate);
 	if (resp->error)
 		pfree(resp->error);
 	pfree(resp);
@@ -681,6 +688,7 @@ xfer_collect(HttpTransfer *x, CURLcode rc)
 	resp->request_id = x->request_id ? pstrdup(x->request_id) : NULL;
 	resp->location = x->location ? pstrdup(x->location) : NULL;
 	resp->async_operation = x->async_operation ? pstrdup(x->async_operation) : NULL;
+	resp->www_authenticate = x->www_authenticate ? pstrdup(x->www_authenticate) : NULL;
 	resp->retry_after = x->retry_after;
 	resp->ratelimit_remaining = x->ratelimit_remaining;
 	resp->attempts = x->attempts;

@@ -110,23 +110,106 @@ ok(poll_until(30, sub { (aiven_connection_by_hand() // {})->{state} eq 'ACTIVE' 
 	'by hand: the peering is ACTIVE');
 
 # --- adoption -----------------------------------------------------------
-my ($state, $err) = sql_error($node,
-	"SELECT peering_adopt('$w->{project}', '$w->{project_vpc_id}', '$w->{subscription_id}',"
-	  . " '$w->{resource_group}', '$w->{second_vnet_name}')");
+sub adopt_sql
+{
+	my ($vnet, $peering_name) = @_;
+	return "SELECT id FROM peering_adopt('$w->{project}', '$w->{project_vpc_id}', '$w->{subscription_id}',"
+	  . " '$w->{resource_group}', '$vnet'"
+	  . (defined $peering_name ? ", peering_name => '$peering_name'" : '') . ')';
+}
+
+sub rows_in_table
+{
+	return $node->safe_psql('postgres', 'SELECT count(*) FROM peering.connections');
+}
+
+# The project VPC as Aiven answers, our connection's state_info replaced:
+# the fake answers that for a while (a fault with a crafted body).
+sub aiven_says_state_info
+{
+	my ($info) = @_;
+	my $vpc = call_ok('VPC', [200], 'GET', $vpc_path,
+		headers => ["Authorization: aivenv1 $aiven_token"]);
+	for my $c (@{ $vpc->{peering_connections} })
+	{
+		$c->{state_info} = $info
+		  if $c->{peer_vpc} eq lc($w->{vnet_name}) && $c->{state} ne 'DELETED';
+	}
+	fake_fault({ method => 'GET', path => "/vpcs/$w->{project_vpc_id}\$", status => 200,
+		body => $vpc, count => 1000 });
+	return;
+}
+
+my ($state, $err) = sql_error($node, adopt_sql($w->{second_vnet_name}));
 is($state, '42704', 'nothing to adopt on another VNet: SQLSTATE 42704');
 like($err, qr/nothing to adopt/, 'and it says so');
 
+# Aiven's ACTIVE connection does not name the provider's VNet: no guess.
+($state, $err) = sql_error($node, adopt_sql($w->{vnet_name}));
+is($state, '22004', 'without Aiven\'s to-network-id, adoption needs peering_name');
+like($err,
+	qr/HINT:\s+Pass peering_name => '<name>' naming the peering to the provider's VNet; the peerings of virtual network "vnet-app" to other subscriptions are: made-by-hand\./,
+	'the hint lists the VNet\'s peerings to other subscriptions and how to name one');
+is(rows_in_table(), '0', 'and no row is written');
+
+($state, $err) = sql_error($node, adopt_sql($w->{vnet_name}, 'no-such-peering'));
+is($state, '42704', 'a peering_name the VNet has no peering of: SQLSTATE 42704');
+like($err, qr/virtual network "vnet-app" has no peering "no-such-peering"/, 'naming it');
+
+# A peering within the VNet's own subscription is not the provider's.
+my $second_vnet_id = $w->{vnet_id} =~ s/\Q$w->{vnet_name}\E$/$w->{second_vnet_name}/r;
+call_ok('a peering to another VNet of the subscription', [200, 201], 'PUT',
+	"/arm$w->{vnet_id}/virtualNetworkPeerings/to-app2?api-version=2024-05-01",
+	token => $arm,
+	body => {
+		properties => {
+			allowVirtualNetworkAccess => JSON::PP::true,
+			remoteVirtualNetwork => { id => $second_vnet_id }
+		}
+	});
+($state, $err) = sql_error($node, adopt_sql($w->{vnet_name}, 'to-app2'));
+is($state, '22023', 'a peering_name leading within the subscription: SQLSTATE 22023');
+like($err, qr/peering "to-app2" of virtual network "vnet-app" does not lead to another subscription/,
+	'it is not the provider\'s');
+remove_customer_peering('to-app2');
+
+# Aiven names another VNet than the named peering leads to.
+my $elsewhere = "/subscriptions/$w->{provider_subscription_id}/resourceGroups/rg-other/providers/Microsoft.Network/virtualNetworks/vnet-other";
+aiven_says_state_info(
+	{
+		message => 'Peering connection active',
+		type => 'azure-vnet-peering-active',
+		'to-tenant-id' => $w->{provider_tenant_id},
+		'to-network-id' => $elsewhere
+	});
+($state, $err) = sql_error($node, adopt_sql($w->{vnet_name}, 'made-by-hand'));
+fake_clear_faults();
+is($state, '22023', 'a peering_name not leading to the VNet Aiven names: SQLSTATE 22023');
+like($err, qr/HINT:\s+Peering "made-by-hand" leads to \Q$w->{provider_vnet_id}\E, but Aiven names the provider's VNet \Q$elsewhere\E/i,
+	'the hint names both VNets');
+
+# Aiven's API answers "state_info": null for existing connections: the
+# provider's VNet is the named peering's remote VNet, and its tenant the one
+# ARM names for that VNet's subscription.
+aiven_says_state_info(undef);
+($state, $err) = sql_error($node, adopt_sql($w->{vnet_name}));
+is($state, '22004', 'state_info null: adoption needs peering_name');
 my $seq = request_seq();
-my $id = $node->safe_psql('postgres',
-	"SELECT id FROM peering_adopt('$w->{project}', '$w->{project_vpc_id}', '$w->{subscription_id}',"
-	  . " '$w->{resource_group}', '$w->{vnet_name}')");
-is_deeply([ map { "$_->{method} $_->{path}" } @{ mutating_requests(requests_since($seq)) } ],
+my $id = $node->safe_psql('postgres', adopt_sql($w->{vnet_name}, 'made-by-hand'));
+my $requests = requests_since($seq);
+fake_clear_faults();
+is_deeply([ map { "$_->{method} $_->{path}" } @{ mutating_requests($requests) } ],
 	[], 'peering_adopt created nothing');
+ok((grep { $_->{method} eq 'GET' && ($_->{status} // 0) == 401
+		  && $_->{path} =~ m{^/arm/subscriptions/\Q$w->{provider_subscription_id}\E$}i } @$requests),
+	'it asked ARM for the subscription of the provider\'s VNet, which named its tenant');
 my $row = conn($node, $id);
 is($row->{state}, 'ACTIVE', 'the adopted peering is recorded ACTIVE');
 is($row->{step}, 'active', 'and is re-checked like any other');
 is($row->{peering_name}, 'made-by-hand', 'with the Azure peering found');
 is($row->{app_id}, $app->{appId}, 'and the application it uses');
+is(lc $row->{to_network_id}, lc $w->{provider_vnet_id}, 'the provider\'s VNet is the peering\'s remote VNet');
+is($row->{to_tenant_id}, $w->{provider_tenant_id}, 'and the provider\'s tenant is known');
 ok(!defined $row->{app_role_assignment_id} && !defined $row->{peer_role_assignment_id}
 	  && !defined $row->{app_object_id},
 	'nothing of it is recorded as the extension\'s');

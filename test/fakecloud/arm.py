@@ -198,10 +198,12 @@ class ArmService(Service, PeeringHandlers, AuthorizationHandlers):
                     "another tenant there is no impact to the services, but information about new tenant could take "
                     "time to propagate (up to an hour). If you just transferred your subscription and see this error "
                     "message, please try back later." % (caller.tenant, s.tenant_id, s.tenant_id))
+            # the challenge names the subscription's tenant: how a client learns it (README, row 33)
             raise self.error(401, "InvalidAuthenticationTokenTenant", desc, headers=[
                 ("WWW-Authenticate", 'Bearer authorization_uri="%s/login/%s", error="invalid_token", '
-                                     'error_description="The access token is from the wrong issuer."'
-                 % (self.cloud.base_url, s.tenant_id))])
+                                     'error_description="The access token is from the wrong issuer. It must match the '
+                                     'tenant associated with this subscription. Please use correct authority to get '
+                                     'the token."' % (self.cloud.base_url, s.tenant_id))])
         return s
 
     def page(self, req, items):

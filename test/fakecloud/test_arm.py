@@ -77,6 +77,21 @@ class TestArm(FakeCase):
         self.assertEqual(v["properties"]["addressSpace"]["addressPrefixes"], ["10.1.0.0/16"])
         self.assertEqual(v["location"], "westeurope")
 
+    def test_subscription_of_another_tenant_names_its_tenant(self):
+        # a token of the customer's tenant, the provider's subscription: refused, naming its tenant
+        W = self.w
+        r = self.arm("GET", "/subscriptions/" + W["provider_subscription_id"], self.admin(), api=SUBS)
+        self.assertArmError(r, 401, "InvalidAuthenticationTokenTenant")
+        self.assertIn("It must match the tenant 'https://sts.windows.net/%s/' associated with this subscription"
+                      % W["provider_tenant_id"], r.json["error"]["message"])
+        self.assertRegex(r.headers["www-authenticate"],
+                         r'^Bearer authorization_uri="https://[^"]+/%s", error="invalid_token", '
+                         r'error_description="The access token is from the wrong issuer\. ' % W["provider_tenant_id"])
+        # no such subscription: nothing named
+        r = self.arm("GET", "/subscriptions/%s" % uuid.uuid4(), self.admin(), api=SUBS)
+        self.assertArmError(r, 404, "SubscriptionNotFound")
+        self.assertNotIn("www-authenticate", r.headers)
+
     def test_role_definitions(self):
         W = self.w
         a = self.admin()

@@ -128,9 +128,12 @@ SELECT name, secret_file, secret IS NULL AS no_inline_secret
 --
 -- peering_credential_drop
 --
+-- like DROP without IF EXISTS, an unknown name is an error
 SELECT peering_credential_drop('no_such_credential');
+\echo :SQLSTATE
 SELECT peering_credential_drop('spare');
 SELECT peering_credential_drop('spare');
+\echo :SQLSTATE
 -- a NULL name is an error that names the argument
 SELECT peering_credential_drop(NULL);
 \echo :SQLSTATE
@@ -139,6 +142,7 @@ INSERT INTO peering.credentials (name, kind, tenant_id, client_id, secret, inter
 VALUES ('peering_app_999', 'azure_client_secret', :'tenant', :'client', 'app-secret', true);
 SELECT count(*) FROM peering_credentials() WHERE name = 'peering_app_999';
 SELECT peering_credential_drop('peering_app_999');
+\echo :SQLSTATE
 SELECT count(*) FROM peering.credentials WHERE name = 'peering_app_999';
 
 --
