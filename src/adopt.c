@@ -193,6 +193,8 @@ peering_adopt(PG_FUNCTION_ARGS)
 	refuse_on_standby("peering_adopt");
 	c = api_requested_connection(fcinfo, false, &azure, &aiven);
 	catalog_lock_credentials(c);
+	/* the peering to adopt holds its name: the pre-flight must not refuse it */
+	c->adopted = true;
 	api_preflight(c, azure, aiven);
 	token = auth_azure_token(azure, c->tenant_id, AZURE_ARM);
 
@@ -213,7 +215,6 @@ peering_adopt(PG_FUNCTION_ARGS)
 	c->azure_peering_id = pe->id;
 	c->azure_peering_state = pe->peering_state;
 	c->state = p->state;
-	c->adopted = true;
 	c->app_role_owned = CONN_BOOL_FALSE;
 	c->peer_role_owned = CONN_BOOL_FALSE;
 	c->provider_sp_created = CONN_BOOL_FALSE;
