@@ -157,7 +157,22 @@ extern List *arm_list_peerings(const char *token, const char *vnet_id);
 extern ArmPeering *arm_find_peering_to(const char *token, const char *vnet_id,
 									   const char *remote_vnet_id);
 
-/* GET an Azure-AsyncOperation URL: "InProgress", "Succeeded", "Failed", … */
+/* What an Azure-AsyncOperation URL tells of a PUT or DELETE. */
+typedef struct ArmOperation
+{
+	char	   *status;			/* "InProgress", "Succeeded", "Failed", … */
+	char	   *error_code;		/* error.code once Failed or Canceled, or NULL */
+	char	   *error_message;	/* error.message likewise */
+} ArmOperation;
+
+/*
+ * GET an Azure-AsyncOperation URL.  NULL when the identity may not read it:
+ * the URL lies at subscription level, so a role on the VNet alone gets 403
+ * AuthorizationFailed; the resource's provisioningState tells then.
+ */
+extern ArmOperation *arm_get_operation(const char *token, const char *url);
+
+/* The status of arm_get_operation(), NULL when unknown. */
 extern char *arm_get_operation_status(const char *token, const char *url);
 
 /* DELETE virtualNetworkPeerings/{name}; false when already gone */

@@ -683,24 +683,37 @@ arm_find_peering_to(const char *token, const char *vnet_id, const char *remote_v
 	return found ? linitial(found) : NULL;
 }
 
-char *
-arm_get_operation_status(const char *token, const char *url)
+ArmOperation *
+arm_get_operation(const char *token, const char *url)
 {
 	const char *operation = "read the status of an Azure operation";
 	HttpResponse *resp;
 	json_t	   *root;
-	char	   *status;
+	ArmOperation *op;
 
 	arm_check_link(url, operation, NULL);
 	resp = arm_send(token, NULL, "GET", url, NULL);
+	if (remote_error_is(ARM_SERVICE, resp, 403, "AuthorizationFailed", NULL))
+		return NULL;
 	if (!rest_ok(resp))
 		remote_raise(ARM_SERVICE, operation, resp);
 	root = rest_json(ARM_SERVICE, operation, resp);
-	status = json_get_text(root, "status");
-	if (status == NULL)
+	op = palloc0(sizeof(ArmOperation));
+	op->status = json_get_text(root, "status");
+	if (op->status == NULL)
 		rest_unexpected(ARM_SERVICE, operation, resp, "no \"status\"");
+	op->error_code = json_get_text(root, "error.code");
+	op->error_message = json_get_text(root, "error.message");
 	json_decref(root);
-	return status;
+	return op;
+}
+
+char *
+arm_get_operation_status(const char *token, const char *url)
+{
+	ArmOperation *op = arm_get_operation(token, url);
+
+	return op ? op->status : NULL;
 }
 
 bool

@@ -785,7 +785,8 @@ step_azure_peering_wait(PeeringConn *c, StepResult *r)
 				 psprintf("the Azure peering operation ended %s; creating it again", status));
 			return;
 		}
-		if (!peering_str_eq(status, "Succeeded"))
+		/* unknown (unreadable with a role on the VNet): provisioningState tells */
+		if (status != NULL && !peering_str_eq(status, "Succeeded"))
 		{
 			wait_for(r, NULL);
 			return;
