@@ -49,14 +49,24 @@ aiven_send(const char *token, const char *method, const char *url,
 }
 
 /*
+ * Aiven's messages for two answers without an error_code, the markers of
+ * their rules in remote.c: an unknown project, and a peering request in a
+ * project VPC that is still being built.
+ */
+#define AIVEN_PROJECT_MISSING	"Project does not exist"
+#define AIVEN_VPC_BUILDING		"is in state APPROVED, not ACTIVE"
+
+/*
  * A 404 that means "no such VPC/connection" rather than "no such project":
  * an unknown project is the caller's mistake and must be reported as such.
+ * Aiven says so in its message; the documented error_code is accepted too.
  */
 static bool
 aiven_absent(const HttpResponse *resp)
 {
 	return resp->status == 404 &&
-		strcmp(remote_error_code(AIVEN_SERVICE, resp), "project_not_found") != 0;
+		strcmp(remote_error_code(AIVEN_SERVICE, resp), "project_not_found") != 0 &&
+		!remote_error_is(AIVEN_SERVICE, resp, 404, NULL, AIVEN_PROJECT_MISSING);
 }
 
 static char *
@@ -256,6 +266,9 @@ aiven_create_peering(const char *token, const char *project, const char *vpc_id,
 	/* a retry in place could create a second connection after a lost answer */
 	req->no_retry = true;
 	resp = http_perform(req);
+	/* refused before anything was written: its rule retries it */
+	if (remote_error_is(AIVEN_SERVICE, resp, 409, NULL, AIVEN_VPC_BUILDING))
+		remote_raise(AIVEN_SERVICE, operation, resp);
 	if (resp->status == 0 || resp->status == 409 || resp->status >= 500)
 		return NULL;
 	return aiven_peering_response(resp, operation);

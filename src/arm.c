@@ -751,7 +751,7 @@ arm_get_operation(const char *token, const char *url)
 
 	arm_check_link(url, operation, NULL);
 	resp = arm_send(token, NULL, "GET", url, NULL);
-	if (resp->status == 403)
+	if (remote_error_is(ARM_SERVICE, resp, 403, "AuthorizationFailed", NULL))
 		return NULL;
 	if (!rest_ok(resp))
 		remote_raise(ARM_SERVICE, operation, resp);

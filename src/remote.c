@@ -53,6 +53,10 @@ typedef struct RemoteRule
 	const char *marker;			/* text the message or a detail must contain
 								 * (case-insensitive), NULL: any; for codes
 								 * that cover several causes */
+	/* what the hint's "%s" stands for, taken from the answer (remote_hint) */
+	const char *detail_path;	/* a dotted JSON path into the error body */
+	const char *detail_after;	/* or: the quoted text after this in the
+								 * message */
 } RemoteRule;
 
 #define HTTP(s)			(s), (s)
@@ -75,6 +79,16 @@ typedef struct RemoteRule
 	"Check the Aiven token file of the credential."
 #define HINT_REPLICATION \
 	"Microsoft Entra ID replicates a new object within minutes; the step is retried for up to peering.replication_retry_budget."
+#define HINT_AIVEN_PROJECT \
+	"Check the project name; the Aiven token's user must be a member of the project (avn project list shows the token's projects)."
+#define HINT_AIVEN_MEMBER \
+	"Add the Aiven token's user to the project with the role admin or operator (the roles that may manage the project's VPC peering connections), or use the token of such a member."
+#define HINT_AIVEN_VPC_BUILDING \
+	"The project VPC is still being built (state APPROVED); the request is retried until it is ACTIVE."
+#define HINT_AZURE_POLICY \
+	"The Azure Policy assignment %s denies it, so it is not retried: ask the owner of the policy for an exemption that covers the VNet (az policy exemption create --policy-assignment ...), then call peering_retry() with the peering's id."
+#define HINT_AZURE_LOCK \
+	"The scope %s is locked, so this is not retried: remove the lock (az lock list shows it, az lock delete --ids removes it), then call peering_retry() with the peering's id."
 
 /* First match wins: specific rows first, then status classes, then fallbacks. */
 static const RemoteRule remote_rules[] = {
@@ -196,6 +210,12 @@ static const RemoteRule remote_rules[] = {
 	"the role definition is still assigned",
 	"Remove the role assignments that use it first.",
 	REMOTE_RETRY_NEVER},
+	{"arm", HTTP(403), "RequestDisallowedByPolicy", ERRCODE_INSUFFICIENT_PRIVILEGE,
+	"denied by Azure Policy", HINT_AZURE_POLICY, REMOTE_RETRY_NEVER, NULL,
+	"error.additionalInfo.0.info.policyAssignmentName"},
+	{"arm", HTTP(409), "ScopeLocked", ERRCODE_OBJECT_IN_USE,
+	"the scope is locked", HINT_AZURE_LOCK, REMOTE_RETRY_NEVER, NULL,
+	NULL, "are locked: '"},
 	{"arm", HTTP(409), "AnotherOperationInProgress", ERRCODE_OBJECT_IN_USE,
 	"another operation is in progress on the resource", NULL,
 	REMOTE_RETRY_TRANSIENT},
@@ -221,10 +241,20 @@ static const RemoteRule remote_rules[] = {
 	/* Aiven */
 	{"aiven", HTTP(401), NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"authentication failed", HINT_AIVEN_TOKEN, REMOTE_RETRY_NEVER},
+	/* Aiven's answers carry no error_code here: the message tells */
+	{"aiven", HTTP(403), NULL, ERRCODE_INSUFFICIENT_PRIVILEGE,
+	"the token's user is not a member of the project", HINT_AIVEN_MEMBER,
+	REMOTE_RETRY_NEVER, "Not a project member"},
 	{"aiven", HTTP(403), NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"permission denied", HINT_AIVEN_TOKEN, REMOTE_RETRY_NEVER},
 	{"aiven", HTTP(404), "project_not_found", ERRCODE_UNDEFINED_OBJECT,
-	"project not found", "Check the project name.", REMOTE_RETRY_NEVER},
+	"the project does not exist", HINT_AIVEN_PROJECT, REMOTE_RETRY_NEVER},
+	{"aiven", HTTP(404), NULL, ERRCODE_UNDEFINED_OBJECT,
+	"the project does not exist", HINT_AIVEN_PROJECT, REMOTE_RETRY_NEVER,
+	"Project does not exist"},
+	{"aiven", HTTP(409), NULL, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+	"the project VPC is not active yet", HINT_AIVEN_VPC_BUILDING,
+	REMOTE_RETRY_TRANSIENT, "is in state APPROVED, not ACTIVE"},
 
 	/* any service, by status class */
 	{NULL, HTTP(408), NULL, ERRCODE_CONNECTION_FAILURE,
@@ -619,6 +649,51 @@ remote_scrub(const char *message)
 }
 
 /*
+ * The rule's hint, its "%s" (if any) replaced by the detail the rule takes
+ * from the answer: remote text, so scrubbed, and quoted; "named in the
+ * detail" when the answer lacks it.  The hint is never a format string.
+ */
+static const char *
+remote_hint(const RemoteRule *rule, const HttpResponse *resp, const char *message)
+{
+	const char *slot = rule->hint ? strstr(rule->hint, "%s") : NULL;
+	char	   *detail = NULL;
+	StringInfoData buf;
+
+	if (slot == NULL)
+		return rule->hint;
+	if (rule->detail_path != NULL)
+	{
+		json_t	   *root = json_parse_body(resp);
+
+		if (root != NULL)
+		{
+			detail = json_get_text(root, rule->detail_path);
+			json_decref(root);
+		}
+	}
+	else if (rule->detail_after != NULL && message != NULL)
+	{
+		const char *start = find_marker(message, rule->detail_after);
+		size_t		after = strlen(rule->detail_after);
+
+		/* the value runs to the quote that ends the marker */
+		if (start != NULL)
+			detail = pnstrdup(start + after,
+							  strcspn(start + after, rule->detail_after + after - 1));
+	}
+
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, rule->hint, slot - rule->hint);
+	if (detail != NULL && detail[0] != '\0')
+		appendStringInfo(&buf, "\"%s\"", remote_scrub(detail));
+	else
+		appendStringInfoString(&buf, "named in the detail");
+	appendStringInfoString(&buf, slot + 2);
+	return buf.data;
+}
+
+/*
  * Classifies a response: the matching rule, and the remote code and message.
  * text (may be NULL) receives what markers are looked for in.
  */
@@ -698,6 +773,7 @@ remote_raise(const char *service, const char *operation,
 	};
 	const RemoteRule *rule;
 	const char *label = remote_service_label(service);
+	const char *hint;
 	char	   *code;
 	char	   *message;
 	StringInfoData remote;
@@ -707,6 +783,7 @@ remote_raise(const char *service, const char *operation,
 		resp = &no_response;
 
 	rule = remote_classify(service, resp, &code, &message, NULL);
+	hint = remote_hint(rule, resp, message);
 
 	/* the code is remote text too: scrubbed like the message */
 	remote_record(service, resp, code ? remote_scrub(code) : NULL, rule->retry);
@@ -724,7 +801,7 @@ remote_raise(const char *service, const char *operation,
 						resp->error != NULL ? resp->error : "no response"),
 				 errdetail("No response from %s (attempts: %d)%s.",
 						   label, resp->attempts, request_id.data),
-				 rule->hint ? errhint("%s", rule->hint) : 0));
+				 hint ? errhint("%s", hint) : 0));
 
 	initStringInfo(&remote);
 	if (code != NULL && code[0] != '\0')
@@ -746,6 +823,6 @@ remote_raise(const char *service, const char *operation,
 			 errmsg("could not %s: %s", operation, rule->reason),
 			 errdetail("%s returned HTTP %ld%s%s.",
 					   label, resp->status, remote.data, request_id.data),
-			 rule->hint ? errhint("%s", rule->hint) : 0));
+			 hint ? errhint("%s", hint) : 0));
 	pg_unreachable();
 }

@@ -58,7 +58,7 @@ while ($table =~ /\{((?:[^{}"]|"(?:[^"\\]|\\.)*")*)\}/g)
 	$st = $status{$st} // ($st =~ s/^HTTP\((\d+)\)$/$1/r);
 	my ($code, $errcode, undef, undef, $class, $marker) = @tok;
 	$code = $code eq 'NULL' ? '—' : '`' . ($code =~ s/^"|"$//gr) . '`';
-	$code .= ' with “' . ($marker =~ s/^"\s*|"$//gr) . '”' if $marker;
+	$code .= ' with “' . ($marker =~ s/^"\s*|"$//gr) . '”' if $marker && $marker ne 'NULL';
 	push @rules,
 	  join(' | ', $svc, $st, $code,
 		$sqlstate{$errcode} // BAIL_OUT("unknown $errcode"),

@@ -21,19 +21,21 @@ AZURE_FIELDS = ("peer_resource_group", "peer_azure_app_id", "peer_azure_tenant_i
 UNCHANGED_ON_REPOST = ("APPROVED", "PENDING_PEER", "ACTIVE", "APPROVED_PEER_REQUESTED")
 
 
-def connection_json(c):
-    """Every key always present (null where unknown); state_info is a copy."""
+def connection_json(c, null_state_info=False):
+    """Every key always present (null where unknown); state_info is a copy, or null in every state
+    with the setting `aiven_null_state_info` (as Aiven answers for existing connections)."""
     o = {k: getattr(c, k) for k in CONNECTION_KEYS}
-    o["state_info"] = json.loads(json.dumps(c.state_info)) if c.state_info is not None else None
+    o["state_info"] = json.loads(json.dumps(c.state_info)) if c.state_info is not None and not null_state_info \
+        else None
     o["user_peer_network_cidrs"] = list(c.user_peer_network_cidrs)
     return o
 
 
-def vpc_json(vpc, with_connections=True):
+def vpc_json(vpc, with_connections=True, null_state_info=False):
     o = {"cloud_name": vpc.cloud_name, "create_time": vpc.create_time, "network_cidr": vpc.network_cidr,
          "project_vpc_id": vpc.project_vpc_id, "state": vpc.state, "update_time": vpc.update_time}
     if with_connections:
-        o["peering_connections"] = [connection_json(c) for c in vpc.connections]
+        o["peering_connections"] = [connection_json(c, null_state_info) for c in vpc.connections]
         o["pending_build_only_peering_connections"] = None
     return o
 
@@ -63,11 +65,13 @@ class AivenService(Service):
 
     @staticmethod
     def error(status, message, error_code=None):
-        """Aiven's error: {"message", "errors":[{"message","status","error_code"?}]}."""
+        """Aiven's error: {"errors":[{"message","status","error_code"?}],"message"}; the answers
+        users quote for an unknown project, a non-member and a VPC still being built carry no
+        `error_code`."""
         e = {"message": message, "status": status}
         if error_code:
             e["error_code"] = error_code
-        return HttpError(Resp(status, {"message": message, "errors": [e]}))
+        return HttpError(Resp(status, {"errors": [e], "message": message}))
 
     def fault_error(self, status):
         return json.loads(self.error(status, "Injected fault (HTTP %d)" % status).resp.body)
@@ -81,12 +85,13 @@ class AivenService(Service):
     # -- project and VPC lookups ----------------------------------------------------------
 
     def project(self, token, project):
-        """Existence before membership: 404 project_not_found, then 403 permission_denied."""
+        """Existence before membership: 404 "Project does not exist", then 403 "Not a project
+        member", both without `error_code`, as Aiven answers them."""
         proj = self.w.projects.get(project)
         if proj is None:
-            raise self.error(404, "Project does not exist", "project_not_found")
+            raise self.error(404, "Project does not exist")
         if project not in self.w.aiven_tokens[token]:
-            raise self.error(403, "Not a member of project %s" % project, "permission_denied")
+            raise self.error(403, "Not a project member")
         return proj
 
     def vpc(self, proj, vpc):
@@ -97,20 +102,23 @@ class AivenService(Service):
 
     # -- handlers -------------------------------------------------------------------------
 
+    def null_state_info(self):
+        return bool(self.w.settings.get("aiven_null_state_info"))
+
     def list_vpcs(self, req, proj):
         return Resp(200, {"vpcs": [vpc_json(v, False) for v in proj.vpcs.values()]})
 
     def get_vpc(self, req, proj, vpc):
         """Shows DELETED connections; once shown, they may leave after the retention time."""
         v = self.vpc(proj, vpc)
-        out = vpc_json(v)
+        out = vpc_json(v, null_state_info=self.null_state_info())
         for c in v.connections:
             if c.state == "DELETED":
                 c.served_deleted = True
         return Resp(200, out)
 
     def refresh(self, req, proj, vpc):
-        return Resp(200, vpc_json(self.vpc(proj, vpc)))
+        return Resp(200, vpc_json(self.vpc(proj, vpc), null_state_info=self.null_state_info()))
 
     def delete_connection(self, req, proj, vpc, account, vnet, rg=None):
         """The form without an RG prefers a connection without one."""
@@ -126,7 +134,7 @@ class AivenService(Service):
         if c.state != "DELETING":
             set_state(c, "DELETING", None, req.now)
             self.w.watch(v, c)
-        return Resp(200, connection_json(c))
+        return Resp(200, connection_json(c, self.null_state_info()))
 
     def _connection_request(self, req, v):
         """The validated POST body: (body, CIDR list)."""
@@ -172,6 +180,9 @@ class AivenService(Service):
         """A duplicate (same account, RG, VNet) is returned unchanged while live, re-requested
         when INVALID_SPECIFICATION, refused (409) while DELETING, replaced when finished."""
         v = self.vpc(proj, vpc)
+        if v.state != "ACTIVE":
+            # terraform-provider-aiven#42: a peering request in a VPC still being built
+            raise self.error(409, "Project VPC %s is in state %s, not ACTIVE" % (v.project_vpc_id, v.state))
         body, cidrs = self._connection_request(req, v)
         now = req.now
         key = (body["peer_cloud_account"], body.get("peer_resource_group") if v.is_azure else None, body["peer_vpc"],
@@ -180,7 +191,7 @@ class AivenService(Service):
             if (c.peer_cloud_account, c.peer_resource_group, c.peer_vpc, c.peer_region) != key:
                 continue
             if c.state in UNCHANGED_ON_REPOST:
-                return Resp(200, connection_json(c))
+                return Resp(200, connection_json(c, self.null_state_info()))
             if c.state == "DELETING":
                 raise self.error(409, "Peering connection is being deleted; retry once it is DELETED",
                                  "peering_connection_deleting")
@@ -191,7 +202,7 @@ class AivenService(Service):
                 c.user_peer_network_cidrs = cidrs
                 set_state(c, "APPROVED", None, now)
                 self.w.watch(v, c)
-                return Resp(200, connection_json(c))
+                return Resp(200, connection_json(c, self.null_state_info()))
             self.w.remove_connection(v, c)  # DELETED, DELETED_BY_PEER, REJECTED_BY_PEER, ERROR: replaced
             break
         c = PeeringConnection(
@@ -203,4 +214,4 @@ class AivenService(Service):
             vpc_peering_connection_type="azure-vnet-peering" if v.is_azure else "aws-vpc-peering-connection",
             since=now, uid=new_id())
         self.w.add_connection(v, c)
-        return Resp(200, connection_json(c))
+        return Resp(200, connection_json(c, self.null_state_info()))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
 from .arm_authz import AuthorizationHandlers
+from .arm_guard import GuardHandlers
 from .arm_peering import PeeringHandlers
 from .arm_render import subscription_json, vnet_json
 from .common import HttpError, is_uuid, new_id, Resp, scope_contains, VNET_READ
@@ -41,7 +42,7 @@ class ArmCaller:
         return self.token.tenant
 
 
-class ArmService(Service, PeeringHandlers, AuthorizationHandlers):
+class ArmService(Service, PeeringHandlers, AuthorizationHandlers, GuardHandlers):
     PREFIX = "/arm"
     ROUTES = [
         ("GET", r"/subscriptions", "list_subscriptions"),
@@ -87,11 +88,12 @@ class ArmService(Service, PeeringHandlers, AuthorizationHandlers):
         rid = new_id()
         return [("x-ms-request-id", rid), ("x-ms-correlation-request-id", rid)]
 
-    def error(self, status, code, message, target=None, headers=None):
-        """ARM's error: {"error":{"code","message","target"?,"details":[]}} + request ids."""
+    def error(self, status, code, message, target=None, headers=None, extra=None):
+        """ARM's error: {"error":{"code","message","target"?,"details":[],…extra}} + request ids."""
         err = {"code": code, "message": message, "details": []}
         if target is not None:
             err["target"] = target
+        err.update(extra or {})
         return HttpError(Resp(status, {"error": err}, headers=self._ids() + list(headers or [])))
 
     def ok(self, status, obj, headers=None):

@@ -258,6 +258,7 @@ class AuthorizationHandlers:
             raise self.error(400, "MissingPrincipalId", "The request is missing the 'principalId' property.")
         rd = self._assigned_role(req, caller, role_id, scope)
         ptype = self._principal_type(req, caller, pid, props.get("principalType"))
+        self.refuse_by_policy("%s/providers/Microsoft.Authorization/roleAssignments/%s" % (scope.rstrip("/"), name))
 
         def same(x):
             return norm(x.scope) == norm(scope) and x.role_guid == rd.guid and x.principal_id.lower() == pid.lower()

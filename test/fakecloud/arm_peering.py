@@ -7,6 +7,8 @@ import re
 from .arm_render import peering_json
 from .common import (iso, new_id, norm, overlapping, PEER_ACTION, PEERING_DELETE, PEERING_READ, PEERING_WRITE,
                      VNET_ID_RE)
+OPERATION_READ = "Microsoft.Network/locations/operations/read"
+OPERATION_RESULT_READ = "Microsoft.Network/locations/operationResults/read"
 from .transitions import sync_peerings
 
 AZ_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9_]$|^[A-Za-z0-9]$")
@@ -25,15 +27,23 @@ class PeeringHandlers:
                 "%s/operationResults/%s?api-version=%s" % (base, oid, ver))
 
     def get_operation(self, req, caller, sub, location, kind, op):
+        """The status URL lies under /subscriptions/{sub}/providers/Microsoft.Network/locations: a
+        role on the VNet alone does not reach it (403 AuthorizationFailed)."""
         sid = self.subscription(caller, sub).subscription_id
+        ops = kind.lower() == "operations"
+        self.require(req, caller, OPERATION_READ if ops else OPERATION_RESULT_READ,
+                     "/subscriptions/%s/providers/Microsoft.Network/locations/%s/%s/%s" % (sid, location, kind, op))
         o = self.w.operations.get(op)
         if o is None or o.subscription != sid.lower():
             raise self.error(404, "OperationNotFound", "Operation '%s' was not found." % op)
         done = req.now >= o.done_at
-        if kind.lower() == "operations":
-            status = {"name": op, "status": "Succeeded" if done else "InProgress", "startTime": iso(o.start, True)}
+        if ops:
+            status = {"name": op, "status": "InProgress", "startTime": iso(o.start, True)}
             if done:
+                status["status"] = "Failed" if o.error else "Succeeded"
                 status["endTime"] = iso(o.done_at, True)
+                if o.error:
+                    status["error"] = dict(o.error, details=[])
             return self.ok(200, status)
         if not done:
             return self.ok(202, None, headers=[("Location", self.operation_urls(req, sid, o.location, op)[1])])
@@ -65,6 +75,7 @@ class PeeringHandlers:
         """202 + Location + Azure-AsyncOperation; the peering shows Deleting until the operation ends."""
         sid, group, v, scope = self.vnet_scope(caller, sub, rg, vnet)
         self.require(req, caller, PEERING_DELETE, "%s/virtualNetworkPeerings/%s" % (scope, peering))
+        self.refuse_if_locked("%s/virtualNetworkPeerings/%s" % (scope, peering), "delete")
         v = self.existing_vnet(group, v, rg, vnet)
         p = v.peerings.get(peering.lower())
         if p is None:
@@ -166,16 +177,36 @@ class PeeringHandlers:
                                  "Virtual network %s is already peered with remote virtual network %s by peering %s."
                                  % (v.id, rv.id, q.id))
 
+    def _overlap_with_peered(self, v, pid, remote_id):
+        """The error the PUT's operation ends with when this VNet overlaps a VNet the remote one is
+        already peered with: ARM accepts the PUT and fails it asynchronously (Azure/ResourceModules#731)."""
+        rv = self.w.vnet_by_id(remote_id)
+        for p in rv.peerings.values():
+            other = self.w.vnet_by_id(p.remote_id)
+            if other is None or other is v or p.deleting_until is not None:
+                continue
+            ov = overlapping(v.address_prefixes, other.address_prefixes)
+            if ov:
+                return {"code": "VnetAddressSpaceOverlapsWithAlreadyPeeredVnet",
+                        "message": "Cannot create or update peering %s. Virtual networks %s and %s cannot be peered "
+                                   "because address space of the first virtual network overlaps with address space "
+                                   "of virtual network %s already peered with the second virtual network. "
+                                   "Overlapping address prefixes: %s." % (pid, v.id, rv.id, other.id, ", ".join(ov))}
+        return None
+
     def put_peering(self, req, caller, sub, rg, vnet, peering):
         """Checks in the README's order; 201/200 + Azure-AsyncOperation."""
         sid, group, v, scope = self.vnet_scope(caller, sub, rg, vnet)
         pid = "%s/virtualNetworkPeerings/%s" % (scope, peering)
         self.require(req, caller, PEERING_WRITE, pid)
+        self.refuse_if_locked(pid, "write")
         v = self.existing_vnet(group, v, rg, vnet)
         props, remote_id = self._peering_request(req, peering)
+        self.refuse_by_policy(pid)
         self._linked_principal(req, caller, pid, remote_id)
         existing = v.peerings.get(peering.lower())
         self._check_remote(v, existing, pid, remote_id)
+        overlap = self._overlap_with_peered(v, pid, remote_id)
         now = req.now
         allow = props.get("allowVirtualNetworkAccess", True)
         if existing is None:
@@ -196,8 +227,10 @@ class PeeringHandlers:
             p.op_done_at = now + self.w.settings["async_operation_seconds"]
             p.etag = new_id()
             status = 200
+        p.failed = overlap is not None
         self.w.touch_link(v.id, remote_id)
         sync_peerings(self.w, now)
         op = self.w.new_operation(sid, v.location, "put", p.id, now)
+        op.error = overlap
         aurl, _ = self.operation_urls(req, sid, v.location, op.id)
         return self.ok(status, peering_json(self.w, p, now), headers=[("Azure-AsyncOperation", aurl)])

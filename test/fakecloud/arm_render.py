@@ -15,7 +15,9 @@ def subscription_json(s):
 def provisioning_state(p, now):
     if p.deleting_until is not None:
         return "Deleting"
-    return "Updating" if now < p.op_done_at else "Succeeded"
+    if now < p.op_done_at:
+        return "Updating"
+    return "Failed" if p.failed else "Succeeded"
 
 
 def _same_space(a, b):

@@ -52,6 +52,7 @@ class Peering:
     # the remote VNet's address space as of this peering's create or last sync
     # (remoteAddressSpace); peeringSyncLevel compares it with the live one
     synced_prefixes: list = field(default_factory=list)
+    failed: bool = False  # its last PUT's operation ended Failed: provisioningState Failed once done
 
 
 @dataclass
@@ -145,6 +146,7 @@ class Operation:
     resource_id: str
     start: float
     done_at: float
+    error: Optional[dict] = None  # {"code","message"}: the operation ends Failed with it
 
 
 @dataclass
@@ -199,6 +201,7 @@ class ProjectVpc:
     update_time: str
     provider_vnet_id: Optional[str] = None
     connections: list = field(default_factory=list)
+    since: float = 0.0  # when the current state began (APPROVED turns ACTIVE after vpc_build_seconds)
 
     @property
     def is_azure(self):

@@ -8,15 +8,23 @@ from .common import (CONTRIBUTOR_ROLE, did, NETWORK_CONTRIBUTOR_ROLE, OWNER_ROLE
 from .model import RoleDefinition
 from .world import World
 
+def _flag(v):
+    """A JSON boolean (a string such as "false" would read as true)."""
+    if not isinstance(v, bool):
+        raise ValueError("expected true or false, not %r" % (v,))
+    return v
+
+
 SETTING_KEYS = {
     "aiven_build_seconds": float, "aiven_activate_seconds": float, "aiven_delete_seconds": float,
     "deleted_retention_seconds": float, "role_propagation_seconds": float,
     "role_definition_propagation_seconds": float, "graph_replication_seconds": float,
     "secret_propagation_seconds": float, "async_operation_seconds": float, "recycle_bin_seconds": float,
-    "token_lifetime_seconds": float, "page_size": int, "latency_ms": float,
+    "token_lifetime_seconds": float, "page_size": int, "latency_ms": float, "vpc_build_seconds": float,
+    "aiven_null_state_info": _flag,
 }
 _COMMON = {"token_lifetime_seconds": 3599.0, "page_size": 2, "latency_ms": 0.0,
-           "recycle_bin_seconds": 30 * 86400.0}
+           "recycle_bin_seconds": 30 * 86400.0, "vpc_build_seconds": 0.0, "aiven_null_state_info": False}
 SCENARIOS = {
     # every delay 0: tests see the end state at once
     "test": dict(_COMMON, aiven_build_seconds=0.0, aiven_activate_seconds=0.0, aiven_delete_seconds=0.0,

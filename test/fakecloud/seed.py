@@ -8,7 +8,7 @@ import secrets
 
 from .arm_authz import ROLE_DEFINITION_ID_RE
 from .arm_render import role_assignment_id
-from .common import is_uuid, iso, new_id, norm, overlapping
+from .common import did, is_uuid, iso, new_id, norm, overlapping
 from .model import PeeringConnection
 from .scenario import ids, SETTING_KEYS
 from .transitions import ACTIVE_INFO, provider_peering_name, set_state, sync_peerings
@@ -179,6 +179,73 @@ def aiven_vpcs(cloud, items, now):
             out.append({"project": project, "project_vpc_id": vpc.project_vpc_id, "cloud_name": vpc.cloud_name,
                         "network_cidr": cidr, "provider_vnet_id": vpc.provider_vnet_id})
     return out
+
+
+def aiven_vpc_states(cloud, items, now):
+    """A project VPC enters a state: APPROVED (being built: ACTIVE after `vpc_build_seconds`, and
+    peering requests answer 409 meanwhile), ACTIVE, DELETING."""
+    w, n = cloud.world, 0
+    for spec in items or []:
+        proj = w.projects.get(spec.get("project") or ids()["project"])
+        vpc = proj.vpcs.get(spec["project_vpc_id"]) if proj else None
+        if vpc is None:
+            raise ValueError("no project VPC %r" % spec["project_vpc_id"])
+        if spec["state"] not in ("APPROVED", "ACTIVE", "DELETING"):
+            raise ValueError("unknown project VPC state %r" % spec["state"])
+        w.set_vpc_state(vpc, spec["state"], now)
+        n += 1
+    return n
+
+
+def _scope(w, scope):
+    if w.scope_tenant(scope) is None:
+        raise ValueError("scope %r is not in a known subscription" % scope)
+    return scope.rstrip("/")
+
+
+def policy_denials(cloud, items, now):
+    """Azure Policy assignments with a deny effect: a PUT at or below `scope` of a resource of
+    `resource_type`, or needing `action`, answers 403 RequestDisallowedByPolicy."""
+    w, out = cloud.world, []
+    for spec in items or []:
+        if not (spec.get("resource_type") or spec.get("action")) or not spec.get("assignment_name"):
+            raise ValueError("a policy denial needs assignment_name and resource_type or action")
+        d = {"scope": _scope(w, spec["scope"]), "resource_type": spec.get("resource_type"),
+             "action": spec.get("action"), "assignment_name": spec["assignment_name"],
+             "display_name": spec.get("display_name") or spec["assignment_name"],
+             "definition": did("policy-definition:" + spec["assignment_name"])}
+        w.policy_denials.append(d)
+        out.append("%s/providers/Microsoft.Authorization/policyAssignments/%s" % (d["scope"], d["assignment_name"]))
+    return out
+
+
+def remove_policy_denials(cloud, items, now):
+    w = cloud.world
+    names = {spec["assignment_name"] for spec in items or []}
+    before = len(w.policy_denials)
+    w.policy_denials = [d for d in w.policy_denials if d["assignment_name"] not in names]
+    return before - len(w.policy_denials)
+
+
+def locks(cloud, items, now):
+    """Management locks: CanNotDelete refuses DELETEs at or below `scope`, ReadOnly PUTs too
+    (409 ScopeLocked)."""
+    w, out = cloud.world, []
+    for spec in items or []:
+        if spec.get("level") not in ("CanNotDelete", "ReadOnly"):
+            raise ValueError("lock level must be CanNotDelete or ReadOnly")
+        scope = _scope(w, spec["scope"])
+        w.locks.append({"scope": scope, "level": spec["level"], "name": spec.get("name") or "lock"})
+        out.append("%s/providers/Microsoft.Authorization/locks/%s" % (scope, spec.get("name") or "lock"))
+    return out
+
+
+def remove_locks(cloud, items, now):
+    w = cloud.world
+    names = {spec["name"] for spec in items or []}
+    before = len(w.locks)
+    w.locks = [x for x in w.locks if x["name"] not in names]
+    return before - len(w.locks)
 
 
 def aiven_set_state(cloud, items, now):
@@ -360,6 +427,7 @@ SEEDERS = [
     ("remove_peerings", "removed_peerings", remove_peerings),
     ("aiven_projects", "aiven_projects", aiven_projects),
     ("aiven_vpcs", "aiven_vpcs", aiven_vpcs),
+    ("aiven_vpc_states", "aiven_vpc_states", aiven_vpc_states),
     ("active_peerings", "active_peerings", active_peerings),
     ("aiven_set_state", "aiven_set_state", aiven_set_state),
     ("remove_aiven_vpcs", "removed_aiven_vpcs", remove_aiven_vpcs),
@@ -370,6 +438,10 @@ SEEDERS = [
     ("graph_permissions", None, graph_permissions),
     ("remove_service_principals", "removed_service_principals", remove_service_principals),
     ("expire_tokens", "expired_tokens", expire_tokens),
+    ("policy_denials", "policy_denials", policy_denials),
+    ("remove_policy_denials", "removed_policy_denials", remove_policy_denials),
+    ("locks", "locks", locks),
+    ("remove_locks", "removed_locks", remove_locks),
 ]
 
 

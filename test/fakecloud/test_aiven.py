@@ -41,8 +41,16 @@ class TestAiven(FakeCase):
         W = self.w
         self.assertAivenError(self.aiven("GET", "/project/%s/vpcs" % W["project"], token="wrong"), 403)
         self.assertEqual(self.aiven("GET", "/project/%s/vpcs" % W["project"], scheme="Bearer").status, 200)
-        self.assertAivenError(self.aiven("GET", "/project/nope/vpcs"), 404, error_code="project_not_found")
-        self.assertAivenError(self.aiven("GET", "/project/%s/vpcs" % W["other_project"]), 403)
+        # the bodies users quote, without error_code (terraform-provider-aiven PR #477, #561)
+        r = self.aiven("GET", "/project/nope/vpcs")
+        self.assertEqual((r.status, r.json), (404, {"errors": [{"message": "Project does not exist", "status": 404}],
+                                                    "message": "Project does not exist"}))
+        r = self.aiven("GET", "/project/%s/vpcs" % W["other_project"])
+        self.assertEqual((r.status, r.json), (403, {"errors": [{"message": "Not a project member", "status": 403}],
+                                                    "message": "Not a project member"}))
+        with open(W["other_aiven_token_file"]) as f:
+            other_token = f.read().strip()
+        self.assertEqual(self.aiven("GET", "/project/%s/vpcs" % W["project"], token=other_token).status, 403)
         self.assertAivenError(self.aiven("GET", "/project/%s/vpcs/%s" % (W["project"], uuid.uuid4())), 404)
         r = self.aiven("GET", "/project/%s/vpcs?limit=999" % W["project"])
         self.assertEqual(r.status, 200)
@@ -130,10 +138,11 @@ class TestAiven(FakeCase):
         r = self.aiven("DELETE", conn % vpcs[0]["project_vpc_id"], token=tok)
         self.assertAivenError(r, 404, "Project VPC does not exist", "project_vpc_not_found")
         self.assertEqual(self.aiven("DELETE", conn % vpcs[1]["project_vpc_id"], token=tok).status, 200)
-        # then the whole project: 404 project_not_found, for its member token too
+        # then the whole project: 404 "Project does not exist", for its member token too
         self.assertEqual(self.seed(remove_aiven_projects=[{"name": "gone-soon"}])["removed_aiven_projects"], 1)
         r = self.aiven("DELETE", conn % vpcs[1]["project_vpc_id"], token=tok)
-        self.assertAivenError(r, 404, "Project does not exist", "project_not_found")
+        self.assertAivenError(r, 404, "Project does not exist")
+        self.assertNotIn("error_code", r.json["errors"][0])
         self.assertNotIn("gone-soon", [p["name"] for p in self.world()["aiven"]["projects"]])
 
     def test_invalid_specification_cases(self):

@@ -354,9 +354,13 @@ class TestDelays(FakeCase):
         self.assertTrue(all(x.json["error"]["code"] == "AuthorizationFailed" for x in seen))
         self.assertEqual(r.json["properties"]["provisioningState"], "Updating")
         op = r.headers["azure-asyncoperation"]
+        # a role on the resource group does not reach the status URL (subscription level)
         st = self.c.call("GET", op, headers={"Authorization": "Bearer " + t})
+        self.assertEqual((st.status, st.json["error"]["code"]), (403, "AuthorizationFailed"))
+        self.assertIn("Microsoft.Network/locations/operations/read", st.json["error"]["message"])
+        st = self.c.call("GET", op, headers={"Authorization": "Bearer " + a})
         self.assertEqual(st.json["status"], "InProgress")
-        self.eventually(lambda: self.c.call("GET", op, headers={"Authorization": "Bearer " + t}),
+        self.eventually(lambda: self.c.call("GET", op, headers={"Authorization": "Bearer " + a}),
                         lambda r: r.json["status"] == "Succeeded")
         # Aiven: APPROVED for a while, then (no provider SP) INVALID_SPECIFICATION
         r = self.aiven("POST", "/project/%s/vpcs/%s/peering-connections" % (W["project"], W["project_vpc_id"]),

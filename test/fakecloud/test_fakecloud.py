@@ -130,7 +130,10 @@ class TestProcedure(FakeCase):
         self.assertTrue(op.startswith(W["base_url"] + "/arm/subscriptions/"), op)
         self.assertEqual(r.json["properties"]["remoteVirtualNetwork"]["id"], ctx["to_network"])
         self.assertTrue(r.json["properties"]["allowVirtualNetworkAccess"])
-        st, _ = self.eventually(lambda: self.c.call("GET", op, headers={"Authorization": "Bearer " + ctx["t_cust"]}),
+        # the application's role is on the VNet: the status URL (subscription level) is the admin's to read
+        st = self.c.call("GET", op, headers={"Authorization": "Bearer " + ctx["t_cust"]})
+        self.assertEqual((st.status, st.json["error"]["code"]), (403, "AuthorizationFailed"))
+        st, _ = self.eventually(lambda: self.c.call("GET", op, headers={"Authorization": "Bearer " + self.admin()}),
                                 lambda r: r.json["status"] != "InProgress")
         self.assertEqual(st.json["status"], "Succeeded")
         r = self.arm("GET", ctx["vnet_id"] + "/virtualNetworkPeerings/to-mst", ctx["t_cust"])
@@ -170,7 +173,9 @@ class TestProcedure(FakeCase):
         self.assertEqual(r.status, 202, r)
         loc = r.headers["location"]
         self.assertTrue(loc.startswith(W["base_url"] + "/arm/"))
-        fin, _ = self.eventually(lambda: self.c.call("GET", loc, headers={"Authorization": "Bearer " + ctx["t_cust"]}),
+        # like the status URL, the Location URL lies at subscription level: out of the VNet role's reach
+        self.assertEqual(self.c.call("GET", loc, headers={"Authorization": "Bearer " + ctx["t_cust"]}).status, 403)
+        fin, _ = self.eventually(lambda: self.c.call("GET", loc, headers={"Authorization": "Bearer " + self.admin()}),
                                  lambda r: r.status != 202)
         self.assertEqual(fin.status, 204)
         self.eventually(lambda: self.arm("GET", ctx["vnet_id"] + "/virtualNetworkPeerings/to-mst", ctx["t_cust"]),

@@ -17,6 +17,7 @@ def tick(w, now):
     w.purge_expired(now)
     for _ in range(4):  # a change on one side can move the other; a few rounds settle it
         changed = sync_peerings(w, now)
+        changed |= vpc_step(w, now)
         changed |= aiven_step(w, now)
         if not changed:
             break
@@ -36,7 +37,7 @@ def _live_peering(w, vid, remote_id):
     """VNet vid's first peering toward remote_id that is not being deleted, or None."""
     for q in w.link(vid, remote_id):
         w.visited += 1
-        if q.deleting_until is None:
+        if q.deleting_until is None and not q.failed:
             return q
     return None
 
@@ -71,7 +72,7 @@ def _settle_link(w, a, b):
         moved = False
         for v, p in peerings:
             w.visited += 1
-            if v is None or p.deleting_until is not None:
+            if v is None or p.deleting_until is not None or p.failed:
                 continue
             back = _back_peering(w, v, p)
             if p.state == "Initiated" and back is not None and back.state != "Disconnected":
@@ -95,6 +96,17 @@ def sync_peerings(w, now):
 
 
 # -- Aiven connections ----------------------------------------------------------------------
+
+def vpc_step(w, now):
+    """Project VPCs in APPROVED become ACTIVE once `vpc_build_seconds` old (only those are visited)."""
+    changed = False
+    for vpc in list(w.building_vpcs.values()):
+        w.visited += 1
+        if now - vpc.since >= w.settings["vpc_build_seconds"]:
+            w.set_vpc_state(vpc, "ACTIVE", now)
+            changed = True
+    return changed
+
 
 def _moved_by_time(c):
     """States that the passing of time alone can end (the others wait for an event)."""

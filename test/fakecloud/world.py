@@ -45,6 +45,9 @@ class World:
         # Aiven connections that time or an event may move (transitions.aiven_step visits only these)
         self._watched = {}  # uid -> (ProjectVpc, PeeringConnection)
         self._by_link = {}  # (lower customer VNet id, lower provider VNet id) -> {uid: (vpc, connection)}
+        self.building_vpcs = {}  # project VPC id -> ProjectVpc in state APPROVED (transitions.vpc_step)
+        self.policy_denials = []  # seeded Azure Policy assignments with a deny effect (arm_guard.py)
+        self.locks = []  # seeded management locks (arm_guard.py)
         self.visited = 0  # records the transitions examined; tests compare it across world sizes
 
     # -- directory: tenants, applications, service principals --------------------------------
@@ -352,7 +355,8 @@ class World:
         ipaddress.ip_network(cidr, strict=True)
         t = created if created is not None else time.time()
         vpc = ProjectVpc(project=project, project_vpc_id=vpc_id or new_id(), cloud_name=cloud, network_cidr=cidr,
-                         state=state, create_time=iso(t), update_time=iso(t))
+                         state="ACTIVE", create_time=iso(t), update_time=iso(t))
+        self.set_vpc_state(vpc, state, t)
         if vpc.is_azure:
             location = cloud[len("azure-"):].replace("-", "")
             v = self.add_vnet(provider_subscription, "aiven-%s-%s" % (project, cloud),
@@ -361,9 +365,18 @@ class World:
         self.projects[project].vpcs[vpc.project_vpc_id] = vpc
         return vpc
 
+    def set_vpc_state(self, vpc, state, now):
+        """A project VPC enters a state; one in APPROVED is being built (watched until ACTIVE)."""
+        vpc.state, vpc.since, vpc.update_time = state, now, iso(now)
+        if state == "APPROVED":
+            self.building_vpcs[vpc.project_vpc_id] = vpc
+        else:
+            self.building_vpcs.pop(vpc.project_vpc_id, None)
+
     def remove_project_vpc(self, vpc):
         """The harness removes a project VPC: its provider VNet (and that VNet's peerings) go too."""
         self.projects[vpc.project].vpcs.pop(vpc.project_vpc_id, None)
+        self.building_vpcs.pop(vpc.project_vpc_id, None)
         for c in list(vpc.connections):
             self.remove_connection(vpc, c)
         if vpc.provider_vnet_id:
