@@ -8,6 +8,11 @@
 -- objects qualify their operators and functions.
 -- ---------------------------------------------------------------------
 
+-- Listing a project's VPCs calls Aiven with the extension's token: for
+-- those who may create peerings, as peering_plan.
+REVOKE EXECUTE ON FUNCTION peering_vpcs(text, text) FROM peering_reader;
+GRANT EXECUTE ON FUNCTION peering_vpcs(text, text) TO peering_admin;
+
 
 -- ---------------------------------------------------------------------
 -- Taking over a peering made by hand, and bad input.

@@ -105,6 +105,21 @@ check_name(const char *field, const char *value, const char *problem)
 				 errdetail("%s", problem)));
 }
 
+/*
+ * An Aiven project name, checked before it goes into a URL path: "..", "/"
+ * or "?" would reach another endpoint.
+ */
+static void
+check_project(const char *project)
+{
+	if (project[0] == '\0' || strlen(project) > 63 ||
+		strspn(project, "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(project))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid project \"%s\"", project),
+				 errdetail("Aiven project names are 1 to 63 lower-case letters, digits, hyphens or underscores.")));
+}
+
 void
 refuse_on_standby(const char *function)
 {
@@ -448,12 +463,7 @@ api_requested_connection(FunctionCallInfo fcinfo, bool create_args,
 	}
 	c->desired = "present";
 
-	if (c->project[0] == '\0' || strlen(c->project) > 63 ||
-		strspn(c->project, "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(c->project))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid project \"%s\"", c->project),
-				 errdetail("Aiven project names are 1 to 63 lower-case letters, digits, hyphens or underscores.")));
+	check_project(c->project);
 	check_name("resource_group", c->resource_group,
 			   azure_resource_group_problem(c->resource_group));
 	check_name("vnet_name", c->vnet_name, azure_vnet_name_problem(c->vnet_name));
@@ -718,11 +728,13 @@ peering_vpcs(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *project = text_arg(fcinfo, 0, "project");
 	char	   *credential = text_arg(fcinfo, 1, "aiven_credential");
-	Credential *aiven = credential_for("aiven_credential", credential, false);
+	Credential *aiven;
 	AttInMetadata *attinmeta;
 	List	   *vpcs;
 	ListCell   *lc;
 
+	check_project(project);
+	aiven = credential_for("aiven_credential", credential, false);
 	vpcs = aiven_list_vpcs(auth_aiven_token(aiven), project);
 
 	InitMaterializedSRF(fcinfo, 0);
