@@ -758,7 +758,8 @@ peering_vpcs(PG_FUNCTION_ARGS)
 /*
  * CALL peering_run(): the worker's cycle, committing after each step, until
  * nothing is due now.  Not SECURITY DEFINER (it commits); catalog.c reads
- * the tables as the extension owner.
+ * the tables as the extension owner with search_path pinned around each
+ * statement, so the caller's search_path neither reaches them nor changes.
  */
 Datum
 peering_run(PG_FUNCTION_ARGS)
