@@ -8,6 +8,73 @@
 -- objects qualify their operators and functions.
 -- ---------------------------------------------------------------------
 
+-- A view binds its operators when it is created, and CREATE EXTENSION
+-- searches the target schema (public), where the database owner may have
+-- put an operator that fits better than pg_catalog's: 1.1 bound
+-- 'peering_retry(' || c.id to a public.||(text, bigint) if there was one.
+-- Every operator and function here is pg_catalog's by name.  A row waiting
+-- on the remote side within its budget (retry class 'waiting') waits for
+-- what its step waits for; retry_until says until when.
+CREATE OR REPLACE VIEW peering.progress AS
+SELECT c.id,
+	   s.number AS step_number,
+	   s.total AS steps,
+	   c.step,
+	   c.state,
+	   c.azure_peering_state,
+	   c.azure_sync_level,
+	   pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) c.step_since))::integer
+		   AS seconds_in_step,
+	   CASE
+		   WHEN c.failed
+		   THEN pg_catalog.format('a fix, then peering_retry(%s)', c.id)
+		   WHEN c.retry_class IS NOT NULL AND c.retry_class OPERATOR(pg_catalog.<>) 'waiting'
+		   THEN pg_catalog.format('a retry after a %s failure', c.retry_class)
+		   WHEN c.claimed_by IS NOT NULL AND c.claimed_until OPERATOR(pg_catalog.>) pg_catalog.now()
+		   THEN 'the remote calls in flight'
+		   ELSE s.waits_for
+	   END AS waiting_for,
+	   CASE WHEN c.failed THEN NULL ELSE c.next_attempt_at END AS next_attempt_at,
+	   c.retry_until,
+	   c.last_error
+  FROM peering.connections c
+  JOIN (VALUES
+		('app', 1, 14, 'the application to be created'),
+		('app_sp', 2, 14, 'its service principal'),
+		('app_role', 3, 14, 'the application''s role'),
+		('app_role_assignment', 4, 14, 'the application''s role on the VNet'),
+		('provider_sp', 5, 14, 'the provider''s service principal'),
+		('peer_role', 6, 14, 'the provider''s role'),
+		('peer_role_assignment', 7, 14, 'the provider''s role on the VNet'),
+		('aiven_request', 8, 14, 'the Aiven connection to be requested'),
+		('aiven_pending', 9, 14, 'Aiven to build its side (APPROVED to PENDING_PEER)'),
+		('app_secret', 10, 14, 'the application''s secret'),
+		('azure_peering', 11, 14, 'the Azure peering to be created'),
+		('azure_peering_wait', 12, 14, 'Azure to provision the peering'),
+		('app_secret_remove', 13, 14, 'the application''s secret to be removed'),
+		('aiven_active', 14, 14, 'Aiven to see the peering (PENDING_PEER to ACTIVE)'),
+		('active', 14, 14, 'the next re-check'),
+		('delete_azure_peering', 1, 6, 'Azure to delete the peering'),
+		('delete_aiven', 2, 6, 'the Aiven connection to be deleted'),
+		('aiven_deleted', 3, 6, 'Aiven to delete the connection (DELETING to DELETED)'),
+		('delete_role_assignments', 4, 6, 'the role assignments to be deleted'),
+		('delete_app', 5, 6, 'the application to be deleted and purged'),
+		('delete_roles', 6, 6, 'the custom roles to be deleted if unused'))
+	   AS s(step, number, total, waits_for) ON s.step OPERATOR(pg_catalog.=) c.step
+ WHERE c.step OPERATOR(pg_catalog.<>) 'deleted';
+COMMENT ON COLUMN peering.progress.waiting_for IS 'What the connection waits for: a fix, a retry, the remote calls in flight, or what its step waits for (also while waiting on the remote side within retry_until)';
+
+-- The trigger's search_path had pg_catalog only, so a type name such as
+-- text was first looked up in the caller's temporary schema (searched
+-- first for types unless named last): a peering_admin could have a domain
+-- of its own checked as the extension owner.
+ALTER FUNCTION peering.refuse_credential_in_use() SET search_path = pg_catalog, pg_temp;
+
+-- Listing a project's VPCs calls Aiven with the extension's token: for
+-- those who may create peerings, as peering_plan.
+REVOKE EXECUTE ON FUNCTION peering_vpcs(text, text) FROM peering_reader;
+GRANT EXECUTE ON FUNCTION peering_vpcs(text, text) TO peering_admin;
+
 
 -- ---------------------------------------------------------------------
 -- Taking over a peering made by hand, and bad input.

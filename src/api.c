@@ -105,7 +105,10 @@ check_name(const char *field, const char *value, const char *problem)
 				 errdetail("%s", problem)));
 }
 
-/* An Aiven project name, checked before it goes into a URL. */
+/*
+ * An Aiven project name, checked before it goes into a URL path: "..", "/"
+ * or "?" would reach another endpoint.
+ */
 static void
 check_project(const char *project)
 {
@@ -803,7 +806,8 @@ peering_vpcs(PG_FUNCTION_ARGS)
 /*
  * CALL peering_run(): the worker's cycle, committing after each step, until
  * nothing is due now.  Not SECURITY DEFINER (it commits); catalog.c reads
- * the tables as the extension owner.
+ * the tables as the extension owner with search_path pinned around each
+ * statement, so the caller's search_path neither reaches them nor changes.
  */
 Datum
 peering_run(PG_FUNCTION_ARGS)

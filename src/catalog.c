@@ -549,21 +549,42 @@ catalog_owner(void)
 	return owner;
 }
 
+/*
+ * Fixes search_path to pg_catalog (pg_temp last) until AtEOXact_GUC() of the
+ * GUC nest level returned: a schema that the caller, or the database owner
+ * through ALTER DATABASE, put first cannot supply the operators, functions
+ * or types of our statements.  An error in between is undone by the
+ * transaction's abort.
+ */
+static int
+pin_search_path(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	return nestlevel;
+}
+
 /* The installed version of the extension, palloc'd; NULL if not installed. */
 char *
 catalog_installed_version(void)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	char	   *version = NULL;
+	int			nestlevel = pin_search_path();
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension"
-					" WHERE extname = 'peering'", true, 1) != SPI_OK_SELECT)
+					" WHERE extname OPERATOR(pg_catalog.=) 'peering'",
+					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed reading pg_extension");
 	if (SPI_processed > 0)
 		result_field(0, "extversion", COLUMN_TEXT, &version, caller);
 	SPI_finish();
+	AtEOXact_GUC(true, nestlevel);
 	return version;
 }
 
@@ -591,25 +612,21 @@ catalog_require_version(void)
 }
 
 /*
- * Enters SPI as the owner.  An ERROR before catalog_leave() is cleaned up by
+ * Enters SPI as the owner, search_path pinned before the first query (the
+ * version check's too).  An ERROR before catalog_leave() is cleaned up by
  * transaction abort, which restores the user and the GUC nest level.
  */
 static void
 catalog_enter(CatalogScope *scope)
 {
-	Oid			owner;
-
-	catalog_require_version();
-	owner = catalog_owner();
+	Oid			owner = catalog_owner();
 
 	scope->caller_cxt = CurrentMemoryContext;
 	GetUserIdAndSecContext(&scope->save_userid, &scope->save_sec_context);
 	SetUserIdAndSecContext(owner,
 						   scope->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	scope->save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+	scope->save_nestlevel = pin_search_path();
+	catalog_require_version();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 }

@@ -23,6 +23,7 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -263,6 +264,14 @@ peering_worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(peering_database, NULL, 0);
+
+	/*
+	 * The connection applied the database's settings, which its owner may
+	 * have chosen: ALTER DATABASE ... SET search_path would put the owner's
+	 * operators before pg_catalog's in our statements, run as superuser.
+	 * Pinned before the first query, as the logical replication worker does.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("peering worker");
 	worker_owner = ResourceOwnerCreate(NULL, "peering worker");
 	CurrentResourceOwner = worker_owner;

@@ -213,6 +213,9 @@ UPDATE peering.connections SET failed = false;
 \echo :SQLSTATE
 DELETE FROM peering.events;
 \echo :SQLSTATE
+-- no call to Aiven with the extension's token
+SELECT * FROM peering_vpcs('regress-project');
+\echo :SQLSTATE
 -- no creation, change or credential
 SELECT peering_create('regress-project', :'vpc', :'sub', 'regress-rg', 'regress-vnet2');
 \echo :SQLSTATE
@@ -260,6 +263,9 @@ SELECT has_table_privilege(:credentials_oid::oid, 'SELECT') AS credentials,
 SELECT project, step, failed FROM peering.connections;
 SELECT count(*) FROM peering.events WHERE connection_id = :conn;
 SELECT vnet_name, step FROM peering_status(:conn, refresh => false);
+-- it may list a project's VPCs: this one stops at local validation
+SELECT * FROM peering_vpcs('..');
+\echo :SQLSTATE
 -- it may call peering_create: this one stops at local validation
 SELECT peering_create('regress-project', :'vpc', :'sub', 'regress-rg', 'regress vnet');
 \echo :SQLSTATE
