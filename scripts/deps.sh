@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages peering needs to build, test and run the demo,
-# skipping those already present so a warm machine re-runs in a second.
+# and to build its Debian package (build-essential, dpkg-dev, debhelper;
+# pg_buildext comes with postgresql-common), skipping those already present
+# so a warm machine re-runs in a second.
 #
 # Copyright (c) 2026, peering developers
 # Released under the PostgreSQL License (see LICENSE).
@@ -9,7 +11,7 @@ set -euo pipefail
 PKGS=(make gcc libc6-dev pkg-config openssl curl python3 procps
       postgresql-15 postgresql-server-dev-15 postgresql-15-cron
       libcurl4-openssl-dev libjansson-dev libipc-run-perl
-      python3-azure)
+      python3-azure build-essential dpkg-dev debhelper)
 
 missing=()
 for p in "${PKGS[@]}"; do
