@@ -152,12 +152,11 @@ extern void catalog_record_save_failure(int64 id, const char *message);
 /* How long a claim lasts, in milliseconds. */
 extern int	catalog_claim_lease_ms(void);
 
-/*
- * Fills what the connection's next step needs beyond its row: credentials
- * (shared through cache, which may be NULL) and whether the shared objects
- * it would delete are still used by another live connection.
- */
-extern void catalog_prepare(PeeringConn *c, List **cache);
+/* Automatic repairs of the connection within peering.transient_retry_budget. */
+extern int	catalog_count_recent_repairs(int64 id);
+
+/* The shared objects the other live connections of c's subscription recorded. */
+extern void catalog_find_shared_objects(PeeringConn *c);
 
 /* The earliest next_attempt_at of a connection not failed, or 0 if none. */
 extern TimestampTz catalog_next_due(void);

@@ -21,34 +21,68 @@
 #include "catalog.h"
 #include "remote.h"
 
-/* The steps, in the order of a lifecycle; names in step_name(). */
+/*
+ * The one table of steps, in the order of their lifecycles.  Everything
+ * else that knows the steps is made from it: the enum, the names (those of
+ * peering.connections.step), each step's function step_<name>, the step
+ * that follows, the position peering.progress shows, the catalog reads a
+ * step needs before it runs, and peering.steps() for SQL.
+ *
+ * X(ID, name, phase, needs, waits_for):
+ *	phase		STEP_PHASE_CREATE, _WATCH (the re-checks of an ACTIVE
+ *				connection), _DELETE or _DONE; a step is followed by the next
+ *				one of the table, but one of WATCH or DONE by itself
+ *	needs		what catalog reads the step needs (STEP_NEEDS_*)
+ *	waits_for	what a connection at the step waits for, in the words of
+ *				peering.progress and peering_wait
+ */
+#define PEERING_STEP_TABLE(X) \
+	X(APP, app, CREATE, 0, "the application to be created") \
+	X(APP_SP, app_sp, CREATE, 0, "its service principal") \
+	X(APP_ROLE, app_role, CREATE, STEP_NEEDS_SHARED, "the application's role") \
+	X(APP_ROLE_ASSIGNMENT, app_role_assignment, CREATE, 0, "the application's role on the VNet") \
+	X(PROVIDER_SP, provider_sp, CREATE, STEP_NEEDS_SHARED, "the provider's service principal") \
+	X(PEER_ROLE, peer_role, CREATE, STEP_NEEDS_SHARED, "the provider's role") \
+	X(PEER_ROLE_ASSIGNMENT, peer_role_assignment, CREATE, STEP_NEEDS_SHARED, "the provider's role on the VNet") \
+	X(AIVEN_REQUEST, aiven_request, CREATE, 0, "the Aiven connection to be requested") \
+	X(AIVEN_PENDING, aiven_pending, CREATE, 0, "Aiven to build its side (APPROVED to PENDING_PEER)") \
+	X(APP_SECRET, app_secret, CREATE, 0, "the application's secret") \
+	X(AZURE_PEERING, azure_peering, CREATE, 0, "the Azure peering to be created") \
+	X(AZURE_PEERING_WAIT, azure_peering_wait, CREATE, 0, "Azure to provision the peering") \
+	X(APP_SECRET_REMOVE, app_secret_remove, CREATE, 0, "the application's secret to be removed") \
+	X(AIVEN_ACTIVE, aiven_active, CREATE, 0, "Aiven to see the peering (PENDING_PEER to ACTIVE)") \
+	X(ACTIVE, active, WATCH, STEP_NEEDS_REPAIRS, "the next re-check") \
+	X(DELETE_AZURE_PEERING, delete_azure_peering, DELETE, 0, "Azure to delete the peering") \
+	X(DELETE_AIVEN, delete_aiven, DELETE, 0, "the Aiven connection to be deleted") \
+	X(AIVEN_DELETED, aiven_deleted, DELETE, 0, "Aiven to delete the connection (DELETING to DELETED)") \
+	X(DELETE_ROLE_ASSIGNMENTS, delete_role_assignments, DELETE, STEP_NEEDS_ASSIGNMENT_USERS, "the role assignments to be deleted") \
+	X(DELETE_APP, delete_app, DELETE, 0, "the application to be deleted and purged") \
+	X(DELETE_ROLES, delete_roles, DELETE, STEP_NEEDS_ROLE_USERS, "the custom roles to be deleted if unused") \
+	X(DELETED, deleted, DONE, 0, "nothing: the peering is deleted")
+
+#define STEP_ENUM(ID, name, phase, needs, waits_for)	STEP_##ID,
+
 typedef enum PeeringStep
 {
-	STEP_APP,
-	STEP_APP_SP,
-	STEP_APP_ROLE,
-	STEP_APP_ROLE_ASSIGNMENT,
-	STEP_PROVIDER_SP,
-	STEP_PEER_ROLE,
-	STEP_PEER_ROLE_ASSIGNMENT,
-	STEP_AIVEN_REQUEST,
-	STEP_AIVEN_PENDING,
-	STEP_APP_SECRET,
-	STEP_AZURE_PEERING,
-	STEP_AZURE_PEERING_WAIT,
-	STEP_APP_SECRET_REMOVE,
-	STEP_AIVEN_ACTIVE,
-	STEP_ACTIVE,
-	STEP_DELETE_AZURE_PEERING,
-	STEP_DELETE_AIVEN,
-	STEP_AIVEN_DELETED,
-	STEP_DELETE_ROLE_ASSIGNMENTS,
-	STEP_DELETE_APP,
-	STEP_DELETE_ROLES,
-	STEP_DELETED
+	PEERING_STEP_TABLE(STEP_ENUM)
+	PEERING_STEPS				/* how many there are */
 } PeeringStep;
 
-#define PEERING_STEPS	(STEP_DELETED + 1)
+#undef STEP_ENUM
+
+typedef enum StepPhase
+{
+	STEP_PHASE_CREATE,
+	STEP_PHASE_WATCH,
+	STEP_PHASE_DELETE,
+	STEP_PHASE_DONE
+} StepPhase;
+
+/* Catalog reads a step needs before it runs (step_prepare()). */
+#define STEP_NEEDS_SHARED			0x01	/* shared objects of siblings */
+#define STEP_NEEDS_REPAIRS			0x02	/* recent automatic repairs */
+#define STEP_NEEDS_ASSIGNMENT_USERS	0x04	/* who else uses the assignment */
+#define STEP_NEEDS_ROLE_USERS		0x08	/* who else uses the custom roles */
 
 typedef enum StepOutcome
 {
@@ -103,5 +137,8 @@ extern void step_refresh(PeeringConn *c);
 
 /* The step a re-armed connection restarts from. */
 extern PeeringStep step_restart(const PeeringConn *c);
+
+/* Loads what the connection's step needs from the catalog (credentials too). */
+extern void step_prepare(PeeringConn *c, List **credentials);
 
 #endif							/* PEERING_STEPS_H */

@@ -8,6 +8,20 @@
 -- objects qualify their operators and functions.
 -- ---------------------------------------------------------------------
 
+-- The one step table of the library (include/steps.h), for SQL: the
+-- progress view reads it, and so can anyone who wants the lifecycles in
+-- order.
+CREATE FUNCTION peering.steps(OUT number integer, OUT step text, OUT phase text,
+							  OUT waits_for text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'peering_steps'
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION peering.steps() IS
+'The steps of a peering, in the order of their lifecycles: number (position in its lifecycle), step, phase (create, watch, delete, done) and what a connection at it waits for';
+REVOKE ALL ON FUNCTION peering.steps() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION peering.steps() TO peering_reader;
+
 -- A view binds its operators when it is created, and CREATE EXTENSION
 -- searches the target schema (public), where the database owner may have
 -- put an operator that fits better than pg_catalog's: 1.1 bound
@@ -38,29 +52,9 @@ SELECT c.id,
 	   c.retry_until,
 	   c.last_error
   FROM peering.connections c
-  JOIN (VALUES
-		('app', 1, 14, 'the application to be created'),
-		('app_sp', 2, 14, 'its service principal'),
-		('app_role', 3, 14, 'the application''s role'),
-		('app_role_assignment', 4, 14, 'the application''s role on the VNet'),
-		('provider_sp', 5, 14, 'the provider''s service principal'),
-		('peer_role', 6, 14, 'the provider''s role'),
-		('peer_role_assignment', 7, 14, 'the provider''s role on the VNet'),
-		('aiven_request', 8, 14, 'the Aiven connection to be requested'),
-		('aiven_pending', 9, 14, 'Aiven to build its side (APPROVED to PENDING_PEER)'),
-		('app_secret', 10, 14, 'the application''s secret'),
-		('azure_peering', 11, 14, 'the Azure peering to be created'),
-		('azure_peering_wait', 12, 14, 'Azure to provision the peering'),
-		('app_secret_remove', 13, 14, 'the application''s secret to be removed'),
-		('aiven_active', 14, 14, 'Aiven to see the peering (PENDING_PEER to ACTIVE)'),
-		('active', 14, 14, 'the next re-check'),
-		('delete_azure_peering', 1, 6, 'Azure to delete the peering'),
-		('delete_aiven', 2, 6, 'the Aiven connection to be deleted'),
-		('aiven_deleted', 3, 6, 'Aiven to delete the connection (DELETING to DELETED)'),
-		('delete_role_assignments', 4, 6, 'the role assignments to be deleted'),
-		('delete_app', 5, 6, 'the application to be deleted and purged'),
-		('delete_roles', 6, 6, 'the custom roles to be deleted if unused'))
-	   AS s(step, number, total, waits_for) ON s.step OPERATOR(pg_catalog.=) c.step
+  JOIN (SELECT t.step, t.number, t.waits_for,
+			   pg_catalog.max(t.number) OVER (PARTITION BY t.phase) AS total
+		  FROM peering.steps() t) s ON s.step OPERATOR(pg_catalog.=) c.step
  WHERE c.step OPERATOR(pg_catalog.<>) 'deleted';
 COMMENT ON COLUMN peering.progress.waiting_for IS 'What the connection waits for: a fix, a retry, the remote calls in flight, or what its step waits for (also while waiting on the remote side within retry_until)';
 

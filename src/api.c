@@ -757,7 +757,8 @@ peering_delete(PG_FUNCTION_ARGS)
 				(errmsg("peering connection " INT64_FORMAT " is already being deleted", id)));
 	else
 	{
-		const char *step = strcmp(c->desired, "absent") == 0 ? c->step : "delete_azure_peering";
+		const char *step = strcmp(c->desired, "absent") == 0 ? c->step :
+			step_name(STEP_DELETE_AZURE_PEERING);
 
 		catalog_rearm(id, "absent", step, "delete",
 					  psprintf("deletion requested by %s", GetUserNameFromId(GetOuterUserId(), false)));

@@ -32,7 +32,6 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
-#include "steps.h"
 #include "peering.h"
 #include "util.h"
 
@@ -690,15 +689,9 @@ catalog_claim_lease_ms(void)
 	return Max(peering_http_timeout, 1000) * 20;
 }
 
-/*
- * What a connection's next step needs beyond its row: the credentials, and
- * whether the shared objects it would delete are still used by another
- * connection.  Rows being deleted too do not count: deleting a shared
- * object twice is harmless, keeping it when the last user leaves is not.
- */
 /* Automatic repairs of a connection within peering.transient_retry_budget. */
-static int
-count_recent_repairs(int64 id)
+int
+catalog_count_recent_repairs(int64 id)
 {
 	CatalogScope scope;
 	QueryArgs	args = {0};
@@ -720,8 +713,8 @@ count_recent_repairs(int64 id)
  * The shared objects other live connections of c's subscription (and VNet)
  * recorded, so that c's steps reuse them instead of writing them again.
  */
-static void
-find_shared_objects(PeeringConn *c)
+void
+catalog_find_shared_objects(PeeringConn *c)
 {
 	CatalogScope scope;
 	QueryArgs	args = {0};
@@ -761,40 +754,12 @@ find_shared_objects(PeeringConn *c)
 	catalog_leave(&scope);
 }
 
-void
-catalog_prepare(PeeringConn *c, List **credentials)
-{
-	catalog_load_credentials(c, credentials);
-	/* only automatic repair counts them */
-	if (step_is(c, STEP_ACTIVE) && peering_auto_repair)
-		c->attempt.recent_repairs = count_recent_repairs(c->id);
-	if (step_is(c, STEP_APP_ROLE) || step_is(c, STEP_PROVIDER_SP) ||
-		step_is(c, STEP_PEER_ROLE) || step_is(c, STEP_PEER_ROLE_ASSIGNMENT))
-		find_shared_objects(c);
-	c->attempt.peer_assignment_shared = false;
-	c->attempt.app_role_shared = false;
-	c->attempt.peer_role_shared = false;
-	if (step_is(c, STEP_DELETE_ROLE_ASSIGNMENTS))
-		c->attempt.peer_assignment_shared =
-			catalog_used_elsewhere(c->id, "peer_role_assignment_id",
-								   c->peer_role_assignment_id);
-	if (step_is(c, STEP_DELETE_ROLES))
-	{
-		c->attempt.app_role_shared = catalog_used_elsewhere(c->id, "app_role_id",
-													c->app_role_id);
-		c->attempt.peer_role_shared = catalog_used_elsewhere(c->id, "peer_role_id",
-													 c->peer_role_id);
-	}
-}
-
 List *
 catalog_claim_due(int limit)
 {
 	CatalogScope scope;
 	QueryArgs	args = {0};
 	List	   *result = NIL;
-	List	   *credentials = NIL;
-	ListCell   *lc;
 	uint64		i;
 
 	arg_int4(&args, limit);
@@ -824,9 +789,6 @@ catalog_claim_due(int limit)
 		MemoryContextSwitchTo(old);
 	}
 	catalog_leave(&scope);
-
-	foreach(lc, result)
-		catalog_prepare(lfirst(lc), &credentials);
 	return result;
 }
 

@@ -952,7 +952,7 @@ engine_save(Engine *e)
 	}
 	/* what the next steps need, as of everything just saved */
 	foreach(lc, going_on)
-		catalog_prepare(((Run *) lfirst(lc))->conn, &credentials);
+		step_prepare(((Run *) lfirst(lc))->conn, &credentials);
 	e->hooks->commit();
 	MemoryContextSwitchTo(e->cxt);
 	list_free(e->finished);
@@ -1043,11 +1043,15 @@ engine_cycle(const CycleHooks *hooks, MemoryContext cycle_cxt, int limit)
 {
 	Engine	   *e;
 	List	   *conns;
+	List	   *credentials = NIL;
+	ListCell   *lc;
 
 	/* phase 1: claim due work in a short transaction */
 	hooks->begin();
 	MemoryContextSwitchTo(cycle_cxt);
 	conns = catalog_claim_due(limit);
+	foreach(lc, conns)
+		step_prepare(lfirst(lc), &credentials);
 	hooks->commit();
 	MemoryContextSwitchTo(cycle_cxt);
 	if (conns == NIL)

@@ -42,17 +42,18 @@ typedef struct PeeringPlan
 	char	   *peer_role_id;
 	AivenPeering *aiven_conn;
 	bool		checked;		/* the pre-flight passed */
+	const char *label;			/* what the rows are of: a step, or the pre-flight */
 } PeeringPlan;
 
 typedef void (*PlanCheck) (PeeringPlan *p);
 
 static void
-plan_row(PeeringPlan *p, const char *step, const char *action, const char *detail)
+plan_row(PeeringPlan *p, const char *action, const char *detail)
 {
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
-	values[0] = CStringGetTextDatum(step);
+	values[0] = CStringGetTextDatum(p->label);
 	values[1] = CStringGetTextDatum(action);
 	values[2] = CStringGetTextDatum(detail);
 	tuplestore_putvalues(p->rsinfo->setResult, p->rsinfo->setDesc, values, nulls);
@@ -71,7 +72,7 @@ plan_app(PeeringPlan *p)
 
 	if (p->app != NULL)
 	{
-		plan_row(p, "app", "exists",
+		plan_row(p, "exists",
 				 psprintf("application %s of credential \"%s\", used as it is",
 						  p->app->client_id, p->app->name));
 		return;
@@ -79,16 +80,16 @@ plan_app(PeeringPlan *p)
 	p->found_app = graph_find_application(token(p, AZURE_GRAPH), p->c->app_unique_name);
 	if (p->found_app != NULL)
 	{
-		plan_row(p, "app", "exists", psprintf("application %s (appId %s)",
+		plan_row(p, "exists", psprintf("application %s (appId %s)",
 											  p->c->app_unique_name, p->found_app->app_id));
 		return;
 	}
 	deleted = graph_find_deleted_application(token(p, AZURE_GRAPH), p->c->app_unique_name);
 	if (deleted != NULL)
-		plan_row(p, "app", "delete",
+		plan_row(p, "delete",
 				 psprintf("permanently delete application %s, which holds the uniqueName %s in the recycle bin",
 						  deleted->id, p->c->app_unique_name));
-	plan_row(p, "app", "create",
+	plan_row(p, "create",
 			 psprintf("multi-tenant application %s", p->c->app_unique_name));
 }
 
@@ -101,18 +102,18 @@ plan_app_sp(PeeringPlan *p)
 	if (app_id != NULL)
 		p->app_sp = graph_get_service_principal(token(p, AZURE_GRAPH), app_id);
 	if (p->app_sp != NULL)
-		plan_row(p, "app_sp", "exists", psprintf("service principal %s", p->app_sp->id));
+		plan_row(p, "exists", psprintf("service principal %s", p->app_sp->id));
 	else if (p->app != NULL)
-		plan_row(p, "app_sp", "blocked",
+		plan_row(p, "blocked",
 				 psprintf("application %s has no service principal in tenant %s: an administrator must run \"az ad sp create --id %s\"",
 						  app_id, p->c->tenant_id, app_id));
 	else
-		plan_row(p, "app_sp", "create", "the application's service principal");
+		plan_row(p, "create", "the application's service principal");
 }
 
 /* A custom role: exists under our GUID, taken by another, or to create. */
 static char *
-plan_custom_role(PeeringPlan *p, const char *step, const char *base_name)
+plan_custom_role(PeeringPlan *p, const char *base_name)
 {
 	char	   *name = step_custom_role_name(p->c, base_name);
 	char	   *guid = step_custom_role_guid(p->c, name);
@@ -121,18 +122,18 @@ plan_custom_role(PeeringPlan *p, const char *step, const char *base_name)
 
 	if (def != NULL)
 	{
-		plan_row(p, step, "exists", psprintf("custom role \"%s\" (%s)", name, guid));
+		plan_row(p, "exists", psprintf("custom role \"%s\" (%s)", name, guid));
 		return guid;
 	}
 	def = arm_find_role_definition(token(p, AZURE_ARM), p->c->subscription_id, name);
 	if (def != NULL)
 	{
-		plan_row(p, step, "exists",
+		plan_row(p, "exists",
 				 psprintf("custom role \"%s\" made by someone else (%s): used, never deleted",
 						  name, def->name));
 		return def->name;
 	}
-	plan_row(p, step, "create", psprintf("custom role \"%s\" (%s)", name, guid));
+	plan_row(p, "create", psprintf("custom role \"%s\" (%s)", name, guid));
 	return guid;
 }
 
@@ -142,26 +143,26 @@ plan_app_role(PeeringPlan *p)
 	if (strcmp(p->c->app_role, "network_contributor") == 0)
 	{
 		p->app_role_id = AZURE_NETWORK_CONTRIBUTOR_ROLE;
-		plan_row(p, "app_role", "exists", "built-in role Network Contributor");
+		plan_row(p, "exists", "built-in role Network Contributor");
 		return;
 	}
-	p->app_role_id = plan_custom_role(p, "app_role", ROLE_PEERING_WRITER);
+	p->app_role_id = plan_custom_role(p, ROLE_PEERING_WRITER);
 }
 
 /* A role assignment on the VNet, for a principal that may not exist yet. */
 static void
-plan_role_assignment(PeeringPlan *p, const char *step, const char *role_id,
+plan_role_assignment(PeeringPlan *p, const char *role_id,
 					 const char *principal_id, const char *who)
 {
 	char	   *guid;
 
 	if (principal_id == NULL)
 	{
-		plan_row(p, step, "create", psprintf("role %s for the %s on the VNet", role_id, who));
+		plan_row(p, "create", psprintf("role %s for the %s on the VNet", role_id, who));
 		return;
 	}
 	guid = step_role_assignment_guid(p->c, role_id, principal_id);
-	plan_row(p, step,
+	plan_row(p,
 			 arm_role_assignment_exists(token(p, AZURE_ARM), p->c->vnet_id, guid) ?
 			 "exists" : "create",
 			 psprintf("role %s for the %s on the VNet (assignment %s)", role_id, who, guid));
@@ -170,7 +171,7 @@ plan_role_assignment(PeeringPlan *p, const char *step, const char *role_id,
 static void
 plan_app_role_assignment(PeeringPlan *p)
 {
-	plan_role_assignment(p, "app_role_assignment", p->app_role_id,
+	plan_role_assignment(p, p->app_role_id,
 						 p->app_sp ? p->app_sp->id : NULL, "peering application");
 }
 
@@ -180,11 +181,11 @@ plan_provider_sp(PeeringPlan *p)
 	p->provider_sp = graph_get_service_principal(token(p, AZURE_GRAPH),
 												 peering_provider_app_id);
 	if (p->provider_sp != NULL)
-		plan_row(p, "provider_sp", "exists",
+		plan_row(p, "exists",
 				 psprintf("service principal %s of the provider's application %s",
 						  p->provider_sp->id, peering_provider_app_id));
 	else
-		plan_row(p, "provider_sp", "create",
+		plan_row(p, "create",
 				 psprintf("service principal of the provider's application %s (needs Application.ReadWrite.All)",
 						  peering_provider_app_id));
 }
@@ -192,13 +193,13 @@ plan_provider_sp(PeeringPlan *p)
 static void
 plan_peer_role(PeeringPlan *p)
 {
-	p->peer_role_id = plan_custom_role(p, "peer_role", ROLE_PROVIDER_PEER);
+	p->peer_role_id = plan_custom_role(p, ROLE_PROVIDER_PEER);
 }
 
 static void
 plan_peer_role_assignment(PeeringPlan *p)
 {
-	plan_role_assignment(p, "peer_role_assignment", p->peer_role_id,
+	plan_role_assignment(p, p->peer_role_id,
 						 p->provider_sp ? p->provider_sp->id : NULL,
 						 "provider's service principal");
 }
@@ -211,10 +212,10 @@ plan_aiven_request(PeeringPlan *p)
 
 	p->aiven_conn = step_aiven_peering_in(p->c, vpc);
 	if (p->aiven_conn != NULL && strcmp(p->aiven_conn->state, "DELETED") != 0)
-		plan_row(p, "aiven_request", "exists",
+		plan_row(p, "exists",
 				 psprintf("Aiven connection in state %s", p->aiven_conn->state));
 	else
-		plan_row(p, "aiven_request", "create",
+		plan_row(p, "create",
 				 psprintf("Aiven connection of project VPC %s with VNet %s",
 						  p->c->project_vpc_id, p->c->vnet_name));
 }
@@ -223,10 +224,10 @@ static void
 plan_app_secret(PeeringPlan *p)
 {
 	if (p->app != NULL)
-		plan_row(p, "app_secret", "exists",
+		plan_row(p, "exists",
 				 psprintf("the secret of credential \"%s\"", p->app->name));
 	else
-		plan_row(p, "app_secret", "create",
+		plan_row(p, "create",
 				 psprintf("a secret valid for %d s, removed once the Azure peering exists",
 						  peering_app_secret_lifetime));
 }
@@ -244,7 +245,7 @@ plan_azure_peering(PeeringPlan *p)
 
 	if (pe != NULL)
 	{
-		plan_row(p, "azure_peering",
+		plan_row(p,
 				 remote && pe->remote_vnet_id && pg_strcasecmp(pe->remote_vnet_id, remote) != 0 ?
 				 "update" : "exists",
 				 psprintf("peering %s (peeringState %s)", pe->name, pe->peering_state));
@@ -256,13 +257,13 @@ plan_azure_peering(PeeringPlan *p)
 
 		if (other != NULL)
 		{
-			plan_row(p, "azure_peering", "blocked",
+			plan_row(p, "blocked",
 					 psprintf("VNet %s is already peered with the provider's VNet by peering %s, made by hand: delete that peering first",
 							  p->c->vnet_name, other->name));
 			return;
 		}
 	}
-	plan_row(p, "azure_peering", "create",
+	plan_row(p, "create",
 			 psprintf("peering %s from VNet %s to the provider's VNet, VNet access allowed",
 					  p->c->peering_name, p->c->vnet_name));
 }
@@ -271,7 +272,7 @@ static void
 plan_app_secret_remove(PeeringPlan *p)
 {
 	if (p->app == NULL)
-		plan_row(p, "app_secret_remove", "delete", "the application's secret");
+		plan_row(p, "delete", "the application's secret");
 }
 
 static void
@@ -283,10 +284,11 @@ plan_preflight(PeeringPlan *p)
 
 /* Runs one check; an error becomes a "blocked" row naming the cause. */
 static void
-plan_check(PeeringPlan *p, const char *step, PlanCheck check)
+plan_check(PeeringPlan *p, const char *label, PlanCheck check)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 
+	p->label = label;
 	PG_TRY();
 	{
 		check(p);
@@ -295,7 +297,7 @@ plan_check(PeeringPlan *p, const char *step, PlanCheck check)
 	{
 		ErrorData  *ed = peering_catch_error(cxt);
 
-		plan_row(p, step, "blocked",
+		plan_row(p, "blocked",
 				 ed->hint ? psprintf("%s (hint: %s)", ed->message, ed->hint) : ed->message);
 	}
 	PG_END_TRY();
@@ -306,22 +308,23 @@ PG_FUNCTION_INFO_V1(peering_plan);
 Datum
 peering_plan(PG_FUNCTION_ARGS)
 {
+	/* the steps that make something, and what they would find or do */
 	static const struct
 	{
-		const char *step;
+		PeeringStep step;
 		PlanCheck	check;
 	}			checks[] = {
-		{"app", plan_app},
-		{"app_sp", plan_app_sp},
-		{"app_role", plan_app_role},
-		{"app_role_assignment", plan_app_role_assignment},
-		{"provider_sp", plan_provider_sp},
-		{"peer_role", plan_peer_role},
-		{"peer_role_assignment", plan_peer_role_assignment},
-		{"aiven_request", plan_aiven_request},
-		{"app_secret", plan_app_secret},
-		{"azure_peering", plan_azure_peering},
-		{"app_secret_remove", plan_app_secret_remove},
+		{STEP_APP, plan_app},
+		{STEP_APP_SP, plan_app_sp},
+		{STEP_APP_ROLE, plan_app_role},
+		{STEP_APP_ROLE_ASSIGNMENT, plan_app_role_assignment},
+		{STEP_PROVIDER_SP, plan_provider_sp},
+		{STEP_PEER_ROLE, plan_peer_role},
+		{STEP_PEER_ROLE_ASSIGNMENT, plan_peer_role_assignment},
+		{STEP_AIVEN_REQUEST, plan_aiven_request},
+		{STEP_APP_SECRET, plan_app_secret},
+		{STEP_AZURE_PEERING, plan_azure_peering},
+		{STEP_APP_SECRET_REMOVE, plan_app_secret_remove},
 	};
 	PeeringPlan p = {0};
 	size_t		i;
@@ -336,6 +339,6 @@ peering_plan(PG_FUNCTION_ARGS)
 	plan_check(&p, "preflight", plan_preflight);
 	if (p.checked)
 		for (i = 0; i < lengthof(checks); i++)
-			plan_check(&p, checks[i].step, checks[i].check);
+			plan_check(&p, step_name(checks[i].step), checks[i].check);
 	return (Datum) 0;
 }

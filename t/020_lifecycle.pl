@@ -27,11 +27,18 @@ my %base_custom = map { $_->{id} => 1 } @{ custom_roles($baseline) };
 my ($base_vnet) = grep { $_->{name} eq $w->{vnet_name} }
   @{ $baseline->{virtualNetworks} };
 
-my @create_steps = qw(app app_sp app_role app_role_assignment
-  provider_sp peer_role peer_role_assignment aiven_request aiven_pending
-  app_secret azure_peering azure_peering_wait app_secret_remove aiven_active);
-my @delete_steps = qw(delete_azure_peering delete_aiven aiven_deleted
-  delete_role_assignments delete_app delete_roles);
+# The lifecycles, from the library's one step table.
+sub steps_of
+{
+	my ($phase) = @_;
+	return split /\n/, $node->safe_psql('postgres',
+		"SELECT step FROM peering.steps() WITH ORDINALITY AS s(number, step, phase, waits_for, o)"
+		  . " WHERE phase = '$phase' ORDER BY o");
+}
+my @create_steps = steps_of('create');
+my @delete_steps = steps_of('delete');
+is(scalar @create_steps, 14, 'creation takes 14 steps');
+is(scalar @delete_steps, 6, 'deletion takes 6 steps');
 
 sub provider_sps
 {

@@ -280,6 +280,7 @@ my %functions = (
 		args => [ [ id => $id, id_cases() ], [ refresh => 'true', bool_cases() ] ],
 	},
 	'peering_status()' => { base => 'ok', args => [] },
+	'peering.steps()' => { base => 'ok', args => [] },
 	'peering_wait(bigint,text,interval)' => {
 		base => 'ok',
 		args => [
