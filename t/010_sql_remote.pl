@@ -1,5 +1,5 @@
 
-# Issue 3: the SQL surface against the fake cloud: peering_vpcs, pre-flight
+# The SQL surface against the fake cloud: peering_vpcs, pre-flight
 # rejections (no row, no mutating request), rollback, interrupts of a slow
 # remote call, Retry-After, TLS with the wrong CA, no secret in a debug5 log
 # or in NOTIFY payloads.

@@ -1,5 +1,5 @@
 
-# Issue 4: full lifecycles with the worker (create -> ACTIVE -> delete),
+# Full lifecycles with the worker (create -> ACTIVE -> delete),
 # checked on the cloud side through /_fake/world: without delays, with every
 # delay on, two connections sharing the provider's service principal,
 # INVALID_SPECIFICATION then peering_retry, and CALL peering_run() alone

@@ -1,5 +1,5 @@
 
-# Issue 4: the worker killed with SIGKILL inside mutating remote calls (crash
+# The worker killed with SIGKILL inside mutating remote calls (crash
 # restart) ends ACTIVE with no duplicate remote object; no transaction or
 # snapshot while a remote call is slow; SIGTERM ends the worker promptly and
 # it comes back; a streaming standby runs no worker and refuses

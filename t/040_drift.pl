@@ -1,5 +1,5 @@
 
-# Issue 4: the worker re-checks ACTIVE connections every
+# The worker re-checks ACTIVE connections every
 # peering.recheck_interval and records a change: the customer's Azure peering
 # removed outside the extension makes Aiven report DELETED_BY_PEER; the
 # connection stops with a drift event and a hint, and peering_retry repairs
