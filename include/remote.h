@@ -52,9 +52,11 @@ extern const RemoteError *remote_last_error(void);
 extern void remote_note_unexpected(const char *service, const HttpResponse *resp);
 
 /*
- * Raises ERROR for a failed response.  "operation" is a verb phrase naming
- * what was attempted on which object, e.g. "read virtual network \"vnet-app\"";
- * the message reads "could not <operation>: <reason>".  The detail has the
+ * Raises ERROR for a failed response.  "operation" is the whole message of
+ * the failure, translatable on its own, naming what was attempted on which
+ * object, e.g. _("could not read virtual network \"%s\"") formatted; the
+ * message reads "<operation>: <reason>", as "%m" follows a message in
+ * PostgreSQL's own.  The detail has the
  * HTTP status, the remote code and message (never a secret) and the request
  * id; the hint comes from the table.
  */
@@ -66,9 +68,6 @@ extern const char *remote_service_label(const char *service);
 
 /* The remote error code in a failed response body ("" if none), palloc'd. */
 extern char *remote_error_code(const char *service, const HttpResponse *resp);
-
-/* The retry class remote_raise() would report for resp, without raising. */
-extern RemoteRetry remote_retry_class(const char *service, const HttpResponse *resp);
 
 /* "transient", "replication", "throttling"; NULL for REMOTE_RETRY_NEVER. */
 extern const char *remote_retry_name(RemoteRetry retry);

@@ -30,7 +30,7 @@ extern bool rest_ok(const HttpResponse *resp);
 
 /*
  * The body of a 2xx response as a JSON object (a new reference), or ERROR
- * "unexpected response from <service> while trying to <operation>".
+ * "<operation>: unexpected response from <service>".
  */
 extern struct json_t *rest_json(const char *service, const char *operation,
 								const HttpResponse *resp);

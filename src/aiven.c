@@ -72,16 +72,20 @@ aiven_absent(const HttpResponse *resp)
 static char *
 aiven_vpc_operation(const char *project, const char *vpc_id)
 {
-	return psprintf("read project VPC \"%s\" of project \"%s\"", vpc_id, project);
+	return psprintf(_("could not read project VPC \"%s\" of project \"%s\""), vpc_id, project);
 }
 
+/* The operation on the connection, for messages: create or delete. */
 static char *
-aiven_peering_operation(const char *verb, const char *vpc_id,
+aiven_peering_operation(bool create, const char *vpc_id,
 						const char *subscription, const char *resource_group,
 						const char *vnet)
 {
-	return psprintf("%s the peering connection of project VPC \"%s\" with VNet \"%s\" (subscription \"%s\", resource group \"%s\")",
-					verb, vpc_id, vnet, subscription, resource_group);
+	if (create)
+		return psprintf(_("could not create the peering connection of project VPC \"%s\" with VNet \"%s\" (subscription \"%s\", resource group \"%s\")"),
+						vpc_id, vnet, subscription, resource_group);
+	return psprintf(_("could not delete the peering connection of project VPC \"%s\" with VNet \"%s\" (subscription \"%s\", resource group \"%s\")"),
+					vpc_id, vnet, subscription, resource_group);
 }
 
 static AivenPeering *
@@ -176,7 +180,7 @@ aiven_peering_response(const HttpResponse *resp, const char *operation)
 List *
 aiven_list_vpcs(const char *token, const char *project)
 {
-	char	   *operation = psprintf("list the VPCs of project \"%s\"", project);
+	char	   *operation = psprintf(_("could not list the VPCs of project \"%s\""), project);
 	HttpResponse *resp = aiven_send(token, "GET", aiven_vpc_url(project, NULL), NULL);
 	json_t	   *root;
 	json_t	   *list;
@@ -250,7 +254,7 @@ aiven_create_peering(const char *token, const char *project, const char *vpc_id,
 					 const char *subscription, const char *resource_group,
 					 const char *vnet, const char *app_id, const char *tenant_id)
 {
-	char	   *operation = aiven_peering_operation("create", vpc_id, subscription,
+	char	   *operation = aiven_peering_operation(true, vpc_id, subscription,
 													resource_group, vnet);
 	char	   *url = psprintf("%s/peering-connections",
 							   aiven_vpc_url(project, vpc_id));
@@ -279,7 +283,7 @@ aiven_delete_peering(const char *token, const char *project, const char *vpc_id,
 					 const char *subscription, const char *resource_group,
 					 const char *vnet)
 {
-	char	   *operation = aiven_peering_operation("delete", vpc_id, subscription,
+	char	   *operation = aiven_peering_operation(false, vpc_id, subscription,
 													resource_group, vnet);
 	char	   *url = psprintf("%s/peering-connections/peer-accounts/%s/peer-resource-groups/%s/peer-vpcs/%s",
 							   aiven_vpc_url(project, vpc_id),

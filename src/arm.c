@@ -319,7 +319,7 @@ arm_peering_response(const HttpResponse *resp, const char *operation)
 char *
 arm_get_subscription_tenant(const char *token, const char *subscription)
 {
-	const char *operation = "list subscriptions";
+	const char *operation = _("could not list subscriptions");
 	const HttpResponse *page = NULL;
 	json_t	   *sub = arm_find(token, arm_url("/subscriptions", ARM_API_SUBSCRIPTIONS, NULL),
 							   "subscriptionId", subscription, operation, &page);
@@ -374,7 +374,7 @@ arm_challenge_tenant(const char *challenge)
 char *
 arm_get_foreign_subscription_tenant(const char *token, const char *subscription)
 {
-	char	   *operation = psprintf("read subscription %s", subscription);
+	char	   *operation = psprintf(_("could not read subscription %s"), subscription);
 	char	   *path = psprintf("/subscriptions/%s", http_escape(subscription));
 	HttpResponse *resp = arm_send(token, NULL, "GET",
 								  arm_url(path, ARM_API_SUBSCRIPTIONS, NULL), NULL);
@@ -391,7 +391,7 @@ ArmVnet *
 arm_get_vnet(const char *token, const char *subscription,
 			 const char *resource_group, const char *vnet)
 {
-	char	   *operation = psprintf("read virtual network \"%s\"", vnet);
+	char	   *operation = psprintf(_("could not read virtual network \"%s\""), vnet);
 	char	   *path = psprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/virtualNetworks/%s",
 								http_escape(subscription),
 								http_escape(resource_group),
@@ -442,7 +442,7 @@ ArmRoleDefinition *
 arm_get_role_definition(const char *token, const char *subscription,
 						const char *guid)
 {
-	char	   *operation = psprintf("read role definition \"%s\"", guid);
+	char	   *operation = psprintf(_("could not read role definition \"%s\""), guid);
 	HttpResponse *resp = arm_read(token,
 								  arm_url(arm_role_definition_path(subscription, guid),
 										  ARM_API_AUTHORIZATION, NULL),
@@ -455,7 +455,7 @@ ArmRoleDefinition *
 arm_find_role_definition(const char *token, const char *subscription,
 						 const char *role_name)
 {
-	char	   *operation = psprintf("look up role definition \"%s\"", role_name);
+	char	   *operation = psprintf(_("could not look up role definition \"%s\""), role_name);
 	char	   *filter = psprintf("roleName eq '%s'", rest_odata_string(role_name));
 	char	   *url = arm_url(arm_role_definition_path(subscription, NULL),
 							  ARM_API_AUTHORIZATION,
@@ -477,7 +477,7 @@ arm_put_role_definition(const char *token, const char *subscription,
 						const char *guid, const char *role_name,
 						const char *description, List *actions)
 {
-	char	   *operation = psprintf("create role definition \"%s\"", role_name);
+	char	   *operation = psprintf(_("could not create role definition \"%s\""), role_name);
 	json_t	   *action_array = json_array();
 	ListCell   *lc;
 	char	   *body;
@@ -525,7 +525,7 @@ ArmRoleDeletion
 arm_delete_role_definition(const char *token, const char *subscription,
 						   const char *guid)
 {
-	char	   *operation = psprintf("delete role definition \"%s\"", guid);
+	char	   *operation = psprintf(_("could not delete role definition \"%s\""), guid);
 	HttpResponse *resp = arm_send(token, NULL, "DELETE",
 								  arm_url(arm_role_definition_path(subscription, guid),
 										  ARM_API_AUTHORIZATION, NULL),
@@ -549,7 +549,7 @@ ArmRoleAssignment *
 arm_put_role_assignment(const char *token, const char *scope, const char *guid,
 						const char *role_definition_id, const char *principal_id)
 {
-	char	   *operation = psprintf("create role assignment \"%s\" for principal \"%s\" on \"%s\"",
+	char	   *operation = psprintf(_("could not create role assignment \"%s\" for principal \"%s\" on \"%s\""),
 									 guid, principal_id, scope);
 	char	   *body = rest_body(json_pack("{s:{s:s, s:s, s:s}}",
 										   "properties",
@@ -584,14 +584,14 @@ bool
 arm_role_assignment_exists(const char *token, const char *scope, const char *guid)
 {
 	return arm_read(token, arm_role_assignment_url(scope, guid),
-					psprintf("read role assignment \"%s\" on \"%s\"", guid, scope)) != NULL;
+					psprintf(_("could not read role assignment \"%s\" on \"%s\""), guid, scope)) != NULL;
 }
 
 bool
 arm_delete_role_assignment(const char *token, const char *scope, const char *guid)
 {
 	return arm_delete(token, arm_role_assignment_url(scope, guid),
-					  psprintf("delete role assignment \"%s\" on \"%s\"", guid, scope),
+					  psprintf(_("could not delete role assignment \"%s\" on \"%s\""), guid, scope),
 					  false);
 }
 
@@ -605,7 +605,7 @@ arm_put_peering(const char *token, const char *aux_token, const char *vnet_id,
 				const char *name, const char *remote_vnet_id,
 				const PeeringOptions *options, bool sync_address_space)
 {
-	char	   *operation = psprintf("create virtual network peering \"%s\"", name);
+	char	   *operation = psprintf(_("could not create virtual network peering \"%s\""), name);
 	char	   *body = rest_body(json_pack("{s:{s:b, s:b, s:b, s:b, s:{s:s}}}",
 										   "properties",
 										   "allowVirtualNetworkAccess", 1,
@@ -642,7 +642,7 @@ arm_sync_level_remote_stale(const char *sync_level)
 ArmPeering *
 arm_get_peering(const char *token, const char *vnet_id, const char *name)
 {
-	char	   *operation = psprintf("read virtual network peering \"%s\"", name);
+	char	   *operation = psprintf(_("could not read virtual network peering \"%s\""), name);
 	HttpResponse *resp = arm_read(token, arm_peering_url(vnet_id, name, NULL), operation);
 
 	return resp ? arm_peering_response(resp, operation) : NULL;
@@ -686,7 +686,7 @@ static List *
 arm_select_peerings(const char *token, const char *vnet_id, bool by_remote,
 					const char *value)
 {
-	char	   *operation = psprintf("list the peerings of virtual network \"%s\"", vnet_id);
+	char	   *operation = psprintf(_("could not list the peerings of virtual network \"%s\""), vnet_id);
 	char	   *url = arm_url(psprintf("%s/virtualNetworkPeerings", vnet_id),
 							  ARM_API_NETWORK, NULL);
 	int			pages = 0;
@@ -744,7 +744,7 @@ arm_find_peering_to(const char *token, const char *vnet_id, const char *remote_v
 ArmOperation *
 arm_get_operation(const char *token, const char *url)
 {
-	const char *operation = "read the status of an Azure operation";
+	const char *operation = _("could not read the status of an Azure operation");
 	HttpResponse *resp;
 	json_t	   *root;
 	ArmOperation *op;
@@ -778,6 +778,6 @@ bool
 arm_delete_peering(const char *token, const char *vnet_id, const char *name)
 {
 	return arm_delete(token, arm_peering_url(vnet_id, name, NULL),
-					  psprintf("delete virtual network peering \"%s\"", name),
+					  psprintf(_("could not delete virtual network peering \"%s\""), name),
 					  true);
 }

@@ -420,7 +420,7 @@ token_fetch_client_secret(const Credential *cred, const char *tenant,
 	PG_END_TRY();
 	pfree(body);
 
-	operation = psprintf("get a token for client %s in tenant %s",
+	operation = psprintf(_("could not get a token for client %s in tenant %s"),
 						 cred->client_id, tenant);
 	return token_from_response(resp, operation, started, expires);
 }
@@ -453,8 +453,8 @@ token_fetch_managed_identity(const Credential *cred, const char *tenant,
 	resp = http_perform(&req);
 
 	operation = user_assigned ?
-		psprintf("get a token for client %s in tenant %s", cred->client_id, tenant) :
-		psprintf("get a token for the managed identity in tenant %s", tenant);
+		psprintf(_("could not get a token for client %s in tenant %s"), cred->client_id, tenant) :
+		psprintf(_("could not get a token for the managed identity in tenant %s"), tenant);
 	return token_from_response(resp, operation, started, expires);
 }
 

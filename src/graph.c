@@ -180,7 +180,7 @@ GraphApplication *
 graph_upsert_application(const char *token, const char *unique_name,
 						 const char *display_name)
 {
-	char	   *operation = psprintf("create or update application \"%s\"", unique_name);
+	char	   *operation = psprintf(_("could not create or update application \"%s\""), unique_name);
 	char	   *body = rest_body(json_pack("{s:s, s:s}",
 										   "displayName", display_name,
 										   "signInAudience", "AzureADMultipleOrgs"));
@@ -196,7 +196,7 @@ graph_upsert_application(const char *token, const char *unique_name,
 GraphApplication *
 graph_find_deleted_application(const char *token, const char *unique_name)
 {
-	char	   *operation = psprintf("look up deleted application \"%s\"", unique_name);
+	char	   *operation = psprintf(_("could not look up deleted application \"%s\""), unique_name);
 	char	   *filter = psprintf("uniqueName eq '%s'", rest_odata_string(unique_name));
 	HttpResponse *resp = graph_read(token,
 									psprintf("/directory/deletedItems/microsoft.graph.application?$filter=%s",
@@ -216,13 +216,13 @@ bool
 graph_purge_deleted(const char *token, const char *object_id)
 {
 	return graph_delete(token, graph_by_id("directory/deletedItems", object_id),
-						psprintf("permanently delete directory object \"%s\"", object_id));
+						psprintf(_("could not permanently delete directory object \"%s\""), object_id));
 }
 
 GraphApplication *
 graph_get_application(const char *token, const char *object_id)
 {
-	char	   *operation = psprintf("read application \"%s\"", object_id);
+	char	   *operation = psprintf(_("could not read application \"%s\""), object_id);
 	HttpResponse *resp = graph_read(token, graph_by_id("applications", object_id),
 									operation, true);
 
@@ -232,7 +232,7 @@ graph_get_application(const char *token, const char *object_id)
 GraphApplication *
 graph_get_application_by_app_id(const char *token, const char *app_id)
 {
-	char	   *operation = psprintf("read application %s", app_id);
+	char	   *operation = psprintf(_("could not read application %s"), app_id);
 	HttpResponse *resp = graph_read(token, graph_by_key("applications", "appId", app_id),
 									operation, true);
 
@@ -242,7 +242,7 @@ graph_get_application_by_app_id(const char *token, const char *app_id)
 GraphApplication *
 graph_find_application(const char *token, const char *unique_name)
 {
-	char	   *operation = psprintf("read application \"%s\"", unique_name);
+	char	   *operation = psprintf(_("could not read application \"%s\""), unique_name);
 	HttpResponse *resp = graph_read(token,
 									graph_by_key("applications", "uniqueName", unique_name),
 									operation, true);
@@ -254,7 +254,7 @@ GraphPassword *
 graph_add_password(const char *token, const char *app_object_id,
 				   const char *display_name, const char *end_date_time)
 {
-	char	   *operation = psprintf("add a password to application \"%s\"", app_object_id);
+	char	   *operation = psprintf(_("could not add a password to application \"%s\""), app_object_id);
 	char	   *body = rest_body(json_pack("{s:{s:s, s:s}}", "passwordCredential",
 										   "displayName", display_name,
 										   "endDateTime", end_date_time));
@@ -304,7 +304,7 @@ void
 graph_remove_password(const char *token, const char *app_object_id,
 					  const char *key_id)
 {
-	char	   *operation = psprintf("remove password \"%s\" from application \"%s\"",
+	char	   *operation = psprintf(_("could not remove password \"%s\" from application \"%s\""),
 									 key_id, app_object_id);
 	char	   *body = rest_body(json_pack("{s:s}", "keyId", key_id));
 	HttpResponse *resp = graph_send(token, "POST",
@@ -320,7 +320,7 @@ bool
 graph_delete_application(const char *token, const char *object_id)
 {
 	return graph_delete(token, graph_by_id("applications", object_id),
-						psprintf("delete application \"%s\"", object_id));
+						psprintf(_("could not delete application \"%s\""), object_id));
 }
 
 /* ----------------------------------------------------------------------
@@ -331,7 +331,7 @@ graph_delete_application(const char *token, const char *object_id)
 GraphServicePrincipal *
 graph_upsert_service_principal(const char *token, const char *app_id)
 {
-	char	   *operation = psprintf("create or update the service principal of application \"%s\"",
+	char	   *operation = psprintf(_("could not create or update the service principal of application \"%s\""),
 									 app_id);
 	bool		created;
 	HttpResponse *resp = graph_upsert(token,
@@ -344,7 +344,7 @@ graph_upsert_service_principal(const char *token, const char *app_id)
 GraphServicePrincipal *
 graph_get_service_principal(const char *token, const char *app_id)
 {
-	char	   *operation = psprintf("read the service principal of application \"%s\"",
+	char	   *operation = psprintf(_("could not read the service principal of application \"%s\""),
 									 app_id);
 	HttpResponse *resp = graph_read(token,
 									graph_by_key("servicePrincipals", "appId", app_id),
@@ -357,5 +357,5 @@ bool
 graph_delete_service_principal(const char *token, const char *sp_id)
 {
 	return graph_delete(token, graph_by_id("servicePrincipals", sp_id),
-						psprintf("delete service principal \"%s\"", sp_id));
+						psprintf(_("could not delete service principal \"%s\""), sp_id));
 }

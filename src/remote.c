@@ -722,15 +722,6 @@ remote_classify(const char *service, const HttpResponse *resp,
 	return remote_lookup(service, resp->status, *code != NULL ? *code : "", t);
 }
 
-RemoteRetry
-remote_retry_class(const char *service, const HttpResponse *resp)
-{
-	char	   *code;
-	char	   *message;
-
-	return remote_classify(service, resp, &code, &message, NULL)->retry;
-}
-
 const char *
 remote_retry_name(RemoteRetry retry)
 {
@@ -797,7 +788,7 @@ remote_raise(const char *service, const char *operation,
 	if (resp->status == 0)
 		ereport(ERROR,
 				(errcode(rule->sqlstate),
-				 errmsg("could not %s: %s", operation,
+				 errmsg("%s: %s", operation,
 						resp->error != NULL ? resp->error : "no response"),
 				 errdetail("No response from %s (attempts: %d)%s.",
 						   label, resp->attempts, request_id.data),
@@ -820,7 +811,7 @@ remote_raise(const char *service, const char *operation,
 
 	ereport(ERROR,
 			(errcode(rule->sqlstate),
-			 errmsg("could not %s: %s", operation, rule->reason),
+			 errmsg("%s: %s", operation, rule->reason),
 			 errdetail("%s returned HTTP %ld%s%s.",
 					   label, resp->status, remote.data, request_id.data),
 			 hint ? errhint("%s", hint) : 0));

@@ -57,8 +57,8 @@ rest_unexpected(const char *service, const char *operation,
 
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-			 errmsg("unexpected response from %s while trying to %s",
-					remote_service_label(service), operation),
+			 errmsg("%s: unexpected response from %s", operation,
+					remote_service_label(service)),
 			 resp ?
 			 errdetail("HTTP status %ld: %s; request id %s.",
 					   resp->status, reason,
