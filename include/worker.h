@@ -17,9 +17,6 @@ extern void peering_shmem_init(void);
  */
 extern void peering_wake_worker_at_commit(void);
 
-/* Hooks for CALL peering_run(), which commits through SPI. */
-extern const struct CycleHooks peering_procedure_hooks;
-
 extern PGDLLEXPORT void peering_worker_main(Datum main_arg);
 
 #endif							/* PEERING_WORKER_H */

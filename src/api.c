@@ -49,7 +49,6 @@ PG_FUNCTION_INFO_V1(peering_wait);
 PG_FUNCTION_INFO_V1(peering_retry);
 PG_FUNCTION_INFO_V1(peering_delete);
 PG_FUNCTION_INFO_V1(peering_vpcs);
-PG_FUNCTION_INFO_V1(peering_run);
 
 /* Aiven states peering_wait() accepts as a target. */
 static const char *const wait_targets[] = {
@@ -802,48 +801,4 @@ peering_vpcs(PG_FUNCTION_ARGS)
 		tuplestore_puttuple(rsinfo->setResult, BuildTupleFromCStrings(attinmeta, values));
 	}
 	return (Datum) 0;
-}
-
-/*
- * CALL peering_run(): the worker's cycle, committing after each step, until
- * nothing is due now.  Not SECURITY DEFINER (it commits); catalog.c reads
- * the tables as the extension owner with search_path pinned around each
- * statement, so the caller's search_path neither reaches them nor changes.
- */
-Datum
-peering_run(PG_FUNCTION_ARGS)
-{
-	MemoryContext cycle_cxt;
-	MemoryContext oldcxt = CurrentMemoryContext;
-
-	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
-		castNode(CallContext, fcinfo->context)->atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-				 errmsg("peering_run() must be called with CALL outside a transaction block"),
-				 errdetail("It commits after each step.")));
-	refuse_on_standby("peering_run");
-
-	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect_ext failed");
-	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "peering_run cycle",
-									  ALLOCSET_DEFAULT_SIZES);
-	PG_TRY();
-	{
-		for (;;)
-		{
-			MemoryContextReset(cycle_cxt);
-			if (engine_cycle(&peering_procedure_hooks, cycle_cxt, ENGINE_CLAIM_LIMIT) == 0)
-				break;
-			CHECK_FOR_INTERRUPTS();
-		}
-	}
-	PG_FINALLY();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		MemoryContextDelete(cycle_cxt);
-	}
-	PG_END_TRY();
-	SPI_finish();
-	PG_RETURN_VOID();
 }

@@ -1,8 +1,10 @@
 /*
  * worker.c
- *		The peering background worker: wakes at the COMMIT of peering_create,
- *		peering_retry and peering_delete (latch), when the next connection is
- *		due, and on a bounded safety-net timeout; does nothing on a standby.
+ *		The two drivers of the engine's cycle: the peering background worker,
+ *		which wakes at the COMMIT of peering_create, peering_retry and
+ *		peering_delete (latch), when the next connection is due, and on a
+ *		bounded safety-net timeout, and does nothing on a standby; and CALL
+ *		peering_run(), which commits through SPI.
  *
  * Copyright (c) 2026, peering developers
  * Released under the PostgreSQL License (see LICENSE).
@@ -29,6 +31,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "api.h"
 #include "catalog.h"
 #include "engine.h"
 #include "peering.h"
@@ -195,7 +198,54 @@ procedure_commit(void)
 	SPI_commit();
 }
 
-const CycleHooks peering_procedure_hooks = {procedure_begin, procedure_commit};
+static const CycleHooks procedure_hooks = {procedure_begin, procedure_commit};
+
+PG_FUNCTION_INFO_V1(peering_run);
+
+/*
+ * CALL peering_run(): the worker's cycle, committing after each step, until
+ * nothing is due now.  Not SECURITY DEFINER (it commits); catalog.c reads
+ * the tables as the extension owner with search_path pinned around each
+ * statement, so the caller's search_path neither reaches them nor changes.
+ */
+Datum
+peering_run(PG_FUNCTION_ARGS)
+{
+	MemoryContext cycle_cxt;
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		castNode(CallContext, fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("peering_run() must be called with CALL outside a transaction block"),
+				 errdetail("It commits after each step.")));
+	refuse_on_standby("peering_run");
+
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect_ext failed");
+	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "peering_run cycle",
+									  ALLOCSET_DEFAULT_SIZES);
+	PG_TRY();
+	{
+		for (;;)
+		{
+			MemoryContextReset(cycle_cxt);
+			if (engine_cycle(&procedure_hooks, cycle_cxt, ENGINE_CLAIM_LIMIT) == 0)
+				break;
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_FINALLY();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextDelete(cycle_cxt);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
 
 /* ----------------------------------------------------------------
  * The worker
