@@ -10,6 +10,7 @@ OBJS = \
 	src/peering.o \
 	src/guc.o \
 	src/http.o \
+	src/http_capture.o \
 	src/jsonutil.o \
 	src/remote.o \
 	src/rest.o \
@@ -18,9 +19,15 @@ OBJS = \
 	src/graph.o \
 	src/arm.o \
 	src/util.o \
+	src/catalog_spi.o \
 	src/catalog.o \
+	src/catalog_credentials.o \
+	src/step_support.o \
 	src/steps.o \
+	src/step_delete.o \
+	src/step_table.o \
 	src/engine.o \
+	src/engine_outcome.o \
 	src/worker.o \
 	src/api.o \
 	src/plan.o \

@@ -76,13 +76,6 @@ extern void http_init(void);
 extern HttpResponse *http_perform(const HttpRequest *req);
 
 /*
- * Sends n requests in parallel (curl multi), at most max_parallel at once,
- * with the same retry rules per request; resps[i] answers reqs[i].
- */
-extern void http_perform_many(HttpRequest **reqs, HttpResponse **resps,
-							  int n, int max_parallel);
-
-/*
  * A batch of requests in flight together (curl multi), at most max_parallel
  * at once, each retried as http_perform() does.  Requests may be added at
  * any time; http_batch_next() waits (interruptibly) until one has its final

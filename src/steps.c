@@ -1,7 +1,7 @@
 /*
  * steps.c
- *		The steps of a peering's life (docs/architecture.md §2), one function
- *		each, and the table that orders them.
+ *		The steps that create a peering and watch it once ACTIVE
+ *		(docs/architecture.md §2), one function each.
  *
  * Copyright (c) 2026, peering developers
  * Released under the PostgreSQL License (see LICENSE).
@@ -31,302 +31,16 @@
 #include "graph.h"
 #include "peering.h"
 #include "steps.h"
+#include "step_internal.h"
 #include "remote.h"
 #include "util.h"
-
-typedef void (*StepFunction) (PeeringConn *c, StepResult *r);
-
-/* A row of the step table (PEERING_STEP_TABLE in steps.h). */
-typedef struct StepDef
-{
-	StepFunction fn;
-	const char *name;
-	StepPhase	phase;
-	int			needs;			/* STEP_NEEDS_* */
-	const char *waits_for;
-} StepDef;
-
-
-/* automatic repairs of one connection within the transient retry budget */
-#define MAX_RECENT_REPAIRS		3
-
-
-/* ----------------------------------------------------------------
- * Small helpers
- * ---------------------------------------------------------------- */
-
-static bool
-state_in(const char *state, const char *const *set)
-{
-	for (; *set; set++)
-		if (peering_str_eq(state, *set))
-			return true;
-	return false;
-}
 
 static const char *const aiven_failed[] = {"INVALID_SPECIFICATION", "REJECTED_BY_PEER",
 "ERROR", "DELETED_BY_PEER", NULL};
 
-static void
-advance(StepResult *r, const char *fmt,...) pg_attribute_printf(2, 3);
-static void
-advance(StepResult *r, const char *fmt,...)
-{
-	va_list		ap;
-	StringInfoData buf;
+/* automatic repairs of one connection within the transient retry budget */
+#define MAX_RECENT_REPAIRS		3
 
-	initStringInfo(&buf);
-	for (;;)
-	{
-		int			needed;
-
-		va_start(ap, fmt);
-		needed = appendStringInfoVA(&buf, fmt, ap);
-		va_end(ap);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-	r->outcome = STEP_ADVANCED;
-	r->message = buf.data;
-}
-
-static void
-jump(StepResult *r, PeeringStep next, const char *message)
-{
-	r->outcome = STEP_ADVANCED;
-	r->next = next;
-	r->message = pstrdup(message);
-}
-
-/*
- * The remote side is busy.  message says what the step waits for, naming
- * the remote state: it becomes the error if peering.wait_budget runs out.
- */
-static void
-wait_for(StepResult *r, char *message)
-{
-	r->outcome = STEP_WAITING;
-	r->message = message;
-}
-
-/* A wait on Aiven's connection, quoting Aiven's own word on it. */
-static void
-wait_for_aiven(StepResult *r, const PeeringConn *c, const char *what)
-{
-	wait_for(r, psprintf("%s; the Aiven connection is in state %s",
-						 what, c->state ? c->state : "unknown"));
-	if (c->state_message != NULL)
-		r->hint = psprintf("Aiven says: \"%s\".", c->state_message);
-}
-
-/* Not an error of ours: a remote change has to settle first. */
-static void
-retry_later(StepResult *r, RemoteRetry retry, char *message)
-{
-	r->outcome = STEP_RETRY;
-	r->retry = retry;
-	r->message = message;
-}
-
-static void
-fail(StepResult *r, char *message, char *hint)
-{
-	r->outcome = STEP_FAILED;
-	r->message = message;
-	r->hint = hint;
-}
-
-/*
- * A connection given app_credential uses that application: the extension
- * creates, changes and deletes nothing of it (its service principal and
- * secrets included).
- */
-static bool
-brings_own_app(const PeeringConn *c)
-{
-	return c->app_credential != NULL;
-}
-
-/*
- * A peering made by hand and taken over by peering_adopt(): no application
- * of ours, none given; what is missing cannot be re-created, only watched.
- */
-static bool
-is_adopted(const PeeringConn *c)
-{
-	return c->adopted;
-}
-
-/*
- * Deterministic names: a step that runs again, or another connection of
- * the subscription, finds the same objects.
- */
-char *
-step_custom_role_name(const PeeringConn *c, const char *base_name)
-{
-	return psprintf("%s %s", base_name, c->subscription_id);
-}
-
-char *
-step_custom_role_guid(const PeeringConn *c, const char *role_name)
-{
-	return peering_uuid_v5(psprintf("role-definition/%s/%s", c->tenant_id, role_name));
-}
-
-char *
-step_role_assignment_guid(const PeeringConn *c, const char *role_id,
-						  const char *principal_id)
-{
-	return peering_uuid_v5(psprintf("role-assignment/%s/%s/%s",
-									peering_lower(c->vnet_id), role_id, principal_id));
-}
-
-/* The automation identity's token, in the subscription's tenant. */
-static char *
-admin_token(PeeringConn *c, AzureAudience aud)
-{
-	return auth_azure_token(c->attempt.azure_cred, c->tenant_id, aud);
-}
-
-static char *
-role_definition_path(const PeeringConn *c, const char *guid)
-{
-	return psprintf("/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s",
-					c->subscription_id, guid);
-}
-
-/* ----------------------------------------------------------------
- * Aiven side: the project VPC, fetched once per cycle
- * ---------------------------------------------------------------- */
-AivenPeering *
-step_aiven_peering_in(const PeeringConn *c, const AivenVpc *vpc)
-{
-	/* Aiven knows the Azure names in lower case */
-	return vpc ? aiven_find_peering(vpc, peering_lower(c->subscription_id),
-									peering_lower(c->resource_group),
-									peering_lower(c->vnet_name)) : NULL;
-}
-
-/*
- * The Aiven connection of c (NULL if none).  While tearing down, a VPC or
- * project that is gone means no connection; otherwise it is an error.
- */
-static AivenVpc *
-aiven_vpc(PeeringConn *c)
-{
-	bool		teardown = peering_str_eq(c->desired, "absent");
-	AivenVpc   *vpc = aiven_get_vpc(auth_aiven_token(c->attempt.aiven_cred), c->project,
-									c->project_vpc_id, teardown);
-
-	c->attempt.checked = true;
-	c->attempt.observed_at = GetCurrentTimestamp();
-	if (vpc == NULL && !teardown)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("project VPC %s of project \"%s\" no longer exists",
-						c->project_vpc_id, c->project)));
-	return vpc;
-}
-
-static AivenPeering *
-aiven_connection(PeeringConn *c)
-{
-	return step_aiven_peering_in(c, aiven_vpc(c));
-}
-
-/* Copies what Aiven says of the connection into c. */
-static void
-observe_aiven(PeeringConn *c, const AivenPeering *p)
-{
-	if (p == NULL)
-		return;
-	c->state = pstrdup(p->state);
-	c->state_message = p->state_message ? pstrdup(p->state_message) : NULL;
-	if (p->to_tenant_id)
-		c->to_tenant_id = pstrdup(p->to_tenant_id);
-	if (p->to_network_id)
-		c->to_network_id = pstrdup(p->to_network_id);
-}
-/* The flags the user asked for on the Azure peering. */
-static PeeringOptions *
-desired_options(const PeeringConn *c)
-{
-	PeeringOptions *o = palloc(sizeof(PeeringOptions));
-
-	o->allow_forwarded_traffic = c->allow_forwarded_traffic;
-	o->allow_gateway_transit = c->allow_gateway_transit;
-	o->use_remote_gateways = c->use_remote_gateways;
-	return o;
-}
-
-static bool
-options_equal(const PeeringOptions *a, const PeeringOptions *b)
-{
-	return a->allow_forwarded_traffic == b->allow_forwarded_traffic &&
-		a->allow_gateway_transit == b->allow_gateway_transit &&
-		a->use_remote_gateways == b->use_remote_gateways;
-}
-
-/* Records what ARM says of the Azure peering in c. */
-static ArmPeering *
-record_azure(PeeringConn *c, ArmPeering *pe)
-{
-	c->azure_peering_state = pe ? pstrdup(pe->peering_state) : NULL;
-	c->azure_sync_level = pe && pe->sync_level ? pstrdup(pe->sync_level) : NULL;
-	if (pe)
-		c->azure_peering_id = pstrdup(pe->id);
-	c->attempt.checked = true;
-	c->attempt.observed_at = GetCurrentTimestamp();
-	return pe;
-}
-
-/*
- * Is pe provably this connection's: a peering to the provider's VNet, the
- * one our own PUT names?  A peering that merely shares the name (say, the
- * customer's peering to a hub) is never changed or deleted.
- */
-static bool
-azure_peering_is_ours(const PeeringConn *c, const ArmPeering *pe)
-{
-	return c->to_network_id != NULL && pe->remote_vnet_id != NULL &&
-		pg_strcasecmp(pe->remote_vnet_id, c->to_network_id) == 0;
-}
-
-/* Stops before writing a peering of that name that is not ours. */
-static bool
-refuse_foreign_peering(PeeringConn *c, const ArmPeering *pe, StepResult *r)
-{
-	if (pe == NULL || azure_peering_is_ours(c, pe))
-		return false;
-	fail(r, psprintf("peering \"%s\" of virtual network \"%s\" connects to %s, not to the provider's virtual network %s: it is not this connection's and is left as it is",
-					 pe->name, c->vnet_name,
-					 pe->remote_vnet_id ? pe->remote_vnet_id : "an unknown network",
-					 c->to_network_id ? c->to_network_id : "(not known yet)"),
-		 psprintf("Another peering holds the name; remove this connection with peering_delete(" INT64_FORMAT ") and create it again with another peering_name.",
-				  c->id));
-	r->error_code = "42710";
-	return true;
-}
-
-/* Reads the Azure peering (as the automation identity) into c. */
-static ArmPeering *
-observe_azure(PeeringConn *c)
-{
-	return record_azure(c, arm_get_peering(admin_token(c, AZURE_ARM), c->vnet_id,
-										   c->peering_name));
-}
-
-/*
- * The same through the list of the VNet's peerings, for re-checks: all the
- * peerings of a VNet due together share one list.
- */
-static ArmPeering *
-observe_azure_listed(PeeringConn *c)
-{
-	return record_azure(c, arm_find_listed_peering(admin_token(c, AZURE_ARM), c->vnet_id,
-												   c->peering_name));
-}
 
 /* ----------------------------------------------------------------
  * Shared Azure objects: custom roles and their assignments
@@ -353,11 +67,11 @@ ensure_custom_role(PeeringConn *c, StepResult *r, const char *base_name,
 	{
 		*role_id = pstrdup(known_id);
 		*owned = known_owned;
-		advance(r, "custom role \"%s\" is in place for another connection (%s)",
+		step_advance(r, "custom role \"%s\" is in place for another connection (%s)",
 				role_name, known_id);
 		return;
 	}
-	token = admin_token(c, AZURE_ARM);
+	token = step_admin_token(c, AZURE_ARM);
 	guid = step_custom_role_guid(c, role_name);
 	def = arm_put_role_definition(token, c->subscription_id, guid, role_name,
 								  description, actions);
@@ -365,21 +79,21 @@ ensure_custom_role(PeeringConn *c, StepResult *r, const char *base_name,
 	{
 		*role_id = def->name;
 		*owned = CONN_BOOL_TRUE;
-		advance(r, "custom role \"%s\" is in place (%s)", role_name, def->name);
+		step_advance(r, "custom role \"%s\" is in place (%s)", role_name, def->name);
 		return;
 	}
 	def = arm_find_role_definition(token, c->subscription_id, role_name);
 	if (def == NULL)
 	{
 		/* the name clash came from a role not yet listed: try again */
-		retry_later(r, REMOTE_RETRY_PROPAGATION,
+		step_retry_later(r, REMOTE_RETRY_PROPAGATION,
 					psprintf("role \"%s\" exists but cannot be read yet", role_name));
 		return;
 	}
 	*role_id = def->name;
 	if (*owned != CONN_BOOL_TRUE)
 		*owned = CONN_BOOL_FALSE;
-	advance(r, "found existing role \"%s\" (%s)", role_name, def->name);
+	step_advance(r, "found existing role \"%s\" (%s)", role_name, def->name);
 }
 
 /*
@@ -393,24 +107,24 @@ ensure_role_assignment(PeeringConn *c, StepResult *r, const char *role_id,
 					   const char *principal_id, const char *who,
 					   const char *known_id, char **assignment_id)
 {
-	char	   *definition = role_definition_path(c, role_id);
+	char	   *definition = step_role_definition_path(c, role_id);
 	char	   *guid = step_role_assignment_guid(c, role_id, principal_id);
 	ArmRoleAssignment *a;
 
 	if (known_id != NULL && pg_strcasecmp(known_id, guid) == 0)
 	{
 		*assignment_id = guid;
-		advance(r, "the %s holds role %s on the VNet for another connection (%s)",
+		step_advance(r, "the %s holds role %s on the VNet for another connection (%s)",
 				who, role_id, guid);
 		return;
 	}
-	a = arm_put_role_assignment(admin_token(c, AZURE_ARM), c->vnet_id, guid,
+	a = arm_put_role_assignment(step_admin_token(c, AZURE_ARM), c->vnet_id, guid,
 								definition, principal_id);
 	*assignment_id = a->existed ? NULL : guid;
 	if (a->existed)
-		advance(r, "the %s already holds role %s on the VNet", who, role_id);
+		step_advance(r, "the %s already holds role %s on the VNet", who, role_id);
 	else
-		advance(r, "assigned role %s to the %s on the VNet (%s)", role_id, who, guid);
+		step_advance(r, "assigned role %s to the %s on the VNet (%s)", role_id, who, guid);
 }
 
 /* ----------------------------------------------------------------
@@ -429,32 +143,32 @@ purge_deleted_application(PeeringConn *c, const char *token, StepResult *r)
 
 	if (old == NULL)
 	{
-		fail(r, psprintf("another directory object holds the uniqueName \"%s\" of the peering application",
+		step_fail(r, psprintf("another directory object holds the uniqueName \"%s\" of the peering application",
 						 c->app_unique_name),
 			 psprintf("Delete the object that holds it, then call peering_retry(" INT64_FORMAT ").",
 					  c->id));
 		return;
 	}
 	graph_purge_deleted(token, old->id);
-	retry_later(r, REMOTE_RETRY_PROPAGATION,
+	step_retry_later(r, REMOTE_RETRY_PROPAGATION,
 				psprintf("permanently deleted application %s, which held the uniqueName \"%s\" in the recycle bin; creating the application again",
 						 old->id, c->app_unique_name));
 }
 
-static void
+void
 step_app(PeeringConn *c, StepResult *r)
 {
 	GraphApplication *app;
 	char	   *token;
 
-	if (brings_own_app(c))
+	if (step_brings_own_app(c))
 	{
 		c->app_id = pstrdup(c->attempt.app_cred->client_id);
-		advance(r, "using the application %s of credential \"%s\", which is not ours to change",
+		step_advance(r, "using the application %s of credential \"%s\", which is not ours to change",
 				c->app_id, c->app_credential);
 		return;
 	}
-	token = admin_token(c, AZURE_GRAPH);
+	token = step_admin_token(c, AZURE_GRAPH);
 	app = graph_upsert_application(token, c->app_unique_name,
 								   psprintf("peering %s to Aiven %s",
 											c->vnet_name, c->project));
@@ -465,33 +179,33 @@ step_app(PeeringConn *c, StepResult *r)
 	}
 	c->app_id = app->app_id;
 	c->app_object_id = app->id;
-	advance(r, "%s application %s (appId %s)",
+	step_advance(r, "%s application %s (appId %s)",
 			app->created ? "created" : "found", c->app_unique_name, app->app_id);
 }
 
-static void
+void
 step_app_sp(PeeringConn *c, StepResult *r)
 {
 	GraphServicePrincipal *sp;
 
-	if (brings_own_app(c))
+	if (step_brings_own_app(c))
 	{
-		sp = graph_get_service_principal(admin_token(c, AZURE_GRAPH), c->app_id);
+		sp = graph_get_service_principal(step_admin_token(c, AZURE_GRAPH), c->app_id);
 		if (sp == NULL)
 		{
-			fail(r, psprintf("application %s of credential \"%s\" has no service principal in tenant %s",
+			step_fail(r, psprintf("application %s of credential \"%s\" has no service principal in tenant %s",
 							 c->app_id, c->app_credential, c->tenant_id),
 				 psprintf("An administrator of the tenant must run \"az ad sp create --id %s\"; then call peering_retry(" INT64_FORMAT ").",
 						  c->app_id, c->id));
 			return;
 		}
 		c->app_sp_id = sp->id;
-		advance(r, "found the service principal %s of the application", sp->id);
+		step_advance(r, "found the service principal %s of the application", sp->id);
 		return;
 	}
-	sp = graph_upsert_service_principal(admin_token(c, AZURE_GRAPH), c->app_id);
+	sp = graph_upsert_service_principal(step_admin_token(c, AZURE_GRAPH), c->app_id);
 	c->app_sp_id = sp->id;
-	advance(r, "%s the application's service principal %s",
+	step_advance(r, "%s the application's service principal %s",
 			sp->created ? "created" : "found", sp->id);
 }
 
@@ -512,7 +226,7 @@ remove_app_passwords(PeeringConn *c, const char *token, const GraphApplication *
 static void
 discard_app_secret(PeeringConn *c)
 {
-	char	   *token = admin_token(c, AZURE_GRAPH);
+	char	   *token = step_admin_token(c, AZURE_GRAPH);
 	GraphApplication *app = graph_get_application(token, c->app_object_id);
 
 	if (app != NULL)
@@ -545,7 +259,7 @@ app_secret_end_time(const PeeringConn *c)
  * removed (a crash may have left one whose text was never stored) and one is
  * added that expires after peering.app_secret_lifetime.
  */
-static void
+void
 step_app_secret(PeeringConn *c, StepResult *r)
 {
 	char	   *token;
@@ -553,29 +267,29 @@ step_app_secret(PeeringConn *c, StepResult *r)
 	GraphPassword *pw;
 	ListCell   *lc;
 
-	if (brings_own_app(c))
+	if (step_brings_own_app(c))
 	{
-		advance(r, "the application's secret is that of credential \"%s\"", c->app_credential);
+		step_advance(r, "the application's secret is that of credential \"%s\"", c->app_credential);
 		return;
 	}
 	/* a connection of 1.0 stopped here before its roles were made */
 	if (c->to_network_id == NULL)
 	{
-		jump(r, STEP_APP_ROLE, "the secret comes later, right before the Azure peering");
+		step_jump(r, STEP_APP_ROLE, "the secret comes later, right before the Azure peering");
 		return;
 	}
-	token = admin_token(c, AZURE_GRAPH);
+	token = step_admin_token(c, AZURE_GRAPH);
 	app = graph_get_application(token, c->app_object_id);
 	if (app == NULL)
 	{
-		wait_for(r, "the new application is not readable yet");
+		step_wait_for(r, "the new application is not readable yet");
 		return;
 	}
 	foreach(lc, app->password_key_ids)
 	{
 		if (c->attempt.app_cred != NULL && peering_str_eq(lfirst(lc), c->app_secret_key_id))
 		{
-			advance(r, "the application's secret is in place");
+			step_advance(r, "the application's secret is in place");
 			return;
 		}
 	}
@@ -583,31 +297,31 @@ step_app_secret(PeeringConn *c, StepResult *r)
 	pw = graph_add_password(token, c->app_object_id, "peering", app_secret_end_time(c));
 	c->app_secret_key_id = pw->key_id;
 	c->attempt.new_app_secret = pw->secret_text;
-	advance(r, "added a secret to the application (key %s, valid until %s)",
+	step_advance(r, "added a secret to the application (key %s, valid until %s)",
 			pw->key_id, pw->end_date_time ? pw->end_date_time : "unknown");
 }
 
 /* The Azure peering exists: nothing needs the application's secret now. */
-static void
+void
 step_app_secret_remove(PeeringConn *c, StepResult *r)
 {
-	if (brings_own_app(c))
+	if (step_brings_own_app(c))
 	{
-		advance(r, "the secret of credential \"%s\" is the user's to keep", c->app_credential);
+		step_advance(r, "the secret of credential \"%s\" is the user's to keep", c->app_credential);
 		return;
 	}
 	discard_app_secret(c);
-	advance(r, "removed the application's secret: nothing needs it once the Azure peering exists");
+	step_advance(r, "removed the application's secret: nothing needs it once the Azure peering exists");
 }
 
-static void
+void
 step_app_role(PeeringConn *c, StepResult *r)
 {
 	if (strcmp(c->app_role, "network_contributor") == 0)
 	{
 		c->app_role_id = AZURE_NETWORK_CONTRIBUTOR_ROLE;
 		c->app_role_owned = CONN_BOOL_FALSE;
-		advance(r, "using the built-in Network Contributor role");
+		step_advance(r, "using the built-in Network Contributor role");
 		return;
 	}
 	ensure_custom_role(c, r, ROLE_PEERING_WRITER,
@@ -621,7 +335,7 @@ step_app_role(PeeringConn *c, StepResult *r)
 					   &c->app_role_id, &c->app_role_owned);
 }
 
-static void
+void
 step_app_role_assignment(PeeringConn *c, StepResult *r)
 {
 	ensure_role_assignment(c, r, c->app_role_id, c->app_sp_id,
@@ -632,7 +346,7 @@ step_app_role_assignment(PeeringConn *c, StepResult *r)
  * The provider's service principal is shared: the one another connection
  * recorded, else look it up, and create it if absent.
  */
-static void
+void
 step_provider_sp(PeeringConn *c, StepResult *r)
 {
 	char	   *token;
@@ -643,11 +357,11 @@ step_provider_sp(PeeringConn *c, StepResult *r)
 		c->provider_sp_id = pstrdup(c->attempt.known.provider_sp_id);
 		if (c->provider_sp_created == CONN_BOOL_NULL)
 			c->provider_sp_created = CONN_BOOL_FALSE;
-		advance(r, "the provider's service principal %s is in place for another connection",
+		step_advance(r, "the provider's service principal %s is in place for another connection",
 				c->provider_sp_id);
 		return;
 	}
-	token = admin_token(c, AZURE_GRAPH);
+	token = step_admin_token(c, AZURE_GRAPH);
 	sp = graph_get_service_principal(token, peering_provider_app_id);
 
 	if (sp == NULL)
@@ -657,11 +371,11 @@ step_provider_sp(PeeringConn *c, StepResult *r)
 		c->provider_sp_created = CONN_BOOL_TRUE;
 	else if (c->provider_sp_created == CONN_BOOL_NULL)
 		c->provider_sp_created = CONN_BOOL_FALSE;
-	advance(r, "%s the provider's service principal %s",
+	step_advance(r, "%s the provider's service principal %s",
 			sp->created ? "created" : "found", sp->id);
 }
 
-static void
+void
 step_peer_role(PeeringConn *c, StepResult *r)
 {
 	ensure_custom_role(c, r, ROLE_PROVIDER_PEER,
@@ -671,7 +385,7 @@ step_peer_role(PeeringConn *c, StepResult *r)
 					   &c->peer_role_id, &c->peer_role_owned);
 }
 
-static void
+void
 step_peer_role_assignment(PeeringConn *c, StepResult *r)
 {
 	ensure_role_assignment(c, r, c->peer_role_id, c->provider_sp_id,
@@ -683,39 +397,39 @@ step_peer_role_assignment(PeeringConn *c, StepResult *r)
  * Requests the Aiven connection, adopting a live one; one Aiven refused
  * earlier is deleted first, since Aiven wants it recreated after a fix.
  */
-static void
+void
 step_aiven_request(PeeringConn *c, StepResult *r)
 {
-	AivenVpc   *vpc = aiven_vpc(c);
+	AivenVpc   *vpc = step_aiven_vpc(c);
 	AivenPeering *p = step_aiven_peering_in(c, vpc);
 	char	   *token = auth_aiven_token(c->attempt.aiven_cred);
 
-	observe_aiven(c, p);
+	step_observe_aiven(c, p);
 	if (p != NULL && strcmp(p->state, "DELETING") == 0)
 	{
-		wait_for_aiven(r, c, "the earlier Aiven connection is being deleted");
+		step_wait_for_aiven(r, c, "the earlier Aiven connection is being deleted");
 		return;
 	}
 	/* Aiven answers 409 to a request in a VPC it has not built yet */
 	if ((p == NULL || strcmp(p->state, "DELETED") == 0) &&
 		peering_str_eq(vpc->state, "APPROVED"))
 	{
-		wait_for(r, psprintf("project VPC %s is still being built (state APPROVED)",
+		step_wait_for(r, psprintf("project VPC %s is still being built (state APPROVED)",
 							 c->project_vpc_id));
 		return;
 	}
-	if (p != NULL && state_in(p->state, aiven_failed))
+	if (p != NULL && step_state_in(p->state, aiven_failed))
 	{
-		observe_aiven(c, aiven_delete_peering(token, c->project, c->project_vpc_id,
+		step_observe_aiven(c, aiven_delete_peering(token, c->project, c->project_vpc_id,
 											  peering_lower(c->subscription_id),
 											  peering_lower(c->resource_group),
 											  peering_lower(c->vnet_name)));
-		wait_for_aiven(r, c, "the refused Aiven connection is being deleted before it is requested again");
+		step_wait_for_aiven(r, c, "the refused Aiven connection is being deleted before it is requested again");
 		return;
 	}
 	if (p != NULL && strcmp(p->state, "DELETED") != 0)
 	{
-		advance(r, "found the Aiven connection in state %s", p->state);
+		step_advance(r, "found the Aiven connection in state %s", p->state);
 		return;
 	}
 	p = aiven_create_peering(token, c->project, c->project_vpc_id,
@@ -725,16 +439,16 @@ step_aiven_request(PeeringConn *c, StepResult *r)
 	if (p == NULL)
 	{
 		/* the answer was lost or refused: what happened is read, not guessed */
-		p = aiven_connection(c);
+		p = step_aiven_connection(c);
 		if (p == NULL || peering_str_eq(p->state, "DELETED"))
 		{
-			retry_later(r, REMOTE_RETRY_TRANSIENT,
+			step_retry_later(r, REMOTE_RETRY_TRANSIENT,
 						pstrdup("the Aiven API gave no usable answer to the peering request, and no connection exists; requesting it again"));
 			return;
 		}
 	}
-	observe_aiven(c, p);
-	advance(r, "requested the Aiven peering connection (state %s)", p->state);
+	step_observe_aiven(c, p);
+	step_advance(r, "requested the Aiven peering connection (state %s)", p->state);
 }
 
 static char *
@@ -748,9 +462,9 @@ aiven_failure_hint(const PeeringConn *c)
 static bool
 fail_if_refused(PeeringConn *c, const AivenPeering *p, StepResult *r)
 {
-	if (p == NULL || !state_in(p->state, aiven_failed))
+	if (p == NULL || !step_state_in(p->state, aiven_failed))
 		return false;
-	fail(r, psprintf("Aiven set the peering connection to %s%s%s", p->state,
+	step_fail(r, psprintf("Aiven set the peering connection to %s%s%s", p->state,
 					 p->state_message ? ": " : "",
 					 p->state_message ? p->state_message : ""),
 		 aiven_failure_hint(c));
@@ -764,18 +478,18 @@ fail_if_refused(PeeringConn *c, const AivenPeering *p, StepResult *r)
 static AivenPeering *
 live_aiven_connection(PeeringConn *c, StepResult *r)
 {
-	AivenPeering *p = aiven_connection(c);
+	AivenPeering *p = step_aiven_connection(c);
 
 	if (p == NULL)
 	{
-		jump(r, STEP_AIVEN_REQUEST, "the Aiven connection disappeared; requesting it again");
+		step_jump(r, STEP_AIVEN_REQUEST, "the Aiven connection disappeared; requesting it again");
 		return NULL;
 	}
-	observe_aiven(c, p);
+	step_observe_aiven(c, p);
 	return fail_if_refused(c, p, r) ? NULL : p;
 }
 
-static void
+void
 step_aiven_pending(PeeringConn *c, StepResult *r)
 {
 	AivenPeering *p = live_aiven_connection(c, r);
@@ -784,12 +498,12 @@ step_aiven_pending(PeeringConn *c, StepResult *r)
 		return;
 	if ((peering_str_eq(p->state, "PENDING_PEER") || peering_str_eq(p->state, "ACTIVE")) &&
 		c->to_tenant_id != NULL && c->to_network_id != NULL)
-		advance(r, "Aiven built its side: tenant %s, network %s",
+		step_advance(r, "Aiven built its side: tenant %s, network %s",
 				c->to_tenant_id, c->to_network_id);
 	else if (peering_str_eq(p->state, "APPROVED"))
-		wait_for_aiven(r, c, "Aiven has not built its side");
+		step_wait_for_aiven(r, c, "Aiven has not built its side");
 	else
-		wait_for_aiven(r, c, "Aiven has not named the provider's tenant and network (state_info to-tenant-id, to-network-id)");
+		step_wait_for_aiven(r, c, "Aiven has not named the provider's tenant and network (state_info to-tenant-id, to-network-id)");
 }
 
 
@@ -802,12 +516,12 @@ put_azure_peering(PeeringConn *c, bool sync)
 	pe = arm_put_peering(auth_azure_token(c->attempt.app_cred, c->tenant_id, AZURE_ARM),
 						 auth_azure_token(c->attempt.app_cred, c->to_tenant_id, AZURE_ARM),
 						 c->vnet_id, c->peering_name, c->to_network_id,
-						 desired_options(c), sync);
-	record_azure(c, pe);
+						 step_desired_options(c), sync);
+	step_record_azure(c, pe);
 	c->azure_operation = pe->async_operation;
 }
 
-static void
+void
 step_azure_peering(PeeringConn *c, StepResult *r)
 {
 	ArmPeering *pe;
@@ -815,16 +529,16 @@ step_azure_peering(PeeringConn *c, StepResult *r)
 
 	if (c->attempt.app_cred == NULL)
 	{
-		jump(r, STEP_APP_SECRET, "the application's secret is missing; adding one");
+		step_jump(r, STEP_APP_SECRET, "the application's secret is missing; adding one");
 		return;
 	}
-	pe = observe_azure(c);
-	if (refuse_foreign_peering(c, pe, r))
+	pe = step_observe_azure(c);
+	if (step_refuse_foreign_peering(c, pe, r))
 		return;
 	if (pe != NULL && peering_str_eq(pe->peering_state, "Disconnected"))
 	{
-		arm_delete_peering(admin_token(c, AZURE_ARM), c->vnet_id, c->peering_name);
-		wait_for(r, psprintf("the disconnected Azure peering %s is being deleted before it is created again",
+		arm_delete_peering(step_admin_token(c, AZURE_ARM), c->vnet_id, c->peering_name);
+		step_wait_for(r, psprintf("the disconnected Azure peering %s is being deleted before it is created again",
 							 c->peering_name));
 		return;
 	}
@@ -833,10 +547,10 @@ step_azure_peering(PeeringConn *c, StepResult *r)
 	sync = pe != NULL && arm_sync_level_local_stale(pe->sync_level);
 	put_azure_peering(c, sync);
 	if (sync)
-		advance(r, "synced the Azure peering %s with the address space of the provider's VNet",
+		step_advance(r, "synced the Azure peering %s with the address space of the provider's VNet",
 				c->peering_name);
 	else
-		advance(r, "created the Azure peering %s (peeringState %s)",
+		step_advance(r, "created the Azure peering %s (peeringState %s)",
 				c->peering_name, c->azure_peering_state ? c->azure_peering_state : "unknown");
 }
 
@@ -853,7 +567,7 @@ azure_failure_may_pass(const ArmOperation *op)
 	"OperationPreempted", NULL};
 
 	return op->error_code == NULL ? !peering_str_eq(op->status, "Failed") :
-		state_in(op->error_code, passing);
+		step_state_in(op->error_code, passing);
 }
 
 /*
@@ -875,16 +589,16 @@ azure_operation_failed(PeeringConn *c, const ArmOperation *op, StepResult *r)
 	if (c->attempts == 0 && azure_failure_may_pass(op))
 	{
 		put_azure_peering(c, false);
-		retry_later(r, REMOTE_RETRY_TRANSIENT, psprintf("%s; put the peering once more", what));
+		step_retry_later(r, REMOTE_RETRY_TRANSIENT, psprintf("%s; put the peering once more", what));
 		return;
 	}
-	fail(r, what,
+	step_fail(r, what,
 		 psprintf("Fix what ARM reports (an overlap needs another address space, or removing the peering it overlaps with), then call peering_retry(" INT64_FORMAT ").",
 				  c->id));
 	r->error_code = psprintf("55000 %s", op->error_code ? op->error_code : op->status);
 }
 
-static void
+void
 step_azure_peering_wait(PeeringConn *c, StepResult *r)
 {
 	ArmPeering *pe;
@@ -903,32 +617,32 @@ step_azure_peering_wait(PeeringConn *c, StepResult *r)
 		}
 		if (op != NULL && !peering_str_eq(op->status, "Succeeded"))
 		{
-			wait_for(r, psprintf("Azure is provisioning peering %s (operation %s)",
+			step_wait_for(r, psprintf("Azure is provisioning peering %s (operation %s)",
 								 c->peering_name, op->status));
 			return;
 		}
 		c->azure_operation = NULL;
 	}
-	pe = observe_azure(c);
+	pe = step_observe_azure(c);
 	if (pe == NULL)
-		jump(r, STEP_AZURE_PEERING, "the Azure peering is gone; creating it again");
+		step_jump(r, STEP_AZURE_PEERING, "the Azure peering is gone; creating it again");
 	else if (peering_str_eq(pe->provisioning_state, "Failed"))
 	{
-		fail(r, psprintf("Azure could not provision peering %s (provisioningState Failed)",
+		step_fail(r, psprintf("Azure could not provision peering %s (provisioningState Failed)",
 						 c->peering_name),
 			 psprintf("az network vnet peering show --resource-group %s --vnet-name %s --name %s shows it; fix the cause, then call peering_retry(" INT64_FORMAT ").",
 					  c->resource_group, c->vnet_name, c->peering_name, c->id));
 		r->error_code = "55000 Failed";
 	}
 	else if (pe->provisioning_state && !peering_str_eq(pe->provisioning_state, "Succeeded"))
-		wait_for(r, psprintf("Azure is provisioning peering %s (provisioningState %s)",
+		step_wait_for(r, psprintf("Azure is provisioning peering %s (provisioningState %s)",
 							 c->peering_name, pe->provisioning_state));
 	else
-		advance(r, "the Azure peering is provisioned (peeringState %s)",
+		step_advance(r, "the Azure peering is provisioned (peeringState %s)",
 				pe->peering_state ? pe->peering_state : "unknown");
 }
 
-static void
+void
 step_aiven_active(PeeringConn *c, StepResult *r)
 {
 	AivenPeering *p = live_aiven_connection(c, r);
@@ -936,19 +650,19 @@ step_aiven_active(PeeringConn *c, StepResult *r)
 
 	if (p == NULL)
 		return;
-	pe = observe_azure(c);
+	pe = step_observe_azure(c);
 	if (pe == NULL || peering_str_eq(pe->peering_state, "Disconnected"))
 	{
-		jump(r, STEP_AZURE_PEERING, "the Azure peering is missing or disconnected; creating it again");
+		step_jump(r, STEP_AZURE_PEERING, "the Azure peering is missing or disconnected; creating it again");
 		return;
 	}
 	if (peering_str_eq(p->state, "ACTIVE") && peering_str_eq(pe->peering_state, "Connected"))
 	{
 		c->active_since = GetCurrentTimestamp();
-		advance(r, "the peering is ACTIVE");
+		step_advance(r, "the peering is ACTIVE");
 	}
 	else
-		wait_for_aiven(r, c, psprintf("Aiven has not seen the peering yet (Azure peeringState %s)",
+		step_wait_for_aiven(r, c, psprintf("Aiven has not seen the peering yet (Azure peeringState %s)",
 									  pe->peering_state ? pe->peering_state : "unknown"));
 }
 
@@ -978,10 +692,10 @@ report_sync_level(PeeringConn *c, const char *was)
 static char *
 drift_hint(const PeeringConn *c, bool stale)
 {
-	if (is_adopted(c) && stale)
+	if (step_is_adopted(c) && stale)
 		return psprintf("An adopted peering is watched, not written: sync it with az network vnet peering sync --resource-group %s --vnet-name %s --name %s, then call peering_retry(" INT64_FORMAT ").",
 						c->resource_group, c->vnet_name, c->peering_name, c->id);
-	if (peering_auto_repair && !is_adopted(c))
+	if (peering_auto_repair && !step_is_adopted(c))
 		return psprintf("It was repaired %d times within peering.transient_retry_budget and drifted again: find the cause, then call peering_retry(" INT64_FORMAT ") or peering_delete(" INT64_FORMAT ").",
 						c->attempt.recent_repairs, c->id, c->id);
 	return psprintf("Call peering_retry(" INT64_FORMAT ") to repair it, or peering_delete(" INT64_FORMAT ") to remove it; peering.auto_repair = on repairs it without a call.",
@@ -989,7 +703,7 @@ drift_hint(const PeeringConn *c, bool stale)
 }
 
 /* Drift check of an ACTIVE connection: records any change and stops. */
-static void
+void
 step_active(PeeringConn *c, StepResult *r)
 {
 	AivenPeering *p;
@@ -999,27 +713,27 @@ step_active(PeeringConn *c, StepResult *r)
 	char	   *drift;
 
 	/* a secret left by a crash, or kept by version 1.0: nothing needs it */
-	if (!brings_own_app(c) && (c->app_secret_key_id != NULL || c->attempt.app_cred != NULL))
+	if (!step_brings_own_app(c) && (c->app_secret_key_id != NULL || c->attempt.app_cred != NULL))
 	{
 		discard_app_secret(c);
 		conn_event(c, "step", "removed an application secret that nothing needs", NULL, NULL);
 	}
-	p = aiven_connection(c);
-	observe_aiven(c, p);
+	p = step_aiven_connection(c);
+	step_observe_aiven(c, p);
 	if (p == NULL)
 		c->state = "DELETED";
-	pe = observe_azure_listed(c);
+	pe = step_observe_azure_listed(c);
 	/* a peering to another network holds the name: ours is gone */
-	if (pe != NULL && !azure_peering_is_ours(c, pe))
-		pe = record_azure(c, NULL);
+	if (pe != NULL && !step_azure_peering_is_ours(c, pe))
+		pe = step_record_azure(c, NULL);
 	report_sync_level(c, was_sync_level);
 	/* the provider's VNet changed its address space: the peering must sync */
 	stale = pe != NULL && arm_sync_level_local_stale(pe->sync_level);
 	if (p != NULL && peering_str_eq(p->state, "ACTIVE") &&
 		pe != NULL && peering_str_eq(pe->peering_state, "Connected") &&
-		pe->allow_vnet_access && options_equal(&pe->options, desired_options(c)) && !stale)
+		pe->allow_vnet_access && step_options_equal(&pe->options, step_desired_options(c)) && !stale)
 	{
-		wait_for(r, pstrdup("the next re-check"));
+		step_wait_for(r, pstrdup("the next re-check"));
 		return;
 	}
 	drift = psprintf("the peering drifted: Aiven state %s, Azure peering %s%s%s%s",
@@ -1027,11 +741,11 @@ step_active(PeeringConn *c, StepResult *r)
 					 pe ? (pe->peering_state ? pe->peering_state : "unknown") : "gone",
 					 pe && !pe->allow_vnet_access ?
 					 ", its VNet access is switched off (allowVirtualNetworkAccess false): no traffic passes" : "",
-					 pe && !options_equal(&pe->options, desired_options(c)) ?
+					 pe && !step_options_equal(&pe->options, step_desired_options(c)) ?
 					 ", its options changed" : "",
 					 stale ? psprintf(", the address space of the provider's VNet changed (peeringSyncLevel %s)",
 									  pe->sync_level) : "");
-	if (peering_auto_repair && !is_adopted(c) && c->attempt.recent_repairs < MAX_RECENT_REPAIRS)
+	if (peering_auto_repair && !step_is_adopted(c) && c->attempt.recent_repairs < MAX_RECENT_REPAIRS)
 	{
 		/*
 		 * The Aiven request re-requests a connection that is gone or refused,
@@ -1041,341 +755,11 @@ step_active(PeeringConn *c, StepResult *r)
 		 */
 		conn_event(c, "repair", psprintf("%s; repairing it (peering.auto_repair)", drift),
 				   NULL, NULL);
-		jump(r, STEP_AIVEN_REQUEST, "repairing the drifted peering");
+		step_jump(r, STEP_AIVEN_REQUEST, "repairing the drifted peering");
 		return;
 	}
-	fail(r, drift, drift_hint(c, stale));
+	step_fail(r, drift, drift_hint(c, stale));
 	r->error_code = "drift";
-}
-
-/* ----------------------------------------------------------------
- * Delete steps
- * ---------------------------------------------------------------- */
-
-/* Deletes the Azure peering and waits until ARM no longer has it. */
-static void
-step_delete_azure_peering(PeeringConn *c, StepResult *r)
-{
-	char	   *token;
-	ArmPeering *pe;
-
-	if (c->vnet_id == NULL)
-	{
-		advance(r, "no Azure peering to delete");
-		return;
-	}
-	token = admin_token(c, AZURE_ARM);
-	pe = arm_get_peering(token, c->vnet_id, c->peering_name);
-	if (pe == NULL || !azure_peering_is_ours(c, pe))
-	{
-		/*
-		 * A peering of that name to another network is someone else's: ours
-		 * was never made, or is gone.  It is left alone, and the teardown
-		 * goes on, since nothing the user could fix is in the way.
-		 */
-		c->azure_peering_state = NULL;
-		c->azure_operation = NULL;
-		if (pe == NULL)
-			advance(r, "the Azure peering is deleted");
-		else
-			advance(r, "left peering %s alone: it connects to %s, not to the provider's virtual network",
-					pe->name, pe->remote_vnet_id ? pe->remote_vnet_id : "an unknown network");
-		return;
-	}
-	if (!peering_str_eq(pe->provisioning_state, "Deleting"))
-		arm_delete_peering(token, c->vnet_id, c->peering_name);
-	wait_for(r, psprintf("Azure is deleting peering %s (provisioningState %s)",
-						 c->peering_name, pe->provisioning_state ? pe->provisioning_state : "unknown"));
-}
-
-static void
-step_delete_aiven(PeeringConn *c, StepResult *r)
-{
-	AivenPeering *p;
-
-	p = aiven_delete_peering(auth_aiven_token(c->attempt.aiven_cred), c->project,
-							 c->project_vpc_id, peering_lower(c->subscription_id),
-							 peering_lower(c->resource_group),
-							 peering_lower(c->vnet_name));
-	observe_aiven(c, p);
-	advance(r, p ? "asked Aiven to delete the connection" : "no Aiven connection to delete");
-}
-
-static void
-step_aiven_deleted(PeeringConn *c, StepResult *r)
-{
-	AivenPeering *p = aiven_connection(c);
-
-	observe_aiven(c, p);
-	if (p == NULL || peering_str_eq(p->state, "DELETED"))
-	{
-		c->state = "DELETED";
-		advance(r, "Aiven deleted the connection");
-	}
-	else if (!peering_str_eq(p->state, "DELETING"))
-		jump(r, STEP_DELETE_AIVEN, "the Aiven connection is not being deleted; asking again");
-	else
-		wait_for_aiven(r, c, "Aiven has not deleted the connection yet");
-}
-
-static void
-step_delete_role_assignments(PeeringConn *c, StepResult *r)
-{
-	char	   *token = admin_token(c, AZURE_ARM);
-	int			deleted = 0;
-
-	if (c->app_role_assignment_id && c->vnet_id &&
-		arm_delete_role_assignment(token, c->vnet_id, c->app_role_assignment_id))
-		deleted++;
-	/* the provider's assignment on a VNet serves every VPC peered with it */
-	if (c->peer_role_assignment_id && c->vnet_id && !c->attempt.peer_assignment_shared &&
-		arm_delete_role_assignment(token, c->vnet_id, c->peer_role_assignment_id))
-		deleted++;
-	c->app_role_assignment_id = NULL;
-	c->peer_role_assignment_id = NULL;
-	advance(r, "deleted %d role assignment%s", deleted, deleted == 1 ? "" : "s");
-}
-
-/*
- * Purges a directory object from the recycle bin after its delete.  One
- * deleted just now may not be listed there yet (replication): false, and r
- * says to try again.  Later attempts find it deleted, and a missing item
- * means it was purged.
- */
-static bool
-purge_after_delete(const char *token, const char *object_id, bool deleted_now,
-				 StepResult *r)
-{
-	if (graph_purge_deleted(token, object_id) || !deleted_now)
-		return true;
-	retry_later(r, REMOTE_RETRY_PROPAGATION,
-				psprintf("deleted directory object %s is not in the recycle bin yet; purging it later",
-						 object_id));
-	return false;
-}
-
-/*
- * Deletes the peering application and its service principal, and purges
- * both from the recycle bin: a soft-deleted application would keep its
- * uniqueName, so the same peering could not be created again for 30 days.
- * A second attempt finds them already deleted and only purges.
- */
-static void
-step_delete_app(PeeringConn *c, StepResult *r)
-{
-	char	   *token;
-
-	if (brings_own_app(c))
-	{
-		c->app_sp_id = NULL;
-		advance(r, "the application of credential \"%s\" is the user's: kept", c->app_credential);
-		return;
-	}
-	token = admin_token(c, AZURE_GRAPH);
-
-	/* an application created just before a crash may not be recorded */
-	if (c->app_object_id == NULL && c->app_unique_name != NULL)
-	{
-		GraphApplication *app = graph_find_application(token, c->app_unique_name);
-
-		if (app == NULL)
-			app = graph_find_deleted_application(token, c->app_unique_name);
-		if (app != NULL)
-			c->app_object_id = app->id;
-	}
-	if (c->app_sp_id &&
-		!purge_after_delete(token, c->app_sp_id,
-						  graph_delete_service_principal(token, c->app_sp_id), r))
-		return;
-	if (c->app_object_id &&
-		!purge_after_delete(token, c->app_object_id,
-						  graph_delete_application(token, c->app_object_id), r))
-		return;
-	c->app_sp_id = NULL;
-	c->app_object_id = NULL;
-	c->app_secret_key_id = NULL;
-	c->attempt.drop_app_secret = true;
-	advance(r, "deleted the peering application and its service principal");
-}
-
-/*
- * Deletes a role this extension created, unless still in use: by another
- * connection, or by an assignment someone else made (ARM refuses then).
- */
-static const char *
-delete_role_if_unused(PeeringConn *c, const char *role_id, ConnBool owned, bool shared)
-{
-	if (role_id == NULL || owned != CONN_BOOL_TRUE)
-		return "not ours";
-	if (shared)
-		return "still used by another connection";
-	switch (arm_delete_role_definition(admin_token(c, AZURE_ARM), c->subscription_id,
-									   role_id))
-	{
-		case ARM_ROLE_DELETED:
-			return "deleted";
-		case ARM_ROLE_GONE:
-			return "already gone";
-		case ARM_ROLE_IN_USE:
-			break;
-	}
-	return "kept, since someone else assigned it";
-}
-
-static void
-step_delete_roles(PeeringConn *c, StepResult *r)
-{
-	const char *app_role = delete_role_if_unused(c, c->app_role_id, c->app_role_owned,
-												 c->attempt.app_role_shared);
-	const char *peer_role = delete_role_if_unused(c, c->peer_role_id, c->peer_role_owned,
-												  c->attempt.peer_role_shared);
-
-	advance(r, "custom roles: application role %s, provider role %s", app_role, peer_role);
-}
-
-/* Each step, and the step that follows when it completes. */
-/* A connection that is deleted has no step left to take. */
-static void
-step_deleted(PeeringConn *c, StepResult *r)
-{
-	elog(ERROR, "connection " INT64_FORMAT " has no step to take", c->id);
-}
-
-#define STEP_DEF(ID, name, phase, needs, waits_for) \
-	[STEP_##ID] = {step_##name, #name, STEP_PHASE_##phase, needs, waits_for},
-
-static const StepDef step_table[PEERING_STEPS] = {
-	PEERING_STEP_TABLE(STEP_DEF)
-};
-
-#undef STEP_DEF
-
-static const char *const step_phase_names[] = {
-	[STEP_PHASE_CREATE] = "create",
-	[STEP_PHASE_WATCH] = "watch",
-	[STEP_PHASE_DELETE] = "delete",
-	[STEP_PHASE_DONE] = "done",
-};
-
-const char *
-step_name(PeeringStep step)
-{
-	Assert(step >= 0 && step < PEERING_STEPS);
-	return step_table[step].name;
-}
-
-PeeringStep
-step_by_name(const char *name)
-{
-	int			i;
-
-	for (i = 0; i < PEERING_STEPS; i++)
-		if (name != NULL && strcmp(step_table[i].name, name) == 0)
-			return (PeeringStep) i;
-	elog(ERROR, "unknown peering step \"%s\"", name ? name : "(null)");
-	pg_unreachable();
-}
-
-bool
-step_is(const PeeringConn *c, PeeringStep step)
-{
-	return peering_str_eq(c->step, step_table[step].name);
-}
-
-/* The step that follows: the next of the table; a watch or the end stays. */
-static PeeringStep
-step_next(PeeringStep step)
-{
-	StepPhase	phase = step_table[step].phase;
-
-	if (phase == STEP_PHASE_WATCH || phase == STEP_PHASE_DONE)
-		return step;
-	return step + 1;
-}
-
-/*
- * The position of a step in its lifecycle, as peering.progress shows it:
- * creation counts its steps, the watch of an ACTIVE connection stands at
- * the end of creation, deletion counts its own.
- */
-static int
-step_number(PeeringStep step)
-{
-	StepPhase	phase = step_table[step].phase;
-	int			number = 0;
-	int			i;
-
-	if (phase == STEP_PHASE_WATCH)
-		phase = STEP_PHASE_CREATE;
-	for (i = 0; i <= (int) step; i++)
-		if (step_table[i].phase == phase)
-			number++;
-	return phase == STEP_PHASE_DONE ? 0 : number;
-}
-
-void
-step_run(PeeringConn *c, StepResult *r)
-{
-	PeeringStep step = step_by_name(c->step);
-
-	r->next = step_next(step);
-	step_table[step].fn(c, r);
-}
-
-/*
- * What a connection's step needs beyond its row: the credentials (shared
- * through credentials, which may be NULL), and what the catalog knows of
- * the shared objects it would create or delete.  Rows being deleted too do
- * not count as users: deleting a shared object twice is harmless, keeping
- * it when the last user leaves is not.
- */
-void
-step_prepare(PeeringConn *c, List **credentials)
-{
-	int			needs = step_table[step_by_name(c->step)].needs;
-
-	catalog_load_credentials(c, credentials);
-	/* only automatic repair counts them */
-	if ((needs & STEP_NEEDS_REPAIRS) && peering_auto_repair)
-		c->attempt.recent_repairs = catalog_count_recent_repairs(c->id);
-	if (needs & STEP_NEEDS_SHARED)
-		catalog_find_shared_objects(c);
-	c->attempt.peer_assignment_shared = (needs & STEP_NEEDS_ASSIGNMENT_USERS) &&
-		catalog_used_elsewhere(c->id, "peer_role_assignment_id",
-							   c->peer_role_assignment_id);
-	c->attempt.app_role_shared = (needs & STEP_NEEDS_ROLE_USERS) &&
-		catalog_used_elsewhere(c->id, "app_role_id", c->app_role_id);
-	c->attempt.peer_role_shared = (needs & STEP_NEEDS_ROLE_USERS) &&
-		catalog_used_elsewhere(c->id, "peer_role_id", c->peer_role_id);
-}
-
-PG_FUNCTION_INFO_V1(peering_steps);
-
-/*
- * peering.steps(): the step table for SQL, one row per step in the order
- * of the lifecycles (number, step, phase, waits_for); peering.progress and
- * the tests read it.
- */
-Datum
-peering_steps(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int			i;
-
-	InitMaterializedSRF(fcinfo, 0);
-	for (i = 0; i < PEERING_STEPS; i++)
-	{
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, false};
-
-		values[0] = Int32GetDatum(step_number((PeeringStep) i));
-		nulls[0] = step_table[i].phase == STEP_PHASE_DONE;
-		values[1] = CStringGetTextDatum(step_table[i].name);
-		values[2] = CStringGetTextDatum(step_phase_names[step_table[i].phase]);
-		values[3] = CStringGetTextDatum(step_table[i].waits_for);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
 }
 
 PeeringStep
@@ -1385,7 +769,7 @@ step_restart(const PeeringConn *c)
 	if (!peering_str_eq(c->desired, "present"))
 		return step_by_name(c->step);
 	/* an adopted peering has nothing of ours to make: it is watched again */
-	return is_adopted(c) ? STEP_AIVEN_ACTIVE : STEP_APP;
+	return step_is_adopted(c) ? STEP_AIVEN_ACTIVE : STEP_APP;
 }
 
 void
@@ -1395,9 +779,9 @@ step_refresh(PeeringConn *c)
 
 	if (step_is(c, STEP_DELETED))
 		return;
-	p = aiven_connection(c);
-	observe_aiven(c, p);
+	p = step_aiven_connection(c);
+	step_observe_aiven(c, p);
 	if (c->vnet_id != NULL && c->azure_peering_id != NULL)
-		observe_azure(c);
+		step_observe_azure(c);
 }
 

@@ -1,0 +1,190 @@
+/*
+ * step_table.c
+ *		The one table of steps (PEERING_STEP_TABLE in steps.h) at run time:
+ *		names, order, lifecycle positions, what a step needs loaded, and
+ *		peering.steps() for SQL.
+ *
+ * Copyright (c) 2026, peering developers
+ * Released under the PostgreSQL License (see LICENSE).
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "aiven.h"
+#include "arm.h"
+#include "auth.h"
+#include "catalog.h"
+#include "graph.h"
+#include "peering.h"
+#include "steps.h"
+#include "step_internal.h"
+#include "remote.h"
+#include "util.h"
+
+
+typedef void (*StepFunction) (PeeringConn *c, StepResult *r);
+
+/* A row of the step table (PEERING_STEP_TABLE in steps.h). */
+typedef struct StepDef
+{
+	StepFunction fn;
+	const char *name;
+	StepPhase	phase;
+	int			needs;			/* STEP_NEEDS_* */
+	const char *waits_for;
+} StepDef;
+
+
+/* A connection that is deleted has no step left to take. */
+void
+step_deleted(PeeringConn *c, StepResult *r)
+{
+	elog(ERROR, "connection " INT64_FORMAT " has no step to take", c->id);
+}
+
+#define STEP_DEF(ID, name, phase, needs, waits_for) \
+	[STEP_##ID] = {step_##name, #name, STEP_PHASE_##phase, needs, waits_for},
+
+static const StepDef step_table[PEERING_STEPS] = {
+	PEERING_STEP_TABLE(STEP_DEF)
+};
+
+#undef STEP_DEF
+
+static const char *const step_phase_names[] = {
+	[STEP_PHASE_CREATE] = "create",
+	[STEP_PHASE_WATCH] = "watch",
+	[STEP_PHASE_DELETE] = "delete",
+	[STEP_PHASE_DONE] = "done",
+};
+
+const char *
+step_name(PeeringStep step)
+{
+	Assert(step >= 0 && step < PEERING_STEPS);
+	return step_table[step].name;
+}
+
+PeeringStep
+step_by_name(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < PEERING_STEPS; i++)
+		if (name != NULL && strcmp(step_table[i].name, name) == 0)
+			return (PeeringStep) i;
+	elog(ERROR, "unknown peering step \"%s\"", name ? name : "(null)");
+	pg_unreachable();
+}
+
+bool
+step_is(const PeeringConn *c, PeeringStep step)
+{
+	return peering_str_eq(c->step, step_table[step].name);
+}
+
+/* The step that follows: the next of the table; a watch or the end stays. */
+static PeeringStep
+step_next(PeeringStep step)
+{
+	StepPhase	phase = step_table[step].phase;
+
+	if (phase == STEP_PHASE_WATCH || phase == STEP_PHASE_DONE)
+		return step;
+	return step + 1;
+}
+
+/*
+ * The position of a step in its lifecycle, as peering.progress shows it:
+ * creation counts its steps, the watch of an ACTIVE connection stands at
+ * the end of creation, deletion counts its own.
+ */
+static int
+step_number(PeeringStep step)
+{
+	StepPhase	phase = step_table[step].phase;
+	int			number = 0;
+	int			i;
+
+	if (phase == STEP_PHASE_WATCH)
+		phase = STEP_PHASE_CREATE;
+	for (i = 0; i <= (int) step; i++)
+		if (step_table[i].phase == phase)
+			number++;
+	return phase == STEP_PHASE_DONE ? 0 : number;
+}
+
+void
+step_run(PeeringConn *c, StepResult *r)
+{
+	PeeringStep step = step_by_name(c->step);
+
+	r->next = step_next(step);
+	step_table[step].fn(c, r);
+}
+
+/*
+ * What a connection's step needs beyond its row: the credentials (shared
+ * through credentials, which may be NULL), and what the catalog knows of
+ * the shared objects it would create or delete.  Rows being deleted too do
+ * not count as users: deleting a shared object twice is harmless, keeping
+ * it when the last user leaves is not.
+ */
+void
+step_prepare(PeeringConn *c, List **credentials)
+{
+	int			needs = step_table[step_by_name(c->step)].needs;
+
+	catalog_load_credentials(c, credentials);
+	/* only automatic repair counts them */
+	if ((needs & STEP_NEEDS_REPAIRS) && peering_auto_repair)
+		c->attempt.recent_repairs = catalog_count_recent_repairs(c->id);
+	if (needs & STEP_NEEDS_SHARED)
+		catalog_find_shared_objects(c);
+	c->attempt.peer_assignment_shared = (needs & STEP_NEEDS_ASSIGNMENT_USERS) &&
+		catalog_used_elsewhere(c->id, "peer_role_assignment_id",
+							   c->peer_role_assignment_id);
+	c->attempt.app_role_shared = (needs & STEP_NEEDS_ROLE_USERS) &&
+		catalog_used_elsewhere(c->id, "app_role_id", c->app_role_id);
+	c->attempt.peer_role_shared = (needs & STEP_NEEDS_ROLE_USERS) &&
+		catalog_used_elsewhere(c->id, "peer_role_id", c->peer_role_id);
+}
+
+PG_FUNCTION_INFO_V1(peering_steps);
+
+/*
+ * peering.steps(): the step table for SQL, one row per step in the order
+ * of the lifecycles (number, step, phase, waits_for); peering.progress and
+ * the tests read it.
+ */
+Datum
+peering_steps(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < PEERING_STEPS; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = Int32GetDatum(step_number((PeeringStep) i));
+		nulls[0] = step_table[i].phase == STEP_PHASE_DONE;
+		values[1] = CStringGetTextDatum(step_table[i].name);
+		values[2] = CStringGetTextDatum(step_phase_names[step_table[i].phase]);
+		values[3] = CStringGetTextDatum(step_table[i].waits_for);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
