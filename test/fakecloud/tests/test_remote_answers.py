@@ -4,12 +4,12 @@
 VNet-scoped role's reach and an operation that ends Failed.
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s test/fakecloud -p 'test_*.py' -v
+    /usr/bin/python3 -m unittest discover -s test/fakecloud/tests -t test -v
 """
 
 import unittest
 
-from fakecase import AUTHZ, FakeCase, NETWORK_CONTRIBUTOR, start_module_fake, stop_module_fake
+from .fakecase import AUTHZ, FakeCase, NETWORK_CONTRIBUTOR, start_module_fake, stop_module_fake
 
 setUpModule, tearDownModule = start_module_fake, stop_module_fake  # one fake for this module's tests
 

@@ -2,14 +2,14 @@
 """The Aiven API: project VPCs and peering connections.
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s test/fakecloud -p 'test_*.py' -v
+    /usr/bin/python3 -m unittest discover -s test/fakecloud/tests -t test -v
 """
 
 import unittest
 import uuid
 from urllib.parse import quote
 
-from fakecase import FakeCase, GRAPH_SCOPE, start_module_fake, stop_module_fake
+from .fakecase import FakeCase, GRAPH_SCOPE, start_module_fake, stop_module_fake
 
 setUpModule, tearDownModule = start_module_fake, stop_module_fake  # one fake for this module's tests
 

@@ -6,12 +6,12 @@ import json
 import secrets
 import threading
 
-from .aiven import AivenService
-from .arm import ArmService
+from ..aiven.routes import AivenService
+from ..arm.routes import ArmService
+from ..graph.routes import GraphService
+from ..login.routes import LoginService
 from .common import HttpError, new_id, Resp
 from .faults import Faults, RequestLog
-from .graph import GraphService
-from .login import LoginService
 from .presets import render
 from .scenario import initial_world
 from .transitions import tick

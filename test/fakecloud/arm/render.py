@@ -1,7 +1,7 @@
 # Copyright (c) 2026, peering developers
 """ARM's JSON renderings of subscriptions, VNets, peerings, role definitions and assignments."""
 
-from .common import iso, scope_subscription
+from ..core.common import iso, scope_subscription
 
 
 def subscription_json(s):

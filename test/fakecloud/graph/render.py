@@ -1,8 +1,8 @@
 # Copyright (c) 2026, peering developers
 """Graph's JSON renderings of applications, password credentials and service principals."""
 
-from .common import iso
-from .model import Application
+from ..core.common import iso
+from ..core.models import Application
 
 
 def _with_context(context, obj):

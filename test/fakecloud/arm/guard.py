@@ -1,11 +1,11 @@
 # Copyright (c) 2026, peering developers
 """What ARM refuses before a resource provider sees a write: Azure Policy assignments with a deny
 effect (403 RequestDisallowedByPolicy) and management locks (409 ScopeLocked).  Both are seeded
-(`policy_denials`, `locks`); a mixin of ArmService (arm.py), after its authorization checks."""
+(`policy_denials`, `locks`); a mixin of ArmService (routes.py), after its authorization checks."""
 
 import json
 
-from .common import action_match, scope_contains
+from ..core.common import action_match, scope_contains
 
 
 def resource_type(rid):

@@ -1,12 +1,12 @@
 # Copyright (c) 2026, peering developers
 """Microsoft.Authorization at any scope: role definitions (built-in and custom) and role
-assignments.  A mixin of ArmService (arm.py), whose error helpers and caller it uses."""
+assignments.  A mixin of ArmService (routes.py), whose error helpers and caller it uses."""
 
 import re
 
-from .arm_render import role_assignment_json, role_definition_json
-from .common import is_uuid, norm, odata_key, scope_contains, VNET_ID_RE
-from .model import RoleDefinition
+from ..core.common import is_uuid, norm, odata_key, scope_contains, VNET_ID_RE
+from ..core.models import RoleDefinition
+from .render import role_assignment_json, role_definition_json
 
 ROLE_DEFINITION_ID_RE = re.compile(r"(?:^|/)providers/Microsoft\.Authorization/roleDefinitions/([^/]+)$", re.I)
 PRINCIPAL_TYPES = {"User", "Group", "ServicePrincipal", "ForeignGroup", "Device"}

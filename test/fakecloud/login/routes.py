@@ -8,9 +8,9 @@ import secrets
 import time
 from urllib.parse import parse_qsl, unquote
 
-from .common import HttpError, new_id, Resp
-from .model import Token
-from .routing import Service
+from ..core.common import HttpError, new_id, Resp
+from ..core.models import Token
+from ..core.routing import Service
 
 ARM_SCOPES = {
     "https://management.azure.com/.default", "https://management.azure.com//.default",

@@ -2,7 +2,7 @@
 """The control API: request log, faults, seed, reset and the world dump.
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s test/fakecloud -p 'test_*.py' -v
+    /usr/bin/python3 -m unittest discover -s test/fakecloud/tests -t test -v
 """
 
 import http.client
@@ -12,8 +12,8 @@ import time
 import unittest
 import uuid
 
-from fakecase import (Client, FakeCase, GRAPH_SCOPE, NETWORK_CONTRIBUTOR, READER, start_module_fake,
-                      stop_module_fake, SUBS)
+from .fakecase import (Client, FakeCase, GRAPH_SCOPE, NETWORK_CONTRIBUTOR, READER, start_module_fake,
+                       stop_module_fake, SUBS)
 
 setUpModule, tearDownModule = start_module_fake, stop_module_fake  # one fake for this module's tests
 

@@ -8,11 +8,11 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from .common import (GRAPH_PERMS, GRAPH_WRITERS, HttpError, iso, MULTI_TENANT, new_id, odata_key, READ_ALL,
-                     READ_WRITE_ALL, READ_WRITE_OWNED_BY, Resp, SIGN_IN_AUDIENCES)
-from .graph_render import app_json, directory_object_json, pwd_json, sp_json
-from .model import Application, Token
-from .routing import Service
+from ..core.common import (GRAPH_PERMS, GRAPH_WRITERS, HttpError, iso, MULTI_TENANT, new_id, odata_key, READ_ALL,
+                           READ_WRITE_ALL, READ_WRITE_OWNED_BY, Resp, SIGN_IN_AUDIENCES)
+from ..core.models import Application, Token
+from ..core.routing import Service
+from .render import app_json, directory_object_json, pwd_json, sp_json
 
 # an object addressed by id (`/applications/{id}`) or alternate key (`/applications(appId='…')`)
 KEY = r"(?:/(?P<oid>[^/()]+)|\((?P<alt>appId|uniqueName|id)=(?:'(?P<quoted>(?:[^']|'')*)'|(?P<bare>[^')/]*))\))"

@@ -3,12 +3,12 @@
 than a world of 10: the fake serves the benchmark (bench/run.sh) at that size.
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s test/fakecloud -p 'test_*.py' -v
+    /usr/bin/python3 -m unittest discover -s test/fakecloud/tests -t test -v
 """
 
 import unittest
 
-from fakecase import ARM_SCOPE, FakeCase, start_module_fake, stop_module_fake
+from .fakecase import ARM_SCOPE, FakeCase, start_module_fake, stop_module_fake
 
 setUpModule, tearDownModule = start_module_fake, stop_module_fake  # one fake for this module's tests
 

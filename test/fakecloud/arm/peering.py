@@ -1,16 +1,16 @@
 # Copyright (c) 2026, peering developers
 """ARM virtual network peerings and the async operations their PUT and DELETE start.  A mixin
-of ArmService (arm.py), whose error helpers and caller it uses."""
+of ArmService (routes.py), whose error helpers and caller it uses."""
 
 import re
 
-from .arm_render import peering_json
-from .common import (iso, new_id, norm, overlapping, PEER_ACTION, PEERING_DELETE, PEERING_READ, PEERING_WRITE,
-                     VNET_ID_RE)
+from ..core.common import (iso, new_id, norm, overlapping, PEER_ACTION, PEERING_DELETE, PEERING_READ, PEERING_WRITE,
+                           VNET_ID_RE)
+from ..core.transitions import sync_peerings
+from .render import peering_json
+
 OPERATION_READ = "Microsoft.Network/locations/operations/read"
 OPERATION_RESULT_READ = "Microsoft.Network/locations/operationResults/read"
-from .transitions import sync_peerings
-
 AZ_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9_]$|^[A-Za-z0-9]$")
 FLAGS = ("allowVirtualNetworkAccess", "allowForwardedTraffic", "allowGatewayTransit", "useRemoteGateways")
 

@@ -1,20 +1,20 @@
 # Copyright (c) 2026, peering developers
 """Azure Resource Manager (`/arm/…`): authentication (with auxiliary tokens), api-version,
 subscriptions, tenants, resource groups and VNets.  Peerings and their async operations are in
-arm_peering.py, role definitions and assignments in arm_authz.py; this class assembles them."""
+peering.py, role definitions and assignments in authz.py; this class assembles them."""
 
 import re
 import time
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
-from .arm_authz import AuthorizationHandlers
-from .arm_guard import GuardHandlers
-from .arm_peering import PeeringHandlers
-from .arm_render import subscription_json, vnet_json
-from .common import HttpError, is_uuid, new_id, Resp, scope_contains, VNET_READ
-from .model import Token
-from .routing import Service
+from ..core.common import HttpError, is_uuid, new_id, Resp, scope_contains, VNET_READ
+from ..core.models import Token
+from ..core.routing import Service
+from .authz import AuthorizationHandlers
+from .guard import GuardHandlers
+from .peering import PeeringHandlers
+from .render import subscription_json, vnet_json
 
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
 RG = SUB + r"/resourceGroups/(?P<rg>[^/]+)"

@@ -4,10 +4,10 @@ request log, faults, reset and seed."""
 
 import re
 
-from .aiven import vpc_json
-from .arm_render import provisioning_state, role_assignment_id, sync_level
+from ..aiven.routes import vpc_json
+from ..arm.render import provisioning_state, role_assignment_id, sync_level
 from .common import iso, Resp
-from .model import Application
+from .models import Application
 from .presets import catalogue
 from .routing import Router
 from .seed import seed

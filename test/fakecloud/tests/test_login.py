@@ -2,15 +2,15 @@
 """The Entra ID token endpoint.
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s test/fakecloud -p 'test_*.py' -v
+    /usr/bin/python3 -m unittest discover -s test/fakecloud/tests -t test -v
 """
 
 import unittest
 import uuid
 from urllib.parse import quote, urlencode
 
-from fakecase import (ARM_SCOPE, ARM_SCOPE_CLI, FakeCase, GRAPH_SCOPE, start_module_fake, stop_module_fake,
-                      SUBS)
+from .fakecase import (ARM_SCOPE, ARM_SCOPE_CLI, FakeCase, GRAPH_SCOPE, start_module_fake, stop_module_fake,
+                       SUBS)
 
 setUpModule, tearDownModule = start_module_fake, stop_module_fake  # one fake for this module's tests
 

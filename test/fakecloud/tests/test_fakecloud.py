@@ -3,7 +3,7 @@
 end, and many clients at once.
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s test/fakecloud -p 'test_*.py' -v
+    /usr/bin/python3 -m unittest discover -s test/fakecloud/tests -t test -v
 """
 
 import os
@@ -18,8 +18,8 @@ import time
 import unittest
 from urllib.parse import urlsplit
 
-from fakecase import (ARM_SCOPE, AUTHZ, Client, FakeCase, HERE, start_fake, start_module_fake, stop_fake,
-                      stop_module_fake)
+from .fakecase import (ARM_SCOPE, AUTHZ, Client, FakeCase, PACKAGE_DIR, start_fake, start_module_fake,
+                       stop_fake, stop_module_fake)
 
 setUpModule, tearDownModule = start_module_fake, stop_module_fake  # one fake for this module's tests
 
@@ -83,7 +83,7 @@ class TestStartup(FakeCase):
         """`/usr/bin/python3 test/fakecloud --dir D` is the same fake as fakecloud.py."""
         d = tempfile.mkdtemp(prefix="fakecloud-pkg-")
         try:
-            proc, world = start_fake(d, target=HERE)
+            proc, world = start_fake(d, target=PACKAGE_DIR)
             try:
                 self.assertEqual(sorted(world), sorted(self.w))
                 with open(world["aiven_token_file"]) as f:

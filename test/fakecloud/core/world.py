@@ -8,7 +8,7 @@ import time
 
 from .common import (action_match, did, iso, new_id, norm, scope_contains, scope_subscription,
                      VNET_ID_RE, vnet_id)
-from .model import (AivenProject, Application, Operation, PasswordCredential, Peering, ProjectVpc,
+from .models import (AivenProject, Application, Operation, PasswordCredential, Peering, ProjectVpc,
                     ResourceGroup, RoleAssignment, ServicePrincipal, Subscription, Tenant, VirtualNetwork)
 
 
@@ -46,8 +46,8 @@ class World:
         self._watched = {}  # uid -> (ProjectVpc, PeeringConnection)
         self._by_link = {}  # (lower customer VNet id, lower provider VNet id) -> {uid: (vpc, connection)}
         self.building_vpcs = {}  # project VPC id -> ProjectVpc in state APPROVED (transitions.vpc_step)
-        self.policy_denials = []  # seeded Azure Policy assignments with a deny effect (arm_guard.py)
-        self.locks = []  # seeded management locks (arm_guard.py)
+        self.policy_denials = []  # seeded Azure Policy assignments with a deny effect (arm/guard.py)
+        self.locks = []  # seeded management locks (arm/guard.py)
         self.visited = 0  # records the transitions examined; tests compare it across world sizes
 
     # -- directory: tenants, applications, service principals --------------------------------

@@ -3,14 +3,14 @@
 every delay produces.
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s test/fakecloud -p 'test_*.py' -v
+    /usr/bin/python3 -m unittest discover -s test/fakecloud/tests -t test -v
 """
 
 import unittest
 import uuid
 
-from fakecase import (ARM_SCOPE, AUTHZ, FakeCase, GRAPH_SCOPE, NET, NETWORK_CONTRIBUTOR, PEER_ACTION, READER,
-                      start_module_fake, stop_module_fake, SUBS)
+from .fakecase import (ARM_SCOPE, AUTHZ, FakeCase, GRAPH_SCOPE, NET, NETWORK_CONTRIBUTOR, PEER_ACTION, READER,
+                       start_module_fake, stop_module_fake, SUBS)
 
 setUpModule, tearDownModule = start_module_fake, stop_module_fake  # one fake for this module's tests
 

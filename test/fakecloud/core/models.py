@@ -163,7 +163,7 @@ class Token:
 @dataclass
 class PeeringConnection:
     """An Aiven project VPC peering connection.  Only the fields named like the API's keys reach
-    it (aiven.CONNECTION_KEYS); `since`, `uid`, `served_deleted` and the `created_*`/`*_peering`
+    it (aiven.routes.CONNECTION_KEYS); `since`, `uid`, `served_deleted` and the `created_*`/`*_peering`
     ones are bookkeeping: what the provider built for it, so that it can tear that down again."""
     create_time: str
     update_time: str

@@ -12,7 +12,7 @@ older api-versions than the extension (network 2022-07-01, authorization
 api-version, and the shapes exercised here are the same in those versions.
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s test/fakecloud -p 'test_*.py' -v
+    /usr/bin/python3 -m unittest discover -s test/fakecloud/tests -t test -v
 
 The module starts its own fake on a free loopback port in a temporary directory.
 It stops the fake with SIGTERM whether the tests pass or fail. Every test
@@ -21,10 +21,8 @@ starts from a freshly reset world.
 
 import atexit
 import json
-import os
 import shutil
 import ssl
-import sys
 import tempfile
 import time
 import unittest
@@ -32,8 +30,7 @@ import uuid
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_fakecloud import start_fake, stop_fake  # noqa: E402  (shared fake lifecycle)
+from .fakecase import start_fake, stop_fake  # the shared fake lifecycle
 
 try:
     from azure.core.credentials import AccessToken

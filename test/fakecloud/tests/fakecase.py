@@ -24,8 +24,8 @@ import unittest
 import uuid
 from urllib.parse import quote, urlencode, urlsplit
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-FAKE = os.path.join(HERE, "fakecloud.py")
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # test/fakecloud
+FAKE = os.path.join(PACKAGE_DIR, "fakecloud.py")
 PY = sys.executable or "/usr/bin/python3"
 
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -44,7 +44,7 @@ TMPDIR = None
 
 
 def start_fake(directory, *extra, timeout=60, target=FAKE):
-    """Start fakecloud (by default through fakecloud.py; `target` HERE runs the package
+    """Start fakecloud (by default through fakecloud.py; `target` PACKAGE_DIR runs the package
     directory); return (proc, world) once its ready line is printed."""
     errf = open(os.path.join(directory, "fakecloud.stderr"), "wb")
     proc = subprocess.Popen([PY, target, "--dir", directory, "--port", "0"] + list(extra),

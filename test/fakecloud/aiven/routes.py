@@ -1,16 +1,16 @@
 # Copyright (c) 2026, peering developers
 """The Aiven API (`/aiven/v1/project/{project}/…`): project VPCs and their peering connections.
-The connections' life after creation is in transitions.py."""
+The connections' life after creation is in core/transitions.py."""
 
 import ipaddress
 import json
 import re
 from urllib.parse import unquote
 
-from .common import HttpError, iso, new_id, Resp
-from .model import PeeringConnection
-from .routing import Service
-from .transitions import set_state
+from ..core.common import HttpError, iso, new_id, Resp
+from ..core.models import PeeringConnection
+from ..core.routing import Service
+from ..core.transitions import set_state
 
 PROJECT_RE = re.compile(r"^/v1/project/(?P<project>[^/]+)(?P<rest>/.*)?$")
 PEER = r"/vpcs/(?P<vpc>[^/]+)/peering-connections/peer-accounts/(?P<account>[^/]+)"

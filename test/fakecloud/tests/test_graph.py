@@ -3,7 +3,7 @@
 recycle bin.
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s test/fakecloud -p 'test_*.py' -v
+    /usr/bin/python3 -m unittest discover -s test/fakecloud/tests -t test -v
 """
 
 import json
@@ -11,8 +11,8 @@ import unittest
 import uuid
 from urllib.parse import quote
 
-from fakecase import (ARM_SCOPE, AUTHZ, FakeCase, GRAPH_SCOPE, NETWORK_CONTRIBUTOR, start_module_fake,
-                      stop_module_fake)
+from .fakecase import (ARM_SCOPE, AUTHZ, FakeCase, GRAPH_SCOPE, NETWORK_CONTRIBUTOR, start_module_fake,
+                       stop_module_fake)
 
 setUpModule, tearDownModule = start_module_fake, stop_module_fake  # one fake for this module's tests
 
