@@ -1,3 +1,3 @@
 # Copyright (c) 2026, peering developers
 """Azure Resource Manager (`/arm/…`): its routes (VNets, peerings, authorization, policy and
-locks) and JSON renderings.  Nothing is imported here."""
+locks), records and JSON renderings.  Nothing is imported here."""

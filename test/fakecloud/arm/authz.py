@@ -5,7 +5,7 @@ assignments.  A mixin of ArmService (routes.py), whose error helpers and caller 
 import re
 
 from ..core.common import is_uuid, norm, odata_key, scope_contains, VNET_ID_RE
-from ..core.models import RoleDefinition
+from .models import RoleDefinition
 from .render import role_assignment_json, role_definition_json
 
 ROLE_DEFINITION_ID_RE = re.compile(r"(?:^|/)providers/Microsoft\.Authorization/roleDefinitions/([^/]+)$", re.I)

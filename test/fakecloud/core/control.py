@@ -4,10 +4,10 @@ request log, faults, reset and seed."""
 
 import re
 
-from ..aiven.routes import vpc_json
+from ..aiven.render import vpc_json
 from ..arm.render import provisioning_state, role_assignment_id, sync_level
+from ..graph.models import Application
 from .common import iso, Resp
-from .models import Application
 from .presets import catalogue
 from .routing import Router
 from .seed import seed

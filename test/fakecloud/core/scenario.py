@@ -3,9 +3,9 @@
 
 import time
 
+from ..arm.models import RoleDefinition
 from .common import (CONTRIBUTOR_ROLE, did, NETWORK_CONTRIBUTOR_ROLE, OWNER_ROLE, PROVIDER_APP_ID,
                      READ_WRITE_ALL, READ_WRITE_OWNED_BY, READER_ROLE, UAA_ROLE)
-from .models import RoleDefinition
 from .world import World
 
 def _flag(v):

@@ -6,10 +6,10 @@ output key.  Seeded principals and grants are already past every delay."""
 import ipaddress
 import secrets
 
+from ..aiven.models import PeeringConnection
 from ..arm.authz import ROLE_DEFINITION_ID_RE
 from ..arm.render import role_assignment_id
 from .common import did, is_uuid, iso, new_id, norm, overlapping
-from .models import PeeringConnection
 from .scenario import ids, SETTING_KEYS
 from .transitions import ACTIVE_INFO, provider_peering_name, set_state, sync_peerings
 

@@ -6,10 +6,12 @@ the cloud's lock."""
 import ipaddress
 import time
 
+from ..aiven.models import AivenProject, ProjectVpc
+from ..arm.models import Operation, Peering, ResourceGroup, RoleAssignment, Subscription, VirtualNetwork
+from ..graph.models import Application, PasswordCredential, ServicePrincipal
 from .common import (action_match, did, iso, new_id, norm, scope_contains, scope_subscription,
                      VNET_ID_RE, vnet_id)
-from .models import (AivenProject, Application, Operation, PasswordCredential, Peering, ProjectVpc,
-                    ResourceGroup, RoleAssignment, ServicePrincipal, Subscription, Tenant, VirtualNetwork)
+from .models import Tenant
 
 
 def _k(s):

@@ -2,7 +2,7 @@
 """Graph's JSON renderings of applications, password credentials and service principals."""
 
 from ..core.common import iso
-from ..core.models import Application
+from .models import Application
 
 
 def _with_context(context, obj):

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from ..core.common import (GRAPH_PERMS, GRAPH_WRITERS, HttpError, iso, MULTI_TENANT, new_id, odata_key, READ_ALL,
                            READ_WRITE_ALL, READ_WRITE_OWNED_BY, Resp, SIGN_IN_AUDIENCES)
-from ..core.models import Application, Token
+from ..core.models import Token
 from ..core.routing import Service
+from .models import Application
 from .render import app_json, directory_object_json, pwd_json, sp_json
 
 # an object addressed by id (`/applications/{id}`) or alternate key (`/applications(appId='…')`)
