@@ -38,7 +38,7 @@ run_suite() {
 }
 
 run_suite "fake cloud" env PYTHONDONTWRITEBYTECODE=1 \
-	/usr/bin/python3 -m unittest discover -s test/fakecloud -p 'test_*.py'
+	/usr/bin/python3 -m unittest discover -s test/fakecloud/tests -t test
 run_suite "pg_regress" make -s PG_CONFIG="$PG_CONFIG" installcheck-regress
 run_suite "TAP" make -s PG_CONFIG="$PG_CONFIG" installcheck-tap
 run_suite "package" --as-root env TMPDIR="$work" bash scripts/package_test.sh

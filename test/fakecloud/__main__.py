@@ -8,8 +8,8 @@ if not __package__:
     # Run as a directory: its parent must be on the path instead of the directory itself, so
     # that `fakecloud` is this package and no module of it shadows the standard library.
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    from fakecloud.startup import main
+    from fakecloud.core.startup import main
 else:
-    from .startup import main
+    from .core.startup import main
 
 sys.exit(main())

@@ -17,6 +17,6 @@ if __name__ == "__main__":
     # The package's parent replaces this directory on the path: `fakecloud` is then the package,
     # not this script, and no module of the package shadows the standard library.
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    from fakecloud.startup import main
+    from fakecloud.core.startup import main
 
     sys.exit(main())
