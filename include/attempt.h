@@ -17,10 +17,26 @@
 #include "auth.h"
 #include "connbool.h"
 
+/* The kinds of peering.events; their SQL names in event_kind_name(). */
+typedef enum EventKind
+{
+	EVENT_CREATED,				/* peering_create() or peering_adopt() */
+	EVENT_STEP,					/* a step completed */
+	EVENT_STATE,				/* the Aiven or Azure state changed */
+	EVENT_ERROR,				/* a failure, retried */
+	EVENT_FAILED,				/* stopped */
+	EVENT_RETRY,				/* peering_retry() */
+	EVENT_DELETE,				/* peering_delete() */
+	EVENT_DRIFT,				/* an ACTIVE peering changed */
+	EVENT_REPAIR				/* peering.auto_repair re-creates it */
+} EventKind;
+
+#define EVENT_KINDS			(EVENT_REPAIR + 1)
+
 /* One event to append to peering.events. */
 typedef struct PeeringEvent
 {
-	const char *kind;			/* created, step, state, error, failed, retry, delete, drift */
+	EventKind	kind;
 	char	   *step;			/* the step it concerns */
 	char	   *message;
 	char	   *error_code;

@@ -16,12 +16,22 @@ typedef enum AzureAudience
 	AZURE_GRAPH
 } AzureAudience;
 
+/* The kinds of credential; their SQL names in credential_kind_name(). */
+typedef enum CredentialKind
+{
+	CREDENTIAL_AIVEN_TOKEN,
+	CREDENTIAL_AZURE_CLIENT_SECRET,
+	CREDENTIAL_AZURE_TOKEN,
+	CREDENTIAL_AZURE_MANAGED_IDENTITY
+} CredentialKind;
+
+#define CREDENTIAL_KINDS	(CREDENTIAL_AZURE_MANAGED_IDENTITY + 1)
+
 /* A row of peering.credentials, copied out of SPI memory. */
 typedef struct Credential
 {
 	char	   *name;
-	char	   *kind;			/* aiven_token, azure_client_secret, azure_token,
-								 * azure_managed_identity */
+	CredentialKind kind;
 	char	   *tenant_id;		/* may be NULL */
 	char	   *client_id;		/* may be NULL */
 	char	   *secret_file;	/* may be NULL */
@@ -48,5 +58,11 @@ extern char *auth_aiven_token(const Credential *cred);
  * group or others) or the inline value.  palloc'd.
  */
 extern char *auth_read_secret(const Credential *cred);
+
+/* "aiven_token", "azure_client_secret", "azure_token", "azure_managed_identity" */
+extern const char *credential_kind_name(CredentialKind kind);
+
+/* The kind of that SQL name; false for no kind. */
+extern bool credential_kind_by_name(const char *name, CredentialKind *kind);
 
 #endif							/* PEERING_AUTH_H */

@@ -35,13 +35,13 @@
 	X(peering_name, TEXT) \
 	X(azure_credential, TEXT) \
 	X(aiven_credential, TEXT) \
-	X(app_role, TEXT) \
+	X(app_role, APP_ROLE) \
 	X(app_credential, TEXT) \
 	X(allow_forwarded_traffic, BOOL) \
 	X(allow_gateway_transit, BOOL) \
 	X(use_remote_gateways, BOOL) \
 	X(adopted, BOOL) \
-	X(desired, TEXT)
+	X(desired, DESIRED)
 
 #define CONN_LEARNED_COLUMNS(X) \
 	X(tenant_id, UUID) \
@@ -83,6 +83,20 @@
 	X(step_since, TIMESTAMPTZ) \
 	X(active_since, TIMESTAMPTZ)
 
+/* What a connection is to become; SQL names in conn_desired_name(). */
+typedef enum ConnDesired
+{
+	DESIRED_PRESENT,
+	DESIRED_ABSENT				/* peering_delete() was called */
+} ConnDesired;
+
+/* The peering application's role on the VNet; SQL names in app_role_name(). */
+typedef enum AppRole
+{
+	APP_ROLE_CUSTOM,			/* a role holding only what peering needs */
+	APP_ROLE_NETWORK_CONTRIBUTOR	/* the built-in Network Contributor */
+} AppRole;
+
 /* The field of each kind; SQL NULL is NULL, NIL, CONN_BOOL_NULL or 0. */
 #define CONN_CTYPE_TEXT char *
 #define CONN_CTYPE_UUID char *		/* in text form */
@@ -92,6 +106,8 @@
 #define CONN_CTYPE_BOOL bool		/* NOT NULL */
 #define CONN_CTYPE_INT4 int32		/* NOT NULL */
 #define CONN_CTYPE_TIMESTAMPTZ TimestampTz
+#define CONN_CTYPE_DESIRED ConnDesired	/* NOT NULL */
+#define CONN_CTYPE_APP_ROLE AppRole	/* NOT NULL */
 
 typedef struct PeeringConn
 {
@@ -167,8 +183,15 @@ extern bool catalog_used_elsewhere(int64 id, const char *column, const char *val
 /* Deep copy of a connection (strings and credentials), for before/after. */
 extern PeeringConn *conn_copy(const PeeringConn *c);
 
+/* "present" or "absent", as peering.connections.desired holds them. */
+extern const char *conn_desired_name(ConnDesired desired);
+
+/* "custom" or "network_contributor"; app_role_by_name() is false for others. */
+extern const char *app_role_name(AppRole role);
+extern bool app_role_by_name(const char *name, AppRole *role);
+
 /* Queues an event on c. */
-extern void conn_event(PeeringConn *c, const char *kind, const char *message,
+extern void conn_event(PeeringConn *c, EventKind kind, const char *message,
 					   const char *error_code, const char *request_id);
 
 /* The installed version of the extension (palloc'd), NULL if not installed. */
@@ -182,8 +205,8 @@ extern Oid	catalog_owner(void);
 /* For the SQL entry points (api.c) */
 extern int64 catalog_find_live(const PeeringConn *c);
 extern int64 catalog_insert(PeeringConn *c);
-extern void catalog_rearm(int64 id, const char *desired, const char *step,
-						  const char *kind, const char *message);
+extern void catalog_rearm(int64 id, ConnDesired desired, const char *step,
+						  EventKind kind, const char *message);
 extern Datum catalog_row_datum(int64 id);
 extern bool catalog_created_here(int64 id);
 extern void catalog_set_credential(const Credential *cred);

@@ -31,7 +31,9 @@ typedef enum ColumnKind
 	COLUMN_OPT_BOOL,
 	COLUMN_BOOL,
 	COLUMN_INT4,
-	COLUMN_TIMESTAMPTZ
+	COLUMN_TIMESTAMPTZ,
+	COLUMN_DESIRED,				/* text, ConnDesired in C */
+	COLUMN_APP_ROLE				/* text, AppRole in C */
 } ColumnKind;
 
 /* The parameters $1, $2, ... of a query. */

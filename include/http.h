@@ -15,9 +15,20 @@
 
 #include "nodes/pg_list.h"
 
+/* The remote services a request goes to; their names in http_service_name(). */
+typedef enum RemoteService
+{
+	SERVICE_LOGIN,				/* Microsoft Entra ID's token endpoint, IMDS */
+	SERVICE_GRAPH,				/* Microsoft Graph */
+	SERVICE_ARM,				/* Azure Resource Manager */
+	SERVICE_AIVEN				/* the Aiven API */
+} RemoteService;
+
+#define REMOTE_SERVICES		(SERVICE_AIVEN + 1)
+
 typedef struct HttpRequest
 {
-	const char *service;		/* "aiven", "graph", "arm" or "login" */
+	RemoteService service;
 	const char *method;			/* GET, POST, PUT, PATCH, DELETE */
 	const char *url;			/* absolute https URL */
 	List	   *headers;		/* of char *, "Name: value" */
@@ -121,5 +132,8 @@ extern char *http_escape(const char *s);
 
 /* Appends "name: value" to a header list (palloc'd). */
 extern List *http_add_header(List *headers, const char *name, const char *value);
+
+/* A service's short name, for logs: "login", "graph", "arm", "aiven". */
+extern const char *http_service_name(RemoteService service);
 
 #endif							/* PEERING_HTTP_H */

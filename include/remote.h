@@ -30,7 +30,8 @@ typedef enum RemoteRetry
 /* What the last remote_raise() reported, for callers that catch the ERROR. */
 typedef struct RemoteError
 {
-	char		service[16];
+	bool		recorded;		/* false: the ERROR was not a remote one */
+	RemoteService service;
 	long		http_status;
 	char		code[64];		/* remote error code, e.g. AuthorizationFailed */
 	char		request_id[128];
@@ -49,7 +50,7 @@ extern void remote_clear_error(void);
 extern const RemoteError *remote_last_error(void);
 
 /* Records a 2xx answer we cannot use as a transient failure (rest.c). */
-extern void remote_note_unexpected(const char *service, const HttpResponse *resp);
+extern void remote_note_unexpected(RemoteService service, const HttpResponse *resp);
 
 /*
  * Raises ERROR for a failed response.  "operation" is the whole message of
@@ -60,14 +61,14 @@ extern void remote_note_unexpected(const char *service, const HttpResponse *resp
  * HTTP status, the remote code and message (never a secret) and the request
  * id; the hint comes from the table.
  */
-extern void remote_raise(const char *service, const char *operation,
+extern void remote_raise(RemoteService service, const char *operation,
 						 const HttpResponse *resp) pg_attribute_noreturn();
 
-/* A service's name for messages: "Microsoft Graph" for "graph", … */
-extern const char *remote_service_label(const char *service);
+/* A service's name for messages: "Microsoft Graph" for SERVICE_GRAPH, … */
+extern const char *remote_service_label(RemoteService service);
 
 /* The remote error code in a failed response body ("" if none), palloc'd. */
-extern char *remote_error_code(const char *service, const HttpResponse *resp);
+extern char *remote_error_code(RemoteService service, const HttpResponse *resp);
 
 /* "transient", "replication", "throttling"; NULL for REMOTE_RETRY_NEVER. */
 extern const char *remote_retry_name(RemoteRetry retry);
@@ -77,7 +78,7 @@ extern const char *remote_retry_name(RemoteRetry retry);
  * marker (NULL: any) found in the message or in an error detail's code or
  * value?  For the few answers whose generic code covers several causes.
  */
-extern bool remote_error_is(const char *service, const HttpResponse *resp,
+extern bool remote_error_is(RemoteService service, const HttpResponse *resp,
 							long status, const char *code, const char *marker);
 
 #endif							/* PEERING_REMOTE_H */

@@ -21,7 +21,7 @@ struct json_t;
 extern char *rest_base_url(const char *setting);
 
 /* A request carrying "Authorization: <scheme> <token>"; body may be NULL. */
-extern HttpRequest *rest_request(const char *service, const char *method,
+extern HttpRequest *rest_request(RemoteService service, const char *method,
 								 const char *url, const char *scheme,
 								 const char *token, const char *body);
 
@@ -32,7 +32,7 @@ extern bool rest_ok(const HttpResponse *resp);
  * The body of a 2xx response as a JSON object (a new reference), or ERROR
  * "<operation>: unexpected response from <service>".
  */
-extern struct json_t *rest_json(const char *service, const char *operation,
+extern struct json_t *rest_json(RemoteService service, const char *operation,
 								const HttpResponse *resp);
 
 /* Makes the caller's structure of a 2xx answer, or raises. */
@@ -52,7 +52,7 @@ extern void *rest_parse_shared(const HttpResponse *resp, const char *operation,
  * reason is a short constant phrase and the body is never quoted.  resp may
  * be NULL.  remote_last_error() reports it as a transient failure.
  */
-extern void rest_unexpected(const char *service, const char *operation,
+extern void rest_unexpected(RemoteService service, const char *operation,
 							const HttpResponse *resp, const char *reason)
 			pg_attribute_noreturn();
 

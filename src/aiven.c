@@ -20,7 +20,6 @@
 #include "aiven.h"
 #include "rest.h"
 
-#define AIVEN_SERVICE	"aiven"
 
 /* ----------------------------------------------------------------------
  * Aiven helpers
@@ -44,7 +43,7 @@ static HttpResponse *
 aiven_send(const char *token, const char *method, const char *url,
 		   const char *body)
 {
-	return http_perform(rest_request(AIVEN_SERVICE, method, url, "aivenv1",
+	return http_perform(rest_request(SERVICE_AIVEN, method, url, "aivenv1",
 									 token, body));
 }
 
@@ -65,8 +64,8 @@ static bool
 aiven_absent(const HttpResponse *resp)
 {
 	return resp->status == 404 &&
-		strcmp(remote_error_code(AIVEN_SERVICE, resp), "project_not_found") != 0 &&
-		!remote_error_is(AIVEN_SERVICE, resp, 404, NULL, AIVEN_PROJECT_MISSING);
+		strcmp(remote_error_code(SERVICE_AIVEN, resp), "project_not_found") != 0 &&
+		!remote_error_is(SERVICE_AIVEN, resp, 404, NULL, AIVEN_PROJECT_MISSING);
 }
 
 static char *
@@ -96,7 +95,7 @@ aiven_peering_from_json(json_t *obj, const HttpResponse *resp,
 	json_t	   *info;
 
 	if (!json_is_object(obj))
-		rest_unexpected(AIVEN_SERVICE, operation, resp,
+		rest_unexpected(SERVICE_AIVEN, operation, resp,
 						"a peering connection is not a JSON object");
 	p->peer_cloud_account = json_get_text(obj, "peer_cloud_account");
 	p->peer_resource_group = json_get_text(obj, "peer_resource_group");
@@ -107,7 +106,7 @@ aiven_peering_from_json(json_t *obj, const HttpResponse *resp,
 	p->create_time = json_get_text(obj, "create_time");
 	p->update_time = json_get_text(obj, "update_time");
 	if (!p->peer_cloud_account || !p->peer_vpc || !p->state)
-		rest_unexpected(AIVEN_SERVICE, operation, resp,
+		rest_unexpected(SERVICE_AIVEN, operation, resp,
 						"a peering connection lacks peer_cloud_account, peer_vpc or state");
 
 	info = json_object_get(obj, "state_info");
@@ -128,7 +127,7 @@ aiven_vpc_from_json(json_t *obj, bool with_peerings, const HttpResponse *resp,
 	AivenVpc   *vpc = palloc0(sizeof(AivenVpc));
 
 	if (!json_is_object(obj))
-		rest_unexpected(AIVEN_SERVICE, operation, resp,
+		rest_unexpected(SERVICE_AIVEN, operation, resp,
 						"a VPC is not a JSON object");
 	vpc->project_vpc_id = json_get_text(obj, "project_vpc_id");
 	vpc->cloud_name = json_get_text(obj, "cloud_name");
@@ -138,7 +137,7 @@ aiven_vpc_from_json(json_t *obj, bool with_peerings, const HttpResponse *resp,
 	vpc->update_time = json_get_text(obj, "update_time");
 	if (!vpc->project_vpc_id || !vpc->cloud_name || !vpc->network_cidr ||
 		!vpc->state)
-		rest_unexpected(AIVEN_SERVICE, operation, resp,
+		rest_unexpected(SERVICE_AIVEN, operation, resp,
 						"a VPC lacks project_vpc_id, cloud_name, network_cidr or state");
 
 	if (with_peerings)
@@ -148,7 +147,7 @@ aiven_vpc_from_json(json_t *obj, bool with_peerings, const HttpResponse *resp,
 		size_t		i;
 
 		if (!json_is_array(list))
-			rest_unexpected(AIVEN_SERVICE, operation, resp,
+			rest_unexpected(SERVICE_AIVEN, operation, resp,
 							"no \"peering_connections\" array");
 		json_array_foreach(list, i, item)
 			vpc->peerings = lappend(vpc->peerings,
@@ -165,8 +164,8 @@ aiven_peering_response(const HttpResponse *resp, const char *operation)
 	AivenPeering *p;
 
 	if (!rest_ok(resp))
-		remote_raise(AIVEN_SERVICE, operation, resp);
-	root = rest_json(AIVEN_SERVICE, operation, resp);
+		remote_raise(SERVICE_AIVEN, operation, resp);
+	root = rest_json(SERVICE_AIVEN, operation, resp);
 	p = aiven_peering_from_json(root, resp, operation);
 	json_decref(root);
 	return p;
@@ -189,11 +188,11 @@ aiven_list_vpcs(const char *token, const char *project)
 	List	   *vpcs = NIL;
 
 	if (!rest_ok(resp))
-		remote_raise(AIVEN_SERVICE, operation, resp);
-	root = rest_json(AIVEN_SERVICE, operation, resp);
+		remote_raise(SERVICE_AIVEN, operation, resp);
+	root = rest_json(SERVICE_AIVEN, operation, resp);
 	list = json_object_get(root, "vpcs");
 	if (!json_is_array(list))
-		rest_unexpected(AIVEN_SERVICE, operation, resp, "no \"vpcs\" array");
+		rest_unexpected(SERVICE_AIVEN, operation, resp, "no \"vpcs\" array");
 	json_array_foreach(list, i, item)
 		vpcs = lappend(vpcs, aiven_vpc_from_json(item, false, resp, operation));
 	json_decref(root);
@@ -204,7 +203,7 @@ aiven_list_vpcs(const char *token, const char *project)
 static void *
 aiven_vpc_parse(const HttpResponse *resp, const char *operation)
 {
-	json_t	   *root = rest_json(AIVEN_SERVICE, operation, resp);
+	json_t	   *root = rest_json(SERVICE_AIVEN, operation, resp);
 	AivenVpc   *vpc = aiven_vpc_from_json(root, true, resp, operation);
 
 	json_decref(root);
@@ -221,7 +220,7 @@ aiven_get_vpc(const char *token, const char *project, const char *vpc_id,
 	if (aiven_absent(resp) || (project_gone_ok && resp->status == 404))
 		return NULL;
 	if (!rest_ok(resp))
-		remote_raise(AIVEN_SERVICE, operation, resp);
+		remote_raise(SERVICE_AIVEN, operation, resp);
 	return rest_parse_shared(resp, operation, aiven_vpc_parse);
 }
 
@@ -264,15 +263,15 @@ aiven_create_peering(const char *token, const char *project, const char *vpc_id,
 										   "peer_resource_group", resource_group,
 										   "peer_azure_app_id", app_id,
 										   "peer_azure_tenant_id", tenant_id));
-	HttpRequest *req = rest_request(AIVEN_SERVICE, "POST", url, "aivenv1", token, body);
+	HttpRequest *req = rest_request(SERVICE_AIVEN, "POST", url, "aivenv1", token, body);
 	HttpResponse *resp;
 
 	/* a retry in place could create a second connection after a lost answer */
 	req->no_retry = true;
 	resp = http_perform(req);
 	/* refused before anything was written: its rule retries it */
-	if (remote_error_is(AIVEN_SERVICE, resp, 409, NULL, AIVEN_VPC_BUILDING))
-		remote_raise(AIVEN_SERVICE, operation, resp);
+	if (remote_error_is(SERVICE_AIVEN, resp, 409, NULL, AIVEN_VPC_BUILDING))
+		remote_raise(SERVICE_AIVEN, operation, resp);
 	if (resp->status == 0 || resp->status == 409 || resp->status >= 500)
 		return NULL;
 	return aiven_peering_response(resp, operation);

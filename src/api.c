@@ -143,11 +143,9 @@ load_connection(int64 id, bool lock)
 }
 
 static bool
-is_azure_kind(const char *kind)
+is_azure_kind(CredentialKind kind)
 {
-	return strcmp(kind, "azure_client_secret") == 0 ||
-		strcmp(kind, "azure_token") == 0 ||
-		strcmp(kind, "azure_managed_identity") == 0;
+	return kind != CREDENTIAL_AIVEN_TOKEN;
 }
 
 /* The named credential, which must be of the right family. */
@@ -167,7 +165,8 @@ credential_for(const char *field, const char *name, bool azure)
 	if (azure != is_azure_kind(cred->kind))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s \"%s\" is a credential of kind %s", field, name, cred->kind),
+				 errmsg("%s \"%s\" is a credential of kind %s", field, name,
+						credential_kind_name(cred->kind)),
 				 errhint(azure ?
 						 "Name a credential of kind azure_client_secret, azure_token or azure_managed_identity." :
 						 "Name a credential of kind aiven_token.")));
@@ -184,9 +183,10 @@ peering_credential_set(PG_FUNCTION_ARGS)
 	Credential	cred = {0};
 	bool		has_secret;
 	char	   *secret;
+	char	   *kind;
 
 	cred.name = text_arg(fcinfo, 0, "name");
-	cred.kind = text_arg(fcinfo, 1, "kind");
+	kind = text_arg(fcinfo, 1, "kind");
 	cred.secret_file = optional_text_arg(fcinfo, 2);
 	cred.tenant_id = uuid_arg(fcinfo, 3, "tenant_id", false);
 	cred.client_id = uuid_arg(fcinfo, 4, "client_id", false);
@@ -207,26 +207,26 @@ peering_credential_set(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_RESERVED_NAME),
 				 errmsg("credential name \"%s\" is reserved", cred.name),
 				 errdetail("Names starting with \"peering_app_\" hold the secrets of the applications this extension creates.")));
-	if (strcmp(cred.kind, "aiven_token") != 0 && !is_azure_kind(cred.kind))
+	if (!credential_kind_by_name(kind, &cred.kind))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid credential kind \"%s\"", cred.kind),
+				 errmsg("invalid credential kind \"%s\"", kind),
 				 errhint("The kinds are aiven_token, azure_client_secret, azure_token and azure_managed_identity.")));
 	if (cred.secret_file != NULL && cred.secret != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("secret_file and secret cannot both be given")));
-	if (strcmp(cred.kind, "azure_managed_identity") == 0 && has_secret)
+	if (cred.kind == CREDENTIAL_AZURE_MANAGED_IDENTITY && has_secret)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a credential of kind azure_managed_identity takes no secret"),
 				 errhint("The token comes from the instance metadata service; give client_id to pick a user-assigned identity.")));
-	if (strcmp(cred.kind, "azure_managed_identity") != 0 && !has_secret)
+	if (cred.kind != CREDENTIAL_AZURE_MANAGED_IDENTITY && !has_secret)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a credential of kind %s needs secret_file", cred.kind),
+				 errmsg("a credential of kind %s needs secret_file", kind),
 				 errhint("Write the secret to a file owned by the database server's user with mode 0600 and pass its path.")));
-	if (strcmp(cred.kind, "azure_client_secret") == 0 &&
+	if (cred.kind == CREDENTIAL_AZURE_CLIENT_SECRET &&
 		(cred.tenant_id == NULL || cred.client_id == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -329,10 +329,11 @@ preflight_own_app(PeeringConn *c, Credential *azure, Credential *app)
 	MemoryContext cxt = CurrentMemoryContext;
 	GraphApplication *volatile found = NULL;
 
-	if (strcmp(app->kind, "azure_client_secret") != 0)
+	if (app->kind != CREDENTIAL_AZURE_CLIENT_SECRET)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("app_credential \"%s\" is a credential of kind %s", app->name, app->kind),
+				 errmsg("app_credential \"%s\" is a credential of kind %s", app->name,
+						credential_kind_name(app->kind)),
 				 errhint("Name an azure_client_secret credential holding the application's client id and secret: the peering needs its token in both tenants.")));
 	(void) auth_azure_token(app, c->tenant_id, AZURE_ARM);
 
@@ -397,7 +398,7 @@ preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 	ListCell   *lc;
 
 	/* a supplied token has one audience; other kinds must reach Graph too */
-	if (strcmp(azure->kind, "azure_token") != 0)
+	if (azure->kind != CREDENTIAL_AZURE_TOKEN)
 		(void) auth_azure_token(azure, NULL, AZURE_GRAPH);
 
 	tenant = arm_get_subscription_tenant(arm_token, c->subscription_id);
@@ -469,6 +470,7 @@ api_requested_connection(FunctionCallInfo fcinfo, bool create_args,
 						 Credential **azure, Credential **aiven)
 {
 	PeeringConn *c = palloc0(sizeof(PeeringConn));
+	char	   *app_role;
 
 	c->project = text_arg(fcinfo, 0, "project");
 	c->project_vpc_id = uuid_arg(fcinfo, 1, "project_vpc_id", true);
@@ -480,7 +482,7 @@ api_requested_connection(FunctionCallInfo fcinfo, bool create_args,
 		c->peering_name = optional_text_arg(fcinfo, 5);
 		c->azure_credential = text_arg(fcinfo, 6, "azure_credential");
 		c->aiven_credential = text_arg(fcinfo, 7, "aiven_credential");
-		c->app_role = text_arg(fcinfo, 8, "app_role");
+		app_role = text_arg(fcinfo, 8, "app_role");
 		c->app_credential = optional_text_arg(fcinfo, 9);
 		c->allow_forwarded_traffic = DatumGetBool(required_arg(fcinfo, 10, "allow_forwarded_traffic"));
 		c->allow_gateway_transit = DatumGetBool(required_arg(fcinfo, 11, "allow_gateway_transit"));
@@ -495,9 +497,9 @@ api_requested_connection(FunctionCallInfo fcinfo, bool create_args,
 		c->azure_credential = text_arg(fcinfo, 5, "azure_credential");
 		c->aiven_credential = text_arg(fcinfo, 6, "aiven_credential");
 		c->peering_name = PG_NARGS() > 7 ? optional_text_arg(fcinfo, 7) : NULL;
-		c->app_role = "custom";
+		app_role = (char *) app_role_name(APP_ROLE_CUSTOM);
 	}
-	c->desired = "present";
+	c->desired = DESIRED_PRESENT;
 
 	check_project(c->project);
 	check_name("resource_group", c->resource_group,
@@ -508,10 +510,10 @@ api_requested_connection(FunctionCallInfo fcinfo, bool create_args,
 	if (c->peering_name != NULL)
 		check_name("peering_name", c->peering_name,
 				   azure_peering_name_problem(c->peering_name));
-	if (strcmp(c->app_role, "custom") != 0 && strcmp(c->app_role, "network_contributor") != 0)
+	if (!app_role_by_name(app_role, &c->app_role))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid app_role \"%s\"", c->app_role),
+				 errmsg("invalid app_role \"%s\"", app_role),
 				 errhint("Use \"custom\" (a role holding only what peering needs) or \"network_contributor\".")));
 	*azure = credential_for("azure_credential", c->azure_credential, true);
 	*aiven = credential_for("aiven_credential", c->aiven_credential, false);
@@ -734,7 +736,7 @@ peering_retry(PG_FUNCTION_ARGS)
 		ereport(NOTICE,
 				(errmsg("peering connection " INT64_FORMAT " has not failed; it is due now", id)));
 	step = c->failed ? step_name(step_restart(c)) : c->step;
-	catalog_rearm(id, c->desired, step, "retry",
+	catalog_rearm(id, c->desired, step, EVENT_RETRY,
 				  psprintf("re-armed by %s at step %s", GetUserNameFromId(GetOuterUserId(), false), step));
 	peering_wake_worker_at_commit();
 	PG_RETURN_DATUM(catalog_row_datum(id));
@@ -751,15 +753,15 @@ peering_delete(PG_FUNCTION_ARGS)
 	if (step_is(c, STEP_DELETED))
 		ereport(NOTICE,
 				(errmsg("peering connection " INT64_FORMAT " is already deleted", id)));
-	else if (strcmp(c->desired, "absent") == 0 && !c->failed)
+	else if (c->desired == DESIRED_ABSENT && !c->failed)
 		ereport(NOTICE,
 				(errmsg("peering connection " INT64_FORMAT " is already being deleted", id)));
 	else
 	{
-		const char *step = strcmp(c->desired, "absent") == 0 ? c->step :
+		const char *step = c->desired == DESIRED_ABSENT ? c->step :
 			step_name(STEP_DELETE_AZURE_PEERING);
 
-		catalog_rearm(id, "absent", step, "delete",
+		catalog_rearm(id, DESIRED_ABSENT, step, EVENT_DELETE,
 					  psprintf("deletion requested by %s", GetUserNameFromId(GetOuterUserId(), false)));
 		peering_wake_worker_at_commit();
 	}

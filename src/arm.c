@@ -21,7 +21,6 @@
 #include "util.h"
 #include "arm.h"
 
-#define ARM_SERVICE		"arm"
 
 /* A list that pages on beyond this is not a list we asked for. */
 #define ARM_MAX_PAGES	1000
@@ -73,7 +72,7 @@ arm_check_link(const char *url, const char *operation, const HttpResponse *resp)
 
 	if (pg_strncasecmp(url, base, len) != 0 ||
 		(url[len] != '/' && url[len] != '?' && url[len] != '\0'))
-		rest_unexpected(ARM_SERVICE, operation, resp,
+		rest_unexpected(SERVICE_ARM, operation, resp,
 						"a link points outside peering.arm_url");
 }
 
@@ -82,7 +81,7 @@ static HttpResponse *
 arm_send(const char *token, const char *aux_token, const char *method,
 		 const char *url, const char *body)
 {
-	HttpRequest *req = rest_request(ARM_SERVICE, method, url, "Bearer", token, body);
+	HttpRequest *req = rest_request(SERVICE_ARM, method, url, "Bearer", token, body);
 
 	if (aux_token)
 	{
@@ -111,7 +110,7 @@ arm_absent(const HttpResponse *resp)
 
 	if (resp->status != 404)
 		return false;
-	code = remote_error_code(ARM_SERVICE, resp);
+	code = remote_error_code(SERVICE_ARM, resp);
 	for (i = 0; i < lengthof(codes); i++)
 		if (strcmp(code, codes[i]) == 0)
 			return true;
@@ -127,7 +126,7 @@ arm_read(const char *token, const char *url, const char *operation)
 	if (arm_absent(resp))
 		return NULL;
 	if (!rest_ok(resp))
-		remote_raise(ARM_SERVICE, operation, resp);
+		remote_raise(SERVICE_ARM, operation, resp);
 	return resp;
 }
 
@@ -145,7 +144,7 @@ arm_delete(const char *token, const char *url, const char *operation,
 	if (arm_absent(resp))
 		return false;
 	if (!rest_ok(resp))
-		remote_raise(ARM_SERVICE, operation, resp);
+		remote_raise(SERVICE_ARM, operation, resp);
 	return resp->status != 204 || no_content_deleted;
 }
 
@@ -159,7 +158,7 @@ arm_get_page(const char *token, const char *url, const char *operation)
 	HttpResponse *resp = arm_send(token, NULL, "GET", url, NULL);
 
 	if (!rest_ok(resp))
-		remote_raise(ARM_SERVICE, operation, resp);
+		remote_raise(SERVICE_ARM, operation, resp);
 	return resp;
 }
 
@@ -172,7 +171,7 @@ arm_next_page(char *next_link, int *pages, const char *operation,
 		return NULL;
 	arm_check_link(next_link, operation, resp);
 	if (++*pages >= ARM_MAX_PAGES)
-		rest_unexpected(ARM_SERVICE, operation, resp, "the list does not end");
+		rest_unexpected(SERVICE_ARM, operation, resp, "the list does not end");
 	return next_link;
 }
 
@@ -186,13 +185,13 @@ arm_each_item(const char *token, const char *url, const char *operation,
 	while (url != NULL)
 	{
 		HttpResponse *resp = arm_get_page(token, url, operation);
-		json_t	   *root = rest_json(ARM_SERVICE, operation, resp);
+		json_t	   *root = rest_json(SERVICE_ARM, operation, resp);
 		json_t	   *list = json_object_get(root, "value");
 		json_t	   *item;
 		size_t		i;
 
 		if (!json_is_array(list))
-			rest_unexpected(ARM_SERVICE, operation, resp, "no \"value\" array");
+			rest_unexpected(SERVICE_ARM, operation, resp, "no \"value\" array");
 		json_array_foreach(list, i, item)
 		{
 			if (visit(item, resp, arg))
@@ -255,7 +254,7 @@ arm_role_definition_from(json_t *obj, const HttpResponse *resp,
 	def->role_name = json_get_text(obj, "properties.roleName");
 	def->type = json_get_text(obj, "properties.type");
 	if (!def->id || !def->name || !def->role_name)
-		rest_unexpected(ARM_SERVICE, operation, resp,
+		rest_unexpected(SERVICE_ARM, operation, resp,
 						"the role definition lacks \"id\", \"name\" or \"properties.roleName\"");
 	return def;
 }
@@ -264,7 +263,7 @@ arm_role_definition_from(json_t *obj, const HttpResponse *resp,
 static ArmRoleDefinition *
 arm_role_definition_response(const HttpResponse *resp, const char *operation)
 {
-	json_t	   *root = rest_json(ARM_SERVICE, operation, resp);
+	json_t	   *root = rest_json(SERVICE_ARM, operation, resp);
 	ArmRoleDefinition *def = arm_role_definition_from(root, resp, operation);
 
 	json_decref(root);
@@ -295,7 +294,7 @@ arm_peering_from(json_t *root, const HttpResponse *resp, const char *operation)
 	if (resp->async_operation)
 		peering->async_operation = pstrdup(resp->async_operation);
 	if (!peering->id || !peering->name || !peering->peering_state)
-		rest_unexpected(ARM_SERVICE, operation, resp,
+		rest_unexpected(SERVICE_ARM, operation, resp,
 						"the peering lacks \"id\", \"name\" or \"properties.peeringState\"");
 	return peering;
 }
@@ -304,7 +303,7 @@ arm_peering_from(json_t *root, const HttpResponse *resp, const char *operation)
 static ArmPeering *
 arm_peering_response(const HttpResponse *resp, const char *operation)
 {
-	json_t	   *root = rest_json(ARM_SERVICE, operation, resp);
+	json_t	   *root = rest_json(SERVICE_ARM, operation, resp);
 	ArmPeering *peering = arm_peering_from(root, resp, operation);
 
 	json_decref(root);
@@ -329,7 +328,7 @@ arm_get_subscription_tenant(const char *token, const char *subscription)
 		return NULL;
 	tenant = json_get_text(sub, "tenantId");
 	if (tenant == NULL)
-		rest_unexpected(ARM_SERVICE, operation, page,
+		rest_unexpected(SERVICE_ARM, operation, page,
 						"the subscription lacks \"tenantId\"");
 	json_decref(sub);
 	return tenant;
@@ -379,12 +378,12 @@ arm_get_foreign_subscription_tenant(const char *token, const char *subscription)
 	HttpResponse *resp = arm_send(token, NULL, "GET",
 								  arm_url(path, ARM_API_SUBSCRIPTIONS, NULL), NULL);
 
-	if (remote_error_is(ARM_SERVICE, resp, 401, "InvalidAuthenticationTokenTenant", NULL))
+	if (remote_error_is(SERVICE_ARM, resp, 401, "InvalidAuthenticationTokenTenant", NULL))
 		return arm_challenge_tenant(resp->www_authenticate);
 	/* the token's own tenant, or no such subscription: no other tenant */
 	if (rest_ok(resp) || resp->status == 403 || resp->status == 404)
 		return NULL;
-	remote_raise(ARM_SERVICE, operation, resp);
+	remote_raise(SERVICE_ARM, operation, resp);
 }
 
 ArmVnet *
@@ -406,25 +405,25 @@ arm_get_vnet(const char *token, const char *subscription,
 
 	if (resp == NULL)
 		return NULL;
-	root = rest_json(ARM_SERVICE, operation, resp);
+	root = rest_json(SERVICE_ARM, operation, resp);
 	result = palloc0(sizeof(ArmVnet));
 	result->id = json_get_text(root, "id");
 	result->name = json_get_text(root, "name");
 	result->location = json_get_text(root, "location");
 	if (!result->id || !result->name || !result->location)
-		rest_unexpected(ARM_SERVICE, operation, resp,
+		rest_unexpected(SERVICE_ARM, operation, resp,
 						"the virtual network lacks \"id\", \"name\" or \"location\"");
 
 	prefixes = json_object_get(json_object_get(json_object_get(root, "properties"),
 											   "addressSpace"),
 							   "addressPrefixes");
 	if (!json_is_array(prefixes))
-		rest_unexpected(ARM_SERVICE, operation, resp,
+		rest_unexpected(SERVICE_ARM, operation, resp,
 						"no \"properties.addressSpace.addressPrefixes\" array");
 	json_array_foreach(prefixes, i, prefix)
 	{
 		if (!json_is_string(prefix))
-			rest_unexpected(ARM_SERVICE, operation, resp,
+			rest_unexpected(SERVICE_ARM, operation, resp,
 							"an address prefix is not a string");
 		result->address_prefixes = lappend(result->address_prefixes,
 										   pstrdup(json_string_value(prefix)));
@@ -509,11 +508,11 @@ arm_put_role_definition(const char *token, const char *subscription,
 							ARM_API_AUTHORIZATION, NULL),
 					body);
 	if (resp->status == 409 &&
-		strcmp(remote_error_code(ARM_SERVICE, resp),
+		strcmp(remote_error_code(SERVICE_ARM, resp),
 			   "RoleDefinitionWithSameNameExists") == 0)
 		return NULL;
 	if (!rest_ok(resp))
-		remote_raise(ARM_SERVICE, operation, resp);
+		remote_raise(SERVICE_ARM, operation, resp);
 	return arm_role_definition_response(resp, operation);
 }
 
@@ -533,10 +532,10 @@ arm_delete_role_definition(const char *token, const char *subscription,
 
 	if (arm_absent(resp) || resp->status == 204)
 		return ARM_ROLE_GONE;
-	if (remote_error_is(ARM_SERVICE, resp, 409, "RoleDefinitionHasAssignments", NULL))
+	if (remote_error_is(SERVICE_ARM, resp, 409, "RoleDefinitionHasAssignments", NULL))
 		return ARM_ROLE_IN_USE;
 	if (!rest_ok(resp))
-		remote_raise(ARM_SERVICE, operation, resp);
+		remote_raise(SERVICE_ARM, operation, resp);
 	return ARM_ROLE_DELETED;
 }
 
@@ -562,19 +561,19 @@ arm_put_role_assignment(const char *token, const char *scope, const char *guid,
 	json_t	   *root;
 
 	if (resp->status == 409 &&
-		strcmp(remote_error_code(ARM_SERVICE, resp), "RoleAssignmentExists") == 0)
+		strcmp(remote_error_code(SERVICE_ARM, resp), "RoleAssignmentExists") == 0)
 	{
 		/* id and name of the existing assignment are unknown: left NULL */
 		ra->existed = true;
 		return ra;
 	}
 	if (!rest_ok(resp))
-		remote_raise(ARM_SERVICE, operation, resp);
-	root = rest_json(ARM_SERVICE, operation, resp);
+		remote_raise(SERVICE_ARM, operation, resp);
+	root = rest_json(SERVICE_ARM, operation, resp);
 	ra->id = json_get_text(root, "id");
 	ra->name = json_get_text(root, "name");
 	if (!ra->id || !ra->name)
-		rest_unexpected(ARM_SERVICE, operation, resp,
+		rest_unexpected(SERVICE_ARM, operation, resp,
 						"the role assignment lacks \"id\" or \"name\"");
 	json_decref(root);
 	return ra;
@@ -621,7 +620,7 @@ arm_put_peering(const char *token, const char *aux_token, const char *vnet_id,
 								  body);
 
 	if (!rest_ok(resp))
-		remote_raise(ARM_SERVICE, operation, resp);
+		remote_raise(SERVICE_ARM, operation, resp);
 	return arm_peering_response(resp, operation);
 }
 
@@ -662,14 +661,14 @@ typedef struct ArmPeeringPage
 static void *
 arm_peering_page_parse(const HttpResponse *resp, const char *operation)
 {
-	json_t	   *root = rest_json(ARM_SERVICE, operation, resp);
+	json_t	   *root = rest_json(SERVICE_ARM, operation, resp);
 	json_t	   *list = json_object_get(root, "value");
 	json_t	   *item;
 	size_t		i;
 	ArmPeeringPage *page = palloc0(sizeof(ArmPeeringPage));
 
 	if (!json_is_array(list))
-		rest_unexpected(ARM_SERVICE, operation, resp, "no \"value\" array");
+		rest_unexpected(SERVICE_ARM, operation, resp, "no \"value\" array");
 	json_array_foreach(list, i, item)
 		page->peerings = lappend(page->peerings, arm_peering_from(item, resp, operation));
 	page->next_link = json_get_text(root, "nextLink");
@@ -751,15 +750,15 @@ arm_get_operation(const char *token, const char *url)
 
 	arm_check_link(url, operation, NULL);
 	resp = arm_send(token, NULL, "GET", url, NULL);
-	if (remote_error_is(ARM_SERVICE, resp, 403, "AuthorizationFailed", NULL))
+	if (remote_error_is(SERVICE_ARM, resp, 403, "AuthorizationFailed", NULL))
 		return NULL;
 	if (!rest_ok(resp))
-		remote_raise(ARM_SERVICE, operation, resp);
-	root = rest_json(ARM_SERVICE, operation, resp);
+		remote_raise(SERVICE_ARM, operation, resp);
+	root = rest_json(SERVICE_ARM, operation, resp);
 	op = palloc0(sizeof(ArmOperation));
 	op->status = json_get_text(root, "status");
 	if (op->status == NULL)
-		rest_unexpected(ARM_SERVICE, operation, resp, "no \"status\"");
+		rest_unexpected(SERVICE_ARM, operation, resp, "no \"status\"");
 	op->error_code = json_get_text(root, "error.code");
 	op->error_message = json_get_text(root, "error.message");
 	json_decref(root);

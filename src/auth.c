@@ -68,10 +68,32 @@ typedef enum SecretFileProblem
 static HTAB *token_cache = NULL;
 static MemoryContext token_context = NULL;
 
-static const char *
-credential_kind(const Credential *cred)
+static const char *const credential_kind_names[CREDENTIAL_KINDS] = {
+	[CREDENTIAL_AIVEN_TOKEN] = "aiven_token",
+	[CREDENTIAL_AZURE_CLIENT_SECRET] = "azure_client_secret",
+	[CREDENTIAL_AZURE_TOKEN] = "azure_token",
+	[CREDENTIAL_AZURE_MANAGED_IDENTITY] = "azure_managed_identity",
+};
+
+const char *
+credential_kind_name(CredentialKind kind)
 {
-	return cred->kind ? cred->kind : "";
+	Assert(kind >= 0 && kind < CREDENTIAL_KINDS);
+	return credential_kind_names[kind];
+}
+
+bool
+credential_kind_by_name(const char *name, CredentialKind *kind)
+{
+	int			i;
+
+	for (i = 0; i < CREDENTIAL_KINDS; i++)
+		if (name != NULL && strcmp(credential_kind_names[i], name) == 0)
+		{
+			*kind = (CredentialKind) i;
+			return true;
+		}
+	return false;
 }
 
 /* ---- secrets ---- */
@@ -222,11 +244,11 @@ auth_read_secret(const Credential *cred)
 char *
 auth_aiven_token(const Credential *cred)
 {
-	if (strcmp(credential_kind(cred), "aiven_token") != 0)
+	if (cred->kind != CREDENTIAL_AIVEN_TOKEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("credential \"%s\" is of kind \"%s\", not aiven_token",
-						cred->name, credential_kind(cred))));
+						cred->name, credential_kind_name(cred->kind))));
 	return auth_read_secret(cred);
 }
 
@@ -351,7 +373,7 @@ token_from_response(HttpResponse *resp, const char *operation, time_t started,
 	long		lifetime = 0;
 
 	if (resp->status != 200)
-		remote_raise("login", operation, resp);
+		remote_raise(SERVICE_LOGIN, operation, resp);
 
 	root = json_parse_body(resp);
 	token = json_get_text(root, "access_token");
@@ -364,7 +386,7 @@ token_from_response(HttpResponse *resp, const char *operation, time_t started,
 		json_decref(root);
 
 	if (token == NULL || token[0] == '\0')
-		remote_raise("login", operation, resp);
+		remote_raise(SERVICE_LOGIN, operation, resp);
 
 	/* the body held the token; it is of no further use */
 	explicit_bzero(resp->body, resp->body_len);
@@ -401,7 +423,7 @@ token_fetch_client_secret(const Credential *cred, const char *tenant,
 	explicit_bzero(escaped, strlen(escaped));
 	pfree(escaped);
 
-	req.service = "login";
+	req.service = SERVICE_LOGIN;
 	req.method = "POST";
 	req.url = psprintf("%s/%s/oauth2/v2.0/token",
 					   rest_base_url(peering_login_url), http_escape(tenant));
@@ -441,7 +463,7 @@ token_fetch_managed_identity(const Credential *cred, const char *tenant,
 	/* IMDS wants the v1 resource URI: the scope without ".default" */
 	resource = pnstrdup(scope, strlen(scope) - strlen(".default"));
 
-	req.service = "login";
+	req.service = SERVICE_LOGIN;
 	req.method = "GET";
 	req.url = psprintf(IMDS_TOKEN_URL "&resource=%s%s%s",
 					   http_escape(resource),
@@ -472,7 +494,7 @@ check_home_tenant(const Credential *cred, const char *tenant)
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("credential \"%s\" of kind \"%s\" cannot get a token for tenant %s",
-					cred->name, credential_kind(cred), tenant),
+					cred->name, credential_kind_name(cred->kind), tenant),
 			 errdetail("It only works in its own tenant %s.", cred->tenant_id),
 			 errhint("Cross-tenant steps need an azure_client_secret credential of a multi-tenant application.")));
 }
@@ -480,8 +502,7 @@ check_home_tenant(const Credential *cred, const char *tenant)
 char *
 auth_azure_token(const Credential *cred, const char *tenant, AzureAudience aud)
 {
-	const char *kind = credential_kind(cred);
-	bool		managed_identity = (strcmp(kind, "azure_managed_identity") == 0);
+	bool		managed_identity = (cred->kind == CREDENTIAL_AZURE_MANAGED_IDENTITY);
 	char		key[TOKEN_KEY_LEN];
 	bool		cacheable;
 	char	   *token;
@@ -491,17 +512,17 @@ auth_azure_token(const Credential *cred, const char *tenant, AzureAudience aud)
 		tenant = cred->tenant_id;
 
 	/* the secret is the token itself: nothing to fetch or cache */
-	if (strcmp(kind, "azure_token") == 0)
+	if (cred->kind == CREDENTIAL_AZURE_TOKEN)
 	{
 		check_home_tenant(cred, tenant);
 		return auth_read_secret(cred);
 	}
 
-	if (!managed_identity && strcmp(kind, "azure_client_secret") != 0)
+	if (!managed_identity && cred->kind != CREDENTIAL_AZURE_CLIENT_SECRET)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("credential \"%s\" of kind \"%s\" cannot provide an Azure token",
-						cred->name, kind),
+						cred->name, credential_kind_name(cred->kind)),
 				 errhint("Use a credential of kind azure_client_secret, azure_token or azure_managed_identity.")));
 
 	if (tenant == NULL || tenant[0] == '\0')

@@ -121,8 +121,60 @@ conn_copy(const PeeringConn *src)
 	return c;
 }
 
+
+const char *
+conn_desired_name(ConnDesired desired)
+{
+	return desired == DESIRED_ABSENT ? "absent" : "present";
+}
+
+static const char *const app_role_names[] = {
+	[APP_ROLE_CUSTOM] = "custom",
+	[APP_ROLE_NETWORK_CONTRIBUTOR] = "network_contributor",
+};
+
+const char *
+app_role_name(AppRole role)
+{
+	Assert(role >= 0 && role < (int) lengthof(app_role_names));
+	return app_role_names[role];
+}
+
+bool
+app_role_by_name(const char *name, AppRole *role)
+{
+	int			i;
+
+	for (i = 0; i < (int) lengthof(app_role_names); i++)
+		if (name != NULL && strcmp(app_role_names[i], name) == 0)
+		{
+			*role = (AppRole) i;
+			return true;
+		}
+	return false;
+}
+
+/* The names of the event kinds, as peering.events.kind holds them. */
+static const char *
+event_kind_name(EventKind kind)
+{
+	static const char *const names[EVENT_KINDS] = {
+		[EVENT_CREATED] = "created",
+		[EVENT_STEP] = "step",
+		[EVENT_STATE] = "state",
+		[EVENT_ERROR] = "error",
+		[EVENT_FAILED] = "failed",
+		[EVENT_RETRY] = "retry",
+		[EVENT_DELETE] = "delete",
+		[EVENT_DRIFT] = "drift",
+		[EVENT_REPAIR] = "repair",
+	};
+
+	Assert(kind >= 0 && kind < EVENT_KINDS);
+	return names[kind];
+}
 void
-conn_event(PeeringConn *c, const char *kind, const char *message,
+conn_event(PeeringConn *c, EventKind kind, const char *message,
 		   const char *error_code, const char *request_id)
 {
 	PeeringEvent *e = palloc0(sizeof(PeeringEvent));
@@ -151,9 +203,10 @@ catalog_count_recent_repairs(int64 id)
 
 	spi_arg_int8(&args, id);
 	spi_arg_int4(&args, peering_transient_retry_budget);
+	spi_arg_text(&args, event_kind_name(EVENT_REPAIR));
 	catalog_enter(&scope);
 	catalog_exec("SELECT count(*)::integer AS n FROM peering.events"
-				 " WHERE connection_id = $1 AND kind = 'repair'"
+				 " WHERE connection_id = $1 AND kind = $3"
 				 "   AND at > now() - $2 * interval '1 s'",
 				 &args, SPI_OK_SELECT);
 	spi_result_field(0, "n", COLUMN_INT4, &n, CurrentMemoryContext);
@@ -328,7 +381,7 @@ insert_event(const PeeringConn *c, const PeeringEvent *e)
 	QueryArgs	args = {0};
 
 	spi_arg_int8(&args, c->id);
-	spi_arg_text(&args, e->kind);
+	spi_arg_text(&args, event_kind_name(e->kind));
 	spi_arg_text(&args, e->step);
 	spi_arg_text(&args, c->state);
 	spi_arg_text(&args, c->azure_peering_state);
@@ -454,7 +507,7 @@ catalog_save(PeeringConn *before, PeeringConn *after, bool progress, bool keep_c
 
 	if (!peering_str_same(before->state, after->state) ||
 		!peering_str_same(before->azure_peering_state, after->azure_peering_state))
-		conn_event(after, "state",
+		conn_event(after, EVENT_STATE,
 				   psprintf("Aiven state %s, Azure peering %s",
 							after->state ? after->state : "none",
 							after->azure_peering_state ? after->azure_peering_state : "none"),
@@ -495,7 +548,7 @@ catalog_record_save_failure(int64 id, const char *message)
  * For the SQL entry points
  * ---------------------------------------------------------------- */
 
-static void record_user_change(int64 id, const char *kind, const char *message);
+static void record_user_change(int64 id, EventKind kind, const char *message);
 
 /* Id of a live connection of the same VPC and VNet, or 0. */
 int64
@@ -551,20 +604,20 @@ catalog_insert(PeeringConn *c)
 						  cols.data, vals.data),
 				 &args, SPI_OK_INSERT_RETURNING);
 	c->id = spi_result_int8(0, "id");
-	record_user_change(c->id, "created", "peering requested");
+	record_user_change(c->id, EVENT_CREATED, "peering requested");
 	catalog_leave(&scope);
 	return c->id;
 }
 
 void
-catalog_rearm(int64 id, const char *desired, const char *step,
-			  const char *kind, const char *message)
+catalog_rearm(int64 id, ConnDesired desired, const char *step,
+			  EventKind kind, const char *message)
 {
 	CatalogScope scope;
 	QueryArgs	args = {0};
 
 	spi_arg_int8(&args, id);
-	spi_arg_text(&args, desired);
+	spi_arg_text(&args, conn_desired_name(desired));
 	spi_arg_text(&args, step);
 	catalog_enter(&scope);
 	catalog_exec("UPDATE peering.connections"
@@ -585,12 +638,12 @@ catalog_rearm(int64 id, const char *desired, const char *step,
  * NOTIFY, for changes made by the SQL entry points.  Inside catalog scope.
  */
 static void
-record_user_change(int64 id, const char *kind, const char *message)
+record_user_change(int64 id, EventKind kind, const char *message)
 {
 	QueryArgs	args = {0};
 
 	spi_arg_int8(&args, id);
-	spi_arg_text(&args, kind);
+	spi_arg_text(&args, event_kind_name(kind));
 	spi_arg_text(&args, message);
 	catalog_exec("INSERT INTO peering.events (connection_id, kind, step, state,"
 				 "   azure_peering_state, message)"

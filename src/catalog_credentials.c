@@ -39,6 +39,7 @@ catalog_get_credential(const char *name, bool missing_ok)
 	CatalogScope scope;
 	QueryArgs	args = {0};
 	Credential *cred = NULL;
+	char	   *kind;
 
 	spi_arg_text(&args, name);
 	catalog_enter(&scope);
@@ -51,7 +52,9 @@ catalog_get_credential(const char *name, bool missing_ok)
 
 		cred = MemoryContextAllocZero(cxt, sizeof(Credential));
 		spi_result_field(0, "name", COLUMN_TEXT, &cred->name, cxt);
-		spi_result_field(0, "kind", COLUMN_TEXT, &cred->kind, cxt);
+		spi_result_field(0, "kind", COLUMN_TEXT, &kind, cxt);
+		if (!credential_kind_by_name(kind, &cred->kind))
+			elog(ERROR, "credential \"%s\" has an unknown kind \"%s\"", cred->name, kind);
 		spi_result_field(0, "tenant_id", COLUMN_UUID, &cred->tenant_id, cxt);
 		spi_result_field(0, "client_id", COLUMN_UUID, &cred->client_id, cxt);
 		spi_result_field(0, "secret_file", COLUMN_TEXT, &cred->secret_file, cxt);
@@ -129,7 +132,7 @@ upsert_credential(const Credential *cred, bool internal)
 	QueryArgs	args = {0};
 
 	spi_arg_text(&args, cred->name);
-	spi_arg_text(&args, cred->kind);
+	spi_arg_text(&args, credential_kind_name(cred->kind));
 	spi_arg_uuid(&args, cred->tenant_id);
 	spi_arg_uuid(&args, cred->client_id);
 	spi_arg_text(&args, cred->secret_file);
@@ -153,7 +156,7 @@ catalog_store_app_secret(const PeeringConn *c)
 	Credential	cred = {0};
 
 	cred.name = psprintf(APP_CREDENTIAL_FMT, c->id);
-	cred.kind = "azure_client_secret";
+	cred.kind = CREDENTIAL_AZURE_CLIENT_SECRET;
 	cred.tenant_id = c->tenant_id;
 	cred.client_id = c->app_id;
 	cred.secret = c->attempt.new_app_secret;

@@ -63,6 +63,8 @@ static const KindInfo kinds[] = {
 	[COLUMN_BOOL] = {BOOLOID},
 	[COLUMN_INT4] = {INT4OID},
 	[COLUMN_TIMESTAMPTZ] = {TIMESTAMPTZOID},
+	[COLUMN_DESIRED] = {TEXTOID},
+	[COLUMN_APP_ROLE] = {TEXTOID},
 };
 
 /*
@@ -140,6 +142,10 @@ spi_field_to_datum(ColumnKind kind, const void *field, bool *isnull)
 		case COLUMN_TIMESTAMPTZ:
 			*isnull = *(const TimestampTz *) field == 0;
 			return TimestampTzGetDatum(*(const TimestampTz *) field);
+		case COLUMN_DESIRED:
+			return CStringGetTextDatum(conn_desired_name(*(const ConnDesired *) field));
+		case COLUMN_APP_ROLE:
+			return CStringGetTextDatum(app_role_name(*(const AppRole *) field));
 	}
 	pg_unreachable();
 }
@@ -171,6 +177,16 @@ spi_field_from_datum(ColumnKind kind, void *field, Datum value, bool isnull)
 			break;
 		case COLUMN_TIMESTAMPTZ:
 			*(TimestampTz *) field = isnull ? 0 : DatumGetTimestampTz(value);
+			break;
+		case COLUMN_DESIRED:
+			/* the column's CHECK admits only the two */
+			*(ConnDesired *) field = !isnull &&
+				strcmp(TextDatumGetCString(value), conn_desired_name(DESIRED_ABSENT)) == 0 ?
+				DESIRED_ABSENT : DESIRED_PRESENT;
+			break;
+		case COLUMN_APP_ROLE:
+			if (isnull || !app_role_by_name(TextDatumGetCString(value), (AppRole *) field))
+				elog(ERROR, "peering.connections.app_role holds an unknown role");
 			break;
 	}
 }
@@ -210,6 +226,10 @@ spi_fields_equal(ColumnKind kind, const void *a, const void *b)
 			return *(const int32 *) a == *(const int32 *) b;
 		case COLUMN_TIMESTAMPTZ:
 			return *(const TimestampTz *) a == *(const TimestampTz *) b;
+		case COLUMN_DESIRED:
+			return *(const ConnDesired *) a == *(const ConnDesired *) b;
+		case COLUMN_APP_ROLE:
+			return *(const AppRole *) a == *(const AppRole *) b;
 	}
 	pg_unreachable();
 }

@@ -186,7 +186,7 @@ static bool
 request_is_write(const HttpRequest *req)
 {
 	return req->method != NULL && strcmp(req->method, "GET") != 0 &&
-		strcmp(req->service, "login") != 0;
+		req->service != SERVICE_LOGIN;
 }
 
 static bool
@@ -196,7 +196,7 @@ request_is_shareable(const HttpRequest *req)
 	ListCell   *lc;
 
 	if (strcmp(method, "GET") == 0 || strcmp(method, "PUT") == 0 ||
-		strcmp(method, "DELETE") == 0 || strcmp(req->service, "login") == 0)
+		strcmp(method, "DELETE") == 0 || req->service == SERVICE_LOGIN)
 		return true;
 	if (strcmp(method, "PATCH") == 0)
 		foreach(lc, req->headers)
@@ -212,7 +212,7 @@ request_subscription(const HttpRequest *req)
 	const char *p;
 	size_t		len;
 
-	if (strcmp(req->service, "arm") != 0 ||
+	if (req->service != SERVICE_ARM ||
 		(p = strstr(req->url, "/subscriptions/")) == NULL)
 		return NULL;
 	p += strlen("/subscriptions/");

@@ -186,7 +186,7 @@ engine_apply_outcome(PeeringConn *c, StepResult *r)
 	switch (r->outcome)
 	{
 		case STEP_ADVANCED:
-			conn_event(c, "step", r->message, NULL, NULL);
+			conn_event(c, EVENT_STEP, r->message, NULL, NULL);
 			c->step = pstrdup(step_name(r->next));
 			clear_retry(c);
 			c->step_since = now;
@@ -200,7 +200,7 @@ engine_apply_outcome(PeeringConn *c, StepResult *r)
 			c->last_error = error_text(r);
 			c->last_error_code = r->error_code;
 			c->next_attempt_at = next_retry(c, r, now);
-			conn_event(c, "error",
+			conn_event(c, EVENT_ERROR,
 					   psprintf("%s; retrying (%s) until %s", c->last_error,
 								c->retry_class, timestamptz_to_str(c->retry_until)),
 					   r->error_code, r->request_id);
@@ -216,7 +216,7 @@ engine_apply_outcome(PeeringConn *c, StepResult *r)
 			c->last_error = error_text(r);
 			c->last_error_code = r->error_code;
 			c->next_attempt_at = 0;
-			conn_event(c, step_is(c, STEP_ACTIVE) ? "drift" : "failed",
+			conn_event(c, step_is(c, STEP_ACTIVE) ? EVENT_DRIFT : EVENT_FAILED,
 					   c->last_error, r->error_code, r->request_id);
 			break;
 	}

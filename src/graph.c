@@ -19,7 +19,6 @@
 #include "rest.h"
 #include "graph.h"
 
-#define GRAPH_SERVICE	"graph"
 
 /* ----------------------------------------------------------------------
  * Helpers
@@ -47,7 +46,7 @@ graph_send(const char *token, const char *method, const char *path,
 		   const char *body, bool upsert, bool no_retry)
 {
 	char	   *url = psprintf("%s/v1.0%s", rest_base_url(peering_graph_url), path);
-	HttpRequest *req = rest_request(GRAPH_SERVICE, method, url, "Bearer",
+	HttpRequest *req = rest_request(SERVICE_GRAPH, method, url, "Bearer",
 									token, body);
 
 	if (upsert)
@@ -66,7 +65,7 @@ graph_read(const char *token, const char *path, const char *operation,
 	if (missing_ok && resp->status == 404)
 		return NULL;
 	if (!rest_ok(resp))
-		remote_raise(GRAPH_SERVICE, operation, resp);
+		remote_raise(SERVICE_GRAPH, operation, resp);
 	return resp;
 }
 
@@ -84,12 +83,12 @@ graph_upsert(const char *token, const char *path, const char *body,
 
 	*created = (resp->status == 201);
 	if (taken_marker != NULL &&
-		remote_error_is(GRAPH_SERVICE, resp, 400, "Request_BadRequest", taken_marker))
+		remote_error_is(SERVICE_GRAPH, resp, 400, "Request_BadRequest", taken_marker))
 		return NULL;
 	if (resp->status == 204)
 		return graph_read(token, path, operation, false);
 	if (!rest_ok(resp))
-		remote_raise(GRAPH_SERVICE, operation, resp);
+		remote_raise(SERVICE_GRAPH, operation, resp);
 	return resp;
 }
 
@@ -102,7 +101,7 @@ graph_delete(const char *token, const char *path, const char *operation)
 	if (resp->status == 404)
 		return false;
 	if (!rest_ok(resp))
-		remote_raise(GRAPH_SERVICE, operation, resp);
+		remote_raise(SERVICE_GRAPH, operation, resp);
 	return true;
 }
 
@@ -123,7 +122,7 @@ graph_application_parse(json_t *root, const HttpResponse *resp,
 	app->sign_in_audience = json_get_text(root, "signInAudience");
 	app->created = created;
 	if (!app->id || !app->app_id)
-		rest_unexpected(GRAPH_SERVICE, operation, resp,
+		rest_unexpected(SERVICE_GRAPH, operation, resp,
 						"the application lacks \"id\" or \"appId\"");
 
 	creds = json_object_get(root, "passwordCredentials");
@@ -132,7 +131,7 @@ graph_application_parse(json_t *root, const HttpResponse *resp,
 		char	   *key_id = json_get_text(cred, "keyId");
 
 		if (key_id == NULL)
-			rest_unexpected(GRAPH_SERVICE, operation, resp,
+			rest_unexpected(SERVICE_GRAPH, operation, resp,
 							"a password credential lacks \"keyId\"");
 		app->password_key_ids = lappend(app->password_key_ids, key_id);
 	}
@@ -143,7 +142,7 @@ static GraphApplication *
 graph_application_from(const HttpResponse *resp, const char *operation,
 					   bool created)
 {
-	json_t	   *root = rest_json(GRAPH_SERVICE, operation, resp);
+	json_t	   *root = rest_json(SERVICE_GRAPH, operation, resp);
 	GraphApplication *app = graph_application_parse(root, resp, operation, created);
 
 	json_decref(root);
@@ -154,14 +153,14 @@ static GraphServicePrincipal *
 graph_service_principal_from(const HttpResponse *resp, const char *operation,
 							 bool created)
 {
-	json_t	   *root = rest_json(GRAPH_SERVICE, operation, resp);
+	json_t	   *root = rest_json(SERVICE_GRAPH, operation, resp);
 	GraphServicePrincipal *sp = palloc0(sizeof(GraphServicePrincipal));
 
 	sp->id = json_get_text(root, "id");
 	sp->app_id = json_get_text(root, "appId");
 	sp->created = created;
 	if (!sp->id || !sp->app_id)
-		rest_unexpected(GRAPH_SERVICE, operation, resp,
+		rest_unexpected(SERVICE_GRAPH, operation, resp,
 						"the service principal lacks \"id\" or \"appId\"");
 	json_decref(root);
 	return sp;
@@ -202,7 +201,7 @@ graph_find_deleted_application(const char *token, const char *unique_name)
 									psprintf("/directory/deletedItems/microsoft.graph.application?$filter=%s",
 											 http_escape(filter)),
 									operation, false);
-	json_t	   *root = rest_json(GRAPH_SERVICE, operation, resp);
+	json_t	   *root = rest_json(SERVICE_GRAPH, operation, resp);
 	json_t	   *first = json_array_get(json_object_get(root, "value"), 0);
 	GraphApplication *app = NULL;
 
@@ -271,8 +270,8 @@ graph_add_password(const char *token, const char *app_object_id,
 	GraphPassword *pw;
 
 	if (!rest_ok(resp))
-		remote_raise(GRAPH_SERVICE, operation, resp);
-	root = rest_json(GRAPH_SERVICE, operation, resp);
+		remote_raise(SERVICE_GRAPH, operation, resp);
+	root = rest_json(SERVICE_GRAPH, operation, resp);
 	pw = palloc0(sizeof(GraphPassword));
 	pw->key_id = json_get_text(root, "keyId");
 	pw->secret_text = json_get_text(root, "secretText");
@@ -280,7 +279,7 @@ graph_add_password(const char *token, const char *app_object_id,
 	/* the answer held the secret: only pw keeps it, until it is stored */
 	explicit_bzero(resp->body, resp->body_len);
 	if (!pw->key_id || !pw->secret_text)
-		rest_unexpected(GRAPH_SERVICE, operation, resp,
+		rest_unexpected(SERVICE_GRAPH, operation, resp,
 						"the password credential lacks \"keyId\" or \"secretText\"");
 	json_decref(root);
 	return pw;
@@ -296,8 +295,8 @@ static bool
 graph_password_gone(const HttpResponse *resp)
 {
 	return resp->status == 404 ||
-		remote_error_is(GRAPH_SERVICE, resp, 400, "Request_ResourceNotFound", NULL) ||
-		remote_error_is(GRAPH_SERVICE, resp, 400, NULL, "No password credential found");
+		remote_error_is(SERVICE_GRAPH, resp, 400, "Request_ResourceNotFound", NULL) ||
+		remote_error_is(SERVICE_GRAPH, resp, 400, NULL, "No password credential found");
 }
 
 void
@@ -313,7 +312,7 @@ graph_remove_password(const char *token, const char *app_object_id,
 									body, false, false);
 
 	if (!rest_ok(resp) && !graph_password_gone(resp))
-		remote_raise(GRAPH_SERVICE, operation, resp);
+		remote_raise(SERVICE_GRAPH, operation, resp);
 }
 
 bool

@@ -304,7 +304,7 @@ xfer_start(HttpBatch *b, HttpTransfer *x)
 	CURLMcode	mc;
 
 	if (req->url == NULL)
-		elog(ERROR, "peering: %s request without a URL", req->service);
+		elog(ERROR, "peering: %s request without a URL", http_service_name(req->service));
 	imds = http_url_is_imds(req->url);
 
 	x->easy = curl_easy_init();
@@ -390,7 +390,7 @@ xfer_plan_next(HttpTransfer *x, TimestampTz now)
 	x->not_before = TimestampTzPlusMilliseconds(now, wait_ms);
 	x->state = XFER_WAITING;
 	elog(DEBUG1, "peering: %s %s retried in %ld ms (attempt %d of %d)",
-		 x->req->service, x->req->method ? x->req->method : "GET",
+		 http_service_name(x->req->service), x->req->method ? x->req->method : "GET",
 		 wait_ms, x->attempts + 1, HTTP_MAX_ATTEMPTS);
 }
 
@@ -425,12 +425,12 @@ xfer_log(const HttpTransfer *x, const HttpResponse *resp, TimestampTz now)
 
 	path = http_loggable_url(x->req->url);
 	elog(DEBUG1, "peering: %s %s %s -> %ld in %ld ms (request id %s)",
-		 x->req->service, x->req->method ? x->req->method : "GET", path,
+		 http_service_name(x->req->service), x->req->method ? x->req->method : "GET", path,
 		 resp->status, TimestampDifferenceMilliseconds(x->started, now),
 		 resp->request_id ? resp->request_id : "none");
 	if (resp->status == 0)
 		elog(DEBUG1, "peering: %s %s %s failed: %s",
-			 x->req->service, x->req->method ? x->req->method : "GET", path,
+			 http_service_name(x->req->service), x->req->method ? x->req->method : "GET", path,
 			 resp->error);
 	pfree(path);
 }
@@ -754,6 +754,20 @@ http_execute(const HttpRequest *const *reqs, HttpResponse **resps,
 		http_batch_end(b);
 	}
 	PG_END_TRY();
+}
+
+const char *
+http_service_name(RemoteService service)
+{
+	static const char *const names[REMOTE_SERVICES] = {
+		[SERVICE_LOGIN] = "login",
+		[SERVICE_GRAPH] = "graph",
+		[SERVICE_ARM] = "arm",
+		[SERVICE_AIVEN] = "aiven",
+	};
+
+	Assert(service >= 0 && service < REMOTE_SERVICES);
+	return names[service];
 }
 
 HttpResponse *

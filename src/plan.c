@@ -140,7 +140,7 @@ plan_custom_role(PeeringPlan *p, const char *base_name)
 static void
 plan_app_role(PeeringPlan *p)
 {
-	if (strcmp(p->c->app_role, "network_contributor") == 0)
+	if (p->c->app_role == APP_ROLE_NETWORK_CONTRIBUTOR)
 	{
 		p->app_role_id = AZURE_NETWORK_CONTRIBUTOR_ROLE;
 		plan_row(p, "exists", "built-in role Network Contributor");

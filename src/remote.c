@@ -39,9 +39,12 @@
 /* Filled in just before remote_raise() and friends throw. */
 static RemoteError last_error = {.retry_after = -1};
 
+/* The service column of a rule that holds for every service. */
+#define ANY_SERVICE		(-1)
+
 typedef struct RemoteRule
 {
-	const char *service;		/* NULL: any service */
+	int			service;		/* a RemoteService, or ANY_SERVICE */
 	long		status_min;		/* HTTP status range; 0..0: no response */
 	long		status_max;
 	const char *code;			/* remote error code (or transport class for
@@ -93,60 +96,60 @@ typedef struct RemoteRule
 /* First match wins: specific rows first, then status classes, then fallbacks. */
 static const RemoteRule remote_rules[] = {
 	/* no response at all: the code is the transport failure class */
-	{NULL, NO_RESPONSE, "tls", ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+	{ANY_SERVICE, NO_RESPONSE, "tls", ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
 	NULL, HINT_TLS, REMOTE_RETRY_NEVER},
-	{NULL, NO_RESPONSE, "timeout", ERRCODE_CONNECTION_FAILURE,
+	{ANY_SERVICE, NO_RESPONSE, "timeout", ERRCODE_CONNECTION_FAILURE,
 	NULL, HINT_TIMEOUT, REMOTE_RETRY_TRANSIENT},
-	{NULL, NO_RESPONSE, "connect", ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+	{ANY_SERVICE, NO_RESPONSE, "connect", ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
 	NULL, HINT_CONNECT, REMOTE_RETRY_TRANSIENT},
-	{NULL, NO_RESPONSE, "too_large", ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+	{ANY_SERVICE, NO_RESPONSE, "too_large", ERRCODE_PROGRAM_LIMIT_EXCEEDED,
 	NULL, NULL, REMOTE_RETRY_NEVER},
-	{NULL, NO_RESPONSE, "request", ERRCODE_INVALID_PARAMETER_VALUE,
+	{ANY_SERVICE, NO_RESPONSE, "request", ERRCODE_INVALID_PARAMETER_VALUE,
 	NULL, "Check the peering.*_url settings: only https URLs are allowed.",
 	REMOTE_RETRY_NEVER},
-	{NULL, NO_RESPONSE, NULL, ERRCODE_CONNECTION_FAILURE,
+	{ANY_SERVICE, NO_RESPONSE, NULL, ERRCODE_CONNECTION_FAILURE,
 	NULL, HINT_CONNECT, REMOTE_RETRY_TRANSIENT},
 
 	/* Microsoft Entra ID token endpoint (and IMDS) */
-	{"login", HTTP_ANY, "AADSTS7000215", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	{SERVICE_LOGIN, HTTP_ANY, "AADSTS7000215", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"invalid client secret", HINT_SECRET, REMOTE_RETRY_PROPAGATION},
-	{"login", HTTP_ANY, "AADSTS7000222", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	{SERVICE_LOGIN, HTTP_ANY, "AADSTS7000222", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"the client secret has expired",
 	"Create a new client secret and store it in the secret file of the credential.",
 	REMOTE_RETRY_NEVER},
-	{"login", HTTP_ANY, "AADSTS700016", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	{SERVICE_LOGIN, HTTP_ANY, "AADSTS700016", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"application not found in the tenant",
 	"The application has no service principal in that tenant yet, or the tenant id is wrong.",
 	REMOTE_RETRY_PROPAGATION},
-	{"login", HTTP_ANY, "AADSTS90002", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	{SERVICE_LOGIN, HTTP_ANY, "AADSTS90002", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"tenant not found", HINT_TENANT, REMOTE_RETRY_NEVER},
-	{"login", HTTP_ANY, "AADSTS900023", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	{SERVICE_LOGIN, HTTP_ANY, "AADSTS900023", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"invalid tenant identifier", HINT_TENANT, REMOTE_RETRY_NEVER},
-	{"login", HTTP_ANY, "AADSTS70011", ERRCODE_INVALID_PARAMETER_VALUE,
+	{SERVICE_LOGIN, HTTP_ANY, "AADSTS70011", ERRCODE_INVALID_PARAMETER_VALUE,
 	"invalid scope", NULL, REMOTE_RETRY_NEVER},
-	{"login", 400, 401, NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	{SERVICE_LOGIN, 400, 401, NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"authentication failed",
 	"Check tenant_id, client_id and the secret of the credential.",
 	REMOTE_RETRY_NEVER},
 
 	/* Microsoft Graph */
 	/* az CLI retries this text while a new application replicates */
-	{"graph", HTTP(403), "Authorization_RequestDenied", ERRCODE_INSUFFICIENT_PRIVILEGE,
+	{SERVICE_GRAPH, HTTP(403), "Authorization_RequestDenied", ERRCODE_INSUFFICIENT_PRIVILEGE,
 	"the application of the service principal is not in the tenant yet",
 	"Right after an application is created this is replication and is retried; for the provider's application it means the automation identity holds only Application.ReadWrite.OwnedBy: grant it Application.ReadWrite.All, or have an administrator run \"az ad sp create --id\" with peering.provider_app_id.",
 	REMOTE_RETRY_PROPAGATION, "must in the local tenant"},
-	{"graph", HTTP(403), "Authorization_RequestDenied", ERRCODE_INSUFFICIENT_PRIVILEGE,
+	{SERVICE_GRAPH, HTTP(403), "Authorization_RequestDenied", ERRCODE_INSUFFICIENT_PRIVILEGE,
 	"permission denied in Microsoft Graph",
 	"The automation identity needs the Microsoft Graph application permission Application.ReadWrite.All with admin consent, or the Application Administrator role.",
 	REMOTE_RETRY_NEVER},
-	{"graph", HTTP(404), "Request_ResourceNotFound", ERRCODE_UNDEFINED_OBJECT,
+	{SERVICE_GRAPH, HTTP(404), "Request_ResourceNotFound", ERRCODE_UNDEFINED_OBJECT,
 	"directory object not found",
 	"A directory object created moments ago can take a while to replicate.",
 	REMOTE_RETRY_PROPAGATION},
-	{"graph", HTTP(409), "Request_MultipleObjectsWithSameKeyValue", ERRCODE_DUPLICATE_OBJECT,
+	{SERVICE_GRAPH, HTTP(409), "Request_MultipleObjectsWithSameKeyValue", ERRCODE_DUPLICATE_OBJECT,
 	"a directory object with the same key already exists", NULL,
 	REMOTE_RETRY_NEVER},
-	{"graph", HTTP(401), "InvalidAuthenticationToken", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	{SERVICE_GRAPH, HTTP(401), "InvalidAuthenticationToken", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"invalid access token",
 	"The token must be issued for Microsoft Graph in the tenant of the application.",
 	REMOTE_RETRY_NEVER},
@@ -156,143 +159,143 @@ static const RemoteRule remote_rules[] = {
 	 * service principal created for an application that has not replicated
 	 * yet (az CLI retries on " does not reference ").
 	 */
-	{"graph", HTTP(400), "Request_BadRequest", ERRCODE_UNDEFINED_OBJECT,
+	{SERVICE_GRAPH, HTTP(400), "Request_BadRequest", ERRCODE_UNDEFINED_OBJECT,
 	"the application has not replicated yet", HINT_REPLICATION,
 	REMOTE_RETRY_PROPAGATION, "NoBackingApplicationObject"},
-	{"graph", HTTP(400), "Request_BadRequest", ERRCODE_UNDEFINED_OBJECT,
+	{SERVICE_GRAPH, HTTP(400), "Request_BadRequest", ERRCODE_UNDEFINED_OBJECT,
 	"the application has not replicated yet", HINT_REPLICATION,
 	REMOTE_RETRY_PROPAGATION, " does not reference a valid application object"},
-	{"graph", HTTP(400), "Request_BadRequest", ERRCODE_DUPLICATE_OBJECT,
+	{SERVICE_GRAPH, HTTP(400), "Request_BadRequest", ERRCODE_DUPLICATE_OBJECT,
 	"another directory object holds the same unique name",
 	"A deleted application keeps its uniqueName for 30 days in the recycle bin (/directory/deletedItems); restore or permanently delete it.",
 	REMOTE_RETRY_NEVER, "same value for property uniqueName"},
 
 	/* Azure Resource Manager */
-	{"arm", HTTP(403), "AuthorizationFailed", ERRCODE_INSUFFICIENT_PRIVILEGE,
+	{SERVICE_ARM, HTTP(403), "AuthorizationFailed", ERRCODE_INSUFFICIENT_PRIVILEGE,
 	"permission denied in Azure",
 	"Grant the identity the role on that scope; a grant made in the last minutes may not have taken effect yet.",
 	REMOTE_RETRY_PROPAGATION},
-	{"arm", HTTP(403), "LinkedAuthorizationFailed", ERRCODE_INSUFFICIENT_PRIVILEGE,
+	{SERVICE_ARM, HTTP(403), "LinkedAuthorizationFailed", ERRCODE_INSUFFICIENT_PRIVILEGE,
 	"permission denied on the linked remote resource",
 	"The request needs a token for the remote tenant (x-ms-authorization-auxiliary), and the provider's service principal needs a role with Microsoft.Network/virtualNetworks/peer/action on the virtual network; a recent grant can take minutes to apply.",
 	REMOTE_RETRY_PROPAGATION},
-	{"arm", HTTP(400), "PrincipalNotFound", ERRCODE_UNDEFINED_OBJECT,
+	{SERVICE_ARM, HTTP(400), "PrincipalNotFound", ERRCODE_UNDEFINED_OBJECT,
 	"principal not found",
 	"A service principal created moments ago can take a while to replicate.",
 	REMOTE_RETRY_PROPAGATION},
-	{"arm", HTTP(401), "InvalidAuthenticationTokenTenant", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	{SERVICE_ARM, HTTP(401), "InvalidAuthenticationTokenTenant", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"access token issued for the wrong tenant",
 	"The credential's tenant_id must be the tenant of the subscription.",
 	REMOTE_RETRY_NEVER},
-	{"arm", HTTP(401), "InvalidAuthenticationToken", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	{SERVICE_ARM, HTTP(401), "InvalidAuthenticationToken", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"invalid access token", NULL, REMOTE_RETRY_TRANSIENT},
-	{"arm", HTTP(401), "ExpiredAuthenticationToken", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	{SERVICE_ARM, HTTP(401), "ExpiredAuthenticationToken", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"expired access token", NULL, REMOTE_RETRY_TRANSIENT},
-	{"arm", HTTP(404), "SubscriptionNotFound", ERRCODE_UNDEFINED_OBJECT,
+	{SERVICE_ARM, HTTP(404), "SubscriptionNotFound", ERRCODE_UNDEFINED_OBJECT,
 	"subscription not found",
 	"Check subscription_id, and that the identity has access to the subscription.",
 	REMOTE_RETRY_NEVER},
-	{"arm", HTTP(404), "ResourceGroupNotFound", ERRCODE_UNDEFINED_OBJECT,
+	{SERVICE_ARM, HTTP(404), "ResourceGroupNotFound", ERRCODE_UNDEFINED_OBJECT,
 	"resource group not found", "Check resource_group.", REMOTE_RETRY_NEVER},
-	{"arm", HTTP(404), "ResourceNotFound", ERRCODE_UNDEFINED_OBJECT,
+	{SERVICE_ARM, HTTP(404), "ResourceNotFound", ERRCODE_UNDEFINED_OBJECT,
 	"resource not found", NULL, REMOTE_RETRY_NEVER},
-	{"arm", HTTP(409), "RoleAssignmentExists", ERRCODE_DUPLICATE_OBJECT,
+	{SERVICE_ARM, HTTP(409), "RoleAssignmentExists", ERRCODE_DUPLICATE_OBJECT,
 	"the role assignment already exists", NULL, REMOTE_RETRY_NEVER},
-	{"arm", HTTP(409), "RoleDefinitionWithSameNameExists", ERRCODE_DUPLICATE_OBJECT,
+	{SERVICE_ARM, HTTP(409), "RoleDefinitionWithSameNameExists", ERRCODE_DUPLICATE_OBJECT,
 	"a role definition with the same name already exists", NULL,
 	REMOTE_RETRY_NEVER},
 	/* a custom role is not assignable for a while after its PUT */
-	{"arm", 400, 404, "RoleDefinitionDoesNotExist", ERRCODE_UNDEFINED_OBJECT,
+	{SERVICE_ARM, 400, 404, "RoleDefinitionDoesNotExist", ERRCODE_UNDEFINED_OBJECT,
 	"the role definition does not exist yet",
 	"A custom role created moments ago can take minutes to become assignable; the step is retried.",
 	REMOTE_RETRY_PROPAGATION},
-	{"arm", HTTP(409), "RoleDefinitionHasAssignments", ERRCODE_OBJECT_IN_USE,
+	{SERVICE_ARM, HTTP(409), "RoleDefinitionHasAssignments", ERRCODE_OBJECT_IN_USE,
 	"the role definition is still assigned",
 	"Remove the role assignments that use it first.",
 	REMOTE_RETRY_NEVER},
-	{"arm", HTTP(403), "RequestDisallowedByPolicy", ERRCODE_INSUFFICIENT_PRIVILEGE,
+	{SERVICE_ARM, HTTP(403), "RequestDisallowedByPolicy", ERRCODE_INSUFFICIENT_PRIVILEGE,
 	"denied by Azure Policy", HINT_AZURE_POLICY, REMOTE_RETRY_NEVER, NULL,
 	"error.additionalInfo.0.info.policyAssignmentName"},
-	{"arm", HTTP(409), "ScopeLocked", ERRCODE_OBJECT_IN_USE,
+	{SERVICE_ARM, HTTP(409), "ScopeLocked", ERRCODE_OBJECT_IN_USE,
 	"the scope is locked", HINT_AZURE_LOCK, REMOTE_RETRY_NEVER, NULL,
 	NULL, "are locked: '"},
-	{"arm", HTTP(409), "AnotherOperationInProgress", ERRCODE_OBJECT_IN_USE,
+	{SERVICE_ARM, HTTP(409), "AnotherOperationInProgress", ERRCODE_OBJECT_IN_USE,
 	"another operation is in progress on the resource", NULL,
 	REMOTE_RETRY_TRANSIENT},
-	{"arm", HTTP(429), "RetryableErrorDueToAnotherOperation", ERRCODE_OBJECT_IN_USE,
+	{SERVICE_ARM, HTTP(429), "RetryableErrorDueToAnotherOperation", ERRCODE_OBJECT_IN_USE,
 	"another operation is in progress on the resource", NULL,
 	REMOTE_RETRY_TRANSIENT},
-	{"arm", HTTP(400), "RemotePeeringIsDisconnected", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+	{SERVICE_ARM, HTTP(400), "RemotePeeringIsDisconnected", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 	"the provider's side of the peering is disconnected",
 	"The provider's peering was deleted or re-created; call peering_retry() to request the Aiven connection again.",
 	REMOTE_RETRY_NEVER},
-	{"arm", HTTP(400), "VnetAddressSpaceOverlapsWithAlreadyPeeredVnet", ERRCODE_INVALID_PARAMETER_VALUE,
+	{SERVICE_ARM, HTTP(400), "VnetAddressSpaceOverlapsWithAlreadyPeeredVnet", ERRCODE_INVALID_PARAMETER_VALUE,
 	"the address space overlaps a virtual network already peered",
 	"Peer a VNet whose address space overlaps neither the project VPC nor the VNets it is already peered with.",
 	REMOTE_RETRY_NEVER},
-	{"arm", HTTP_4XX, "ReferencedResourceNotProvisioned", ERRCODE_OBJECT_IN_USE,
+	{SERVICE_ARM, HTTP_4XX, "ReferencedResourceNotProvisioned", ERRCODE_OBJECT_IN_USE,
 	"a referenced resource is still being provisioned", NULL,
 	REMOTE_RETRY_TRANSIENT},
-	{"arm", HTTP(400), "MissingApiVersionParameter", ERRCODE_INTERNAL_ERROR,
+	{SERVICE_ARM, HTTP(400), "MissingApiVersionParameter", ERRCODE_INTERNAL_ERROR,
 	"request rejected as malformed", NULL, REMOTE_RETRY_NEVER},
-	{"arm", HTTP(400), "InvalidApiVersionParameter", ERRCODE_INTERNAL_ERROR,
+	{SERVICE_ARM, HTTP(400), "InvalidApiVersionParameter", ERRCODE_INTERNAL_ERROR,
 	"request rejected as malformed", NULL, REMOTE_RETRY_NEVER},
 
 	/* Aiven */
-	{"aiven", HTTP(401), NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	{SERVICE_AIVEN, HTTP(401), NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"authentication failed", HINT_AIVEN_TOKEN, REMOTE_RETRY_NEVER},
 	/* Aiven's answers carry no error_code here: the message tells */
-	{"aiven", HTTP(403), NULL, ERRCODE_INSUFFICIENT_PRIVILEGE,
+	{SERVICE_AIVEN, HTTP(403), NULL, ERRCODE_INSUFFICIENT_PRIVILEGE,
 	"the token's user is not a member of the project", HINT_AIVEN_MEMBER,
 	REMOTE_RETRY_NEVER, "Not a project member"},
-	{"aiven", HTTP(403), NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	{SERVICE_AIVEN, HTTP(403), NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"permission denied", HINT_AIVEN_TOKEN, REMOTE_RETRY_NEVER},
-	{"aiven", HTTP(404), "project_not_found", ERRCODE_UNDEFINED_OBJECT,
+	{SERVICE_AIVEN, HTTP(404), "project_not_found", ERRCODE_UNDEFINED_OBJECT,
 	"the project does not exist", HINT_AIVEN_PROJECT, REMOTE_RETRY_NEVER},
-	{"aiven", HTTP(404), NULL, ERRCODE_UNDEFINED_OBJECT,
+	{SERVICE_AIVEN, HTTP(404), NULL, ERRCODE_UNDEFINED_OBJECT,
 	"the project does not exist", HINT_AIVEN_PROJECT, REMOTE_RETRY_NEVER,
 	"Project does not exist"},
-	{"aiven", HTTP(409), NULL, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+	{SERVICE_AIVEN, HTTP(409), NULL, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 	"the project VPC is not active yet", HINT_AIVEN_VPC_BUILDING,
 	REMOTE_RETRY_TRANSIENT, "is in state APPROVED, not ACTIVE"},
 
 	/* any service, by status class */
-	{NULL, HTTP(408), NULL, ERRCODE_CONNECTION_FAILURE,
+	{ANY_SERVICE, HTTP(408), NULL, ERRCODE_CONNECTION_FAILURE,
 	"request timed out", NULL, REMOTE_RETRY_TRANSIENT},
 	/* Graph's answer while a dependency is not consistent yet */
-	{"graph", HTTP(424), NULL, ERRCODE_CONNECTION_FAILURE,
+	{SERVICE_GRAPH, HTTP(424), NULL, ERRCODE_CONNECTION_FAILURE,
 	"failed dependency", NULL, REMOTE_RETRY_TRANSIENT},
-	{NULL, HTTP(429), NULL, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+	{ANY_SERVICE, HTTP(429), NULL, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
 	"too many requests", NULL, REMOTE_RETRY_THROTTLING},
-	{NULL, HTTP_5XX, NULL, ERRCODE_CONNECTION_FAILURE,
+	{ANY_SERVICE, HTTP_5XX, NULL, ERRCODE_CONNECTION_FAILURE,
 	"the service failed", NULL, REMOTE_RETRY_TRANSIENT},
-	{NULL, HTTP(401), NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	{ANY_SERVICE, HTTP(401), NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"authentication failed", NULL, REMOTE_RETRY_NEVER},
-	{NULL, HTTP(403), NULL, ERRCODE_INSUFFICIENT_PRIVILEGE,
+	{ANY_SERVICE, HTTP(403), NULL, ERRCODE_INSUFFICIENT_PRIVILEGE,
 	"permission denied", NULL, REMOTE_RETRY_NEVER},
-	{NULL, HTTP(404), NULL, ERRCODE_UNDEFINED_OBJECT,
+	{ANY_SERVICE, HTTP(404), NULL, ERRCODE_UNDEFINED_OBJECT,
 	"not found", NULL, REMOTE_RETRY_NEVER},
-	{NULL, HTTP(409), NULL, ERRCODE_DUPLICATE_OBJECT,
+	{ANY_SERVICE, HTTP(409), NULL, ERRCODE_DUPLICATE_OBJECT,
 	"conflict with an existing object", NULL, REMOTE_RETRY_NEVER},
-	{NULL, HTTP_4XX, NULL, ERRCODE_INVALID_PARAMETER_VALUE,
+	{ANY_SERVICE, HTTP_4XX, NULL, ERRCODE_INVALID_PARAMETER_VALUE,
 	"request rejected", NULL, REMOTE_RETRY_NEVER},
-	{NULL, 200, 299, NULL, ERRCODE_PROTOCOL_VIOLATION,
+	{ANY_SERVICE, 200, 299, NULL, ERRCODE_PROTOCOL_VIOLATION,
 	"unexpected response", NULL, REMOTE_RETRY_TRANSIENT},
-	{NULL, 300, 399, NULL, ERRCODE_PROTOCOL_VIOLATION,
+	{ANY_SERVICE, 300, 399, NULL, ERRCODE_PROTOCOL_VIOLATION,
 	"unexpected redirect",
 	"Redirects are not followed; check the peering.*_url settings.",
 	REMOTE_RETRY_NEVER},
 
 	/* fallbacks */
-	{"login", HTTP_ANY, NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	{SERVICE_LOGIN, HTTP_ANY, NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 	"unexpected answer from the token endpoint", NULL, REMOTE_RETRY_NEVER},
-	{"graph", HTTP_ANY, NULL, ERRCODE_PROTOCOL_VIOLATION,
+	{SERVICE_GRAPH, HTTP_ANY, NULL, ERRCODE_PROTOCOL_VIOLATION,
 	"unexpected answer from Microsoft Graph", NULL, REMOTE_RETRY_NEVER},
-	{"arm", HTTP_ANY, NULL, ERRCODE_PROTOCOL_VIOLATION,
+	{SERVICE_ARM, HTTP_ANY, NULL, ERRCODE_PROTOCOL_VIOLATION,
 	"unexpected answer from Azure Resource Manager", NULL, REMOTE_RETRY_NEVER},
-	{"aiven", HTTP_ANY, NULL, ERRCODE_PROTOCOL_VIOLATION,
+	{SERVICE_AIVEN, HTTP_ANY, NULL, ERRCODE_PROTOCOL_VIOLATION,
 	"unexpected answer from the Aiven API", NULL, REMOTE_RETRY_NEVER},
-	{NULL, HTTP_ANY, NULL, ERRCODE_PROTOCOL_VIOLATION,
+	{ANY_SERVICE, HTTP_ANY, NULL, ERRCODE_PROTOCOL_VIOLATION,
 	"unexpected answer", NULL, REMOTE_RETRY_NEVER},
 };
 
@@ -329,16 +332,17 @@ remote_clear_error(void)
 const RemoteError *
 remote_last_error(void)
 {
-	return last_error.service[0] != '\0' ? &last_error : NULL;
+	return last_error.recorded ? &last_error : NULL;
 }
 
 /* Records what is about to be raised for resp, so that callers can read it. */
 static void
-remote_record(const char *service, const HttpResponse *resp, const char *code,
+remote_record(RemoteService service, const HttpResponse *resp, const char *code,
 			  RemoteRetry retry)
 {
 	remote_clear_error();
-	strlcpy(last_error.service, service, sizeof(last_error.service));
+	last_error.recorded = true;
+	last_error.service = service;
 	last_error.http_status = resp ? resp->status : 0;
 	if (code != NULL)
 		strlcpy(last_error.code, code, sizeof(last_error.code));
@@ -350,7 +354,7 @@ remote_record(const char *service, const HttpResponse *resp, const char *code,
 }
 
 void
-remote_note_unexpected(const char *service, const HttpResponse *resp)
+remote_note_unexpected(RemoteService service, const HttpResponse *resp)
 {
 	/* a garbled answer is worth another try later, like a 5xx */
 	remote_record(service, resp, NULL, REMOTE_RETRY_TRANSIENT);
@@ -358,17 +362,16 @@ remote_note_unexpected(const char *service, const HttpResponse *resp)
 }
 
 const char *
-remote_service_label(const char *service)
+remote_service_label(RemoteService service)
 {
-	if (strcmp(service, "login") == 0)
-		return "Microsoft Entra ID";
-	if (strcmp(service, "graph") == 0)
-		return "Microsoft Graph";
-	if (strcmp(service, "arm") == 0)
-		return "Azure Resource Manager";
-	if (strcmp(service, "aiven") == 0)
-		return "Aiven API";
-	return service;
+	static const char *const labels[REMOTE_SERVICES] = {
+		[SERVICE_LOGIN] = "Microsoft Entra ID",
+		[SERVICE_GRAPH] = "Microsoft Graph",
+		[SERVICE_ARM] = "Azure Resource Manager",
+		[SERVICE_AIVEN] = "Aiven API",
+	};
+
+	return labels[service];
 }
 
 /* The table's code for a request that got no response. */
@@ -412,7 +415,7 @@ find_marker(const char *haystack, const char *needle)
  * found in.
  */
 static const RemoteRule *
-remote_lookup(const char *service, long status, const char *code,
+remote_lookup(RemoteService service, long status, const char *code,
 			  const char *text)
 {
 	size_t		i;
@@ -421,7 +424,7 @@ remote_lookup(const char *service, long status, const char *code,
 	{
 		const RemoteRule *r = &remote_rules[i];
 
-		if (r->service != NULL && strcmp(r->service, service) != 0)
+		if (r->service != ANY_SERVICE && r->service != (int) service)
 			continue;
 		if (status < r->status_min || status > r->status_max)
 			continue;
@@ -518,7 +521,7 @@ error_details_text(json_t *error)
  * the details).  Code and message may come back NULL, text never.
  */
 static void
-remote_parse_error(const char *service, json_t *root, char **code, char **message,
+remote_parse_error(RemoteService service, json_t *root, char **code, char **message,
 				   char **text)
 {
 	*code = NULL;
@@ -528,14 +531,14 @@ remote_parse_error(const char *service, json_t *root, char **code, char **messag
 	if (root == NULL)
 		return;
 
-	if (strcmp(service, "login") == 0)
+	if (service == SERVICE_LOGIN)
 	{
 		*code = login_aadsts_code(root);
 		if (*code == NULL)
 			*code = json_get_text(root, "error");
 		*message = json_get_text(root, "error_description");
 	}
-	else if (strcmp(service, "aiven") == 0)
+	else if (service == SERVICE_AIVEN)
 	{
 		*code = json_get_text(root, "errors.0.error_code");
 		*message = json_get_text(root, "errors.0.message");
@@ -552,7 +555,7 @@ remote_parse_error(const char *service, json_t *root, char **code, char **messag
 			*message = json_get_text(root, "error.message.value");
 		*text = psprintf("%s%s", *message ? *message : "",
 						 error_details_text(json_object_get(root, "error")));
-		if (strcmp(service, "arm") == 0 && *code != NULL &&
+		if (service == SERVICE_ARM && *code != NULL &&
 			arm_is_wrapper_code(*code))
 		{
 			char	   *inner = json_get_text(root, "error.details.0.code");
@@ -569,7 +572,7 @@ remote_parse_error(const char *service, json_t *root, char **code, char **messag
 }
 
 char *
-remote_error_code(const char *service, const HttpResponse *resp)
+remote_error_code(RemoteService service, const HttpResponse *resp)
 {
 	json_t	   *root;
 	char	   *code;
@@ -698,7 +701,7 @@ remote_hint(const RemoteRule *rule, const HttpResponse *resp, const char *messag
  * text (may be NULL) receives what markers are looked for in.
  */
 static const RemoteRule *
-remote_classify(const char *service, const HttpResponse *resp,
+remote_classify(RemoteService service, const HttpResponse *resp,
 				char **code, char **message, char **text)
 {
 	json_t	   *root;
@@ -737,7 +740,7 @@ remote_retry_name(RemoteRetry retry)
 }
 
 bool
-remote_error_is(const char *service, const HttpResponse *resp, long status,
+remote_error_is(RemoteService service, const HttpResponse *resp, long status,
 				const char *code, const char *marker)
 {
 	char	   *got_code;
@@ -753,7 +756,7 @@ remote_error_is(const char *service, const HttpResponse *resp, long status,
 }
 
 void
-remote_raise(const char *service, const char *operation,
+remote_raise(RemoteService service, const char *operation,
 			 const HttpResponse *resp)
 {
 	static const HttpResponse no_response = {

@@ -28,7 +28,7 @@ rest_base_url(const char *setting)
 }
 
 HttpRequest *
-rest_request(const char *service, const char *method, const char *url,
+rest_request(RemoteService service, const char *method, const char *url,
 			 const char *scheme, const char *token, const char *body)
 {
 	HttpRequest *req = palloc0(sizeof(HttpRequest));
@@ -50,7 +50,7 @@ rest_ok(const HttpResponse *resp)
 }
 
 void
-rest_unexpected(const char *service, const char *operation,
+rest_unexpected(RemoteService service, const char *operation,
 				const HttpResponse *resp, const char *reason)
 {
 	remote_note_unexpected(service, resp);
@@ -68,7 +68,7 @@ rest_unexpected(const char *service, const char *operation,
 }
 
 struct json_t *
-rest_json(const char *service, const char *operation, const HttpResponse *resp)
+rest_json(RemoteService service, const char *operation, const HttpResponse *resp)
 {
 	json_t	   *root = json_parse_body(resp);
 

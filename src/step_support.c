@@ -191,7 +191,7 @@ step_aiven_peering_in(const PeeringConn *c, const AivenVpc *vpc)
 AivenVpc *
 step_aiven_vpc(PeeringConn *c)
 {
-	bool		teardown = peering_str_eq(c->desired, "absent");
+	bool		teardown = c->desired == DESIRED_ABSENT;
 	AivenVpc   *vpc = aiven_get_vpc(auth_aiven_token(c->attempt.aiven_cred), c->project,
 									c->project_vpc_id, teardown);
 

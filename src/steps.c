@@ -317,7 +317,7 @@ step_app_secret_remove(PeeringConn *c, StepResult *r)
 void
 step_app_role(PeeringConn *c, StepResult *r)
 {
-	if (strcmp(c->app_role, "network_contributor") == 0)
+	if (c->app_role == APP_ROLE_NETWORK_CONTRIBUTOR)
 	{
 		c->app_role_id = AZURE_NETWORK_CONTRIBUTOR_ROLE;
 		c->app_role_owned = CONN_BOOL_FALSE;
@@ -677,12 +677,12 @@ report_sync_level(PeeringConn *c, const char *was)
 	if (c->azure_sync_level == NULL || peering_str_eq(was, c->azure_sync_level))
 		return;
 	if (arm_sync_level_remote_stale(c->azure_sync_level))
-		conn_event(c, "drift",
+		conn_event(c, EVENT_DRIFT,
 				   psprintf("the address space of VNet %s changed and the provider's peering back to it has not taken it yet (peeringSyncLevel %s): the new addresses are not reachable from project VPC %s until the provider syncs its side; ask the provider's support if this lasts",
 							c->vnet_name, c->azure_sync_level, c->project_vpc_id),
 				   NULL, NULL);
 	else if (was != NULL && !arm_sync_level_local_stale(c->azure_sync_level))
-		conn_event(c, "step",
+		conn_event(c, EVENT_STEP,
 				   psprintf("the address spaces of the peering are in sync again (peeringSyncLevel %s)",
 							c->azure_sync_level),
 				   NULL, NULL);
@@ -716,7 +716,7 @@ step_active(PeeringConn *c, StepResult *r)
 	if (!step_brings_own_app(c) && (c->app_secret_key_id != NULL || c->attempt.app_cred != NULL))
 	{
 		discard_app_secret(c);
-		conn_event(c, "step", "removed an application secret that nothing needs", NULL, NULL);
+		conn_event(c, EVENT_STEP, "removed an application secret that nothing needs", NULL, NULL);
 	}
 	p = step_aiven_connection(c);
 	step_observe_aiven(c, p);
@@ -753,7 +753,7 @@ step_active(PeeringConn *c, StepResult *r)
 		 * peering, or syncs a stale one: from there on the create steps
 		 * repair what is missing.
 		 */
-		conn_event(c, "repair", psprintf("%s; repairing it (peering.auto_repair)", drift),
+		conn_event(c, EVENT_REPAIR, psprintf("%s; repairing it (peering.auto_repair)", drift),
 				   NULL, NULL);
 		step_jump(r, STEP_AIVEN_REQUEST, "repairing the drifted peering");
 		return;
@@ -766,7 +766,7 @@ PeeringStep
 step_restart(const PeeringConn *c)
 {
 	/* creation restarts from the top: every step is idempotent */
-	if (!peering_str_eq(c->desired, "present"))
+	if (c->desired != DESIRED_PRESENT)
 		return step_by_name(c->step);
 	/* an adopted peering has nothing of ours to make: it is watched again */
 	return step_is_adopted(c) ? STEP_AIVEN_ACTIVE : STEP_APP;

@@ -28,11 +28,11 @@ for (split /\n/, slurp_file("$incdir/utils/errcodes.h"))
 cmp_ok(scalar keys %sqlstate, '>', 200, 'SQLSTATEs read from errcodes.h');
 
 my %service = (
-	'NULL' => 'any',
-	'"login"' => 'Entra ID token',
-	'"graph"' => 'Graph',
-	'"arm"' => 'ARM',
-	'"aiven"' => 'Aiven');
+	'ANY_SERVICE' => 'any',
+	'SERVICE_LOGIN' => 'Entra ID token',
+	'SERVICE_GRAPH' => 'Graph',
+	'SERVICE_ARM' => 'ARM',
+	'SERVICE_AIVEN' => 'Aiven');
 my %status = (
 	HTTP_4XX => '4xx',
 	HTTP_5XX => '5xx',
