@@ -37,7 +37,7 @@ typedef enum EventKind
 typedef struct PeeringEvent
 {
 	EventKind	kind;
-	char	   *step;			/* the step it concerns */
+	int			step;			/* the step it concerns (a PeeringStep) */
 	char	   *message;
 	char	   *error_code;
 	char	   *request_id;

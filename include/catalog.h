@@ -71,7 +71,7 @@
 	X(azure_sync_level, TEXT)
 
 #define CONN_PROGRESS_COLUMNS(X) \
-	X(step, TEXT) \
+	X(step, STEP) \
 	X(failed, BOOL) \
 	X(attempts, INT4) \
 	X(last_error, TEXT) \
@@ -108,6 +108,7 @@ typedef enum AppRole
 #define CONN_CTYPE_TIMESTAMPTZ TimestampTz
 #define CONN_CTYPE_DESIRED ConnDesired	/* NOT NULL */
 #define CONN_CTYPE_APP_ROLE AppRole	/* NOT NULL */
+#define CONN_CTYPE_STEP int			/* a PeeringStep (steps.h); NOT NULL */
 
 typedef struct PeeringConn
 {
@@ -190,6 +191,13 @@ extern const char *conn_desired_name(ConnDesired desired);
 extern const char *app_role_name(AppRole role);
 extern bool app_role_by_name(const char *name, AppRole *role);
 
+/*
+ * The names of the step column's values, in the order of their enum: the
+ * step layer's table (step_table.c) registers them at load, so that the
+ * catalog converts the column without knowing the steps.
+ */
+extern void catalog_register_steps(const char *const *names, int count);
+
 /* Queues an event on c. */
 extern void conn_event(PeeringConn *c, EventKind kind, const char *message,
 					   const char *error_code, const char *request_id);
@@ -205,7 +213,7 @@ extern Oid	catalog_owner(void);
 /* For the SQL entry points (api.c) */
 extern int64 catalog_find_live(const PeeringConn *c);
 extern int64 catalog_insert(PeeringConn *c);
-extern void catalog_rearm(int64 id, ConnDesired desired, const char *step,
+extern void catalog_rearm(int64 id, ConnDesired desired, int step,
 						  EventKind kind, const char *message);
 extern Datum catalog_row_datum(int64 id);
 extern bool catalog_created_here(int64 id);

@@ -33,7 +33,8 @@ typedef enum ColumnKind
 	COLUMN_INT4,
 	COLUMN_TIMESTAMPTZ,
 	COLUMN_DESIRED,				/* text, ConnDesired in C */
-	COLUMN_APP_ROLE				/* text, AppRole in C */
+	COLUMN_APP_ROLE,			/* text, AppRole in C */
+	COLUMN_STEP					/* text, a PeeringStep in C */
 } ColumnKind;
 
 /* The parameters $1, $2, ... of a query. */
@@ -69,5 +70,8 @@ extern void catalog_leave(CatalogScope *scope);
 
 /* Stores the peering application's secret as the connection's credential. */
 extern void catalog_store_app_secret(const PeeringConn *c);
+
+/* The name of a step (catalog_register_steps()). */
+extern const char *catalog_step_name(int step);
 
 #endif							/* PEERING_CATALOG_SPI_H */

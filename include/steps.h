@@ -138,6 +138,9 @@ extern void step_refresh(PeeringConn *c);
 /* The step a re-armed connection restarts from. */
 extern PeeringStep step_restart(const PeeringConn *c);
 
+/* Registers the step names with the catalog; from _PG_init(). */
+extern void step_register(void);
+
 /* Loads what the connection's step needs from the catalog (credentials too). */
 extern void step_prepare(PeeringConn *c, List **credentials);
 

@@ -30,6 +30,9 @@ extern bool peering_str_eq(const char *a, const char *b);
 /* Equal strings, or both NULL. */
 extern bool peering_str_same(const char *a, const char *b);
 
+/* The index of name in a name table of an enum, or -1 (name may be NULL). */
+extern int	peering_name_index(const char *const *names, int count, const char *name);
+
 /* Lower-cased copy (ASCII), palloc'd. */
 extern char *peering_lower(const char *s);
 

@@ -218,9 +218,8 @@ peering_adopt(PG_FUNCTION_ARGS)
 	c->app_role_owned = CONN_BOOL_FALSE;
 	c->peer_role_owned = CONN_BOOL_FALSE;
 	c->provider_sp_created = CONN_BOOL_FALSE;
-	c->step = pstrdup(step_name(strcmp(p->state, "ACTIVE") == 0 &&
-								peering_str_eq(pe->peering_state, "Connected") ?
-								STEP_ACTIVE : STEP_AIVEN_ACTIVE));
+	c->step = strcmp(p->state, "ACTIVE") == 0 &&
+		peering_str_eq(pe->peering_state, "Connected") ? STEP_ACTIVE : STEP_AIVEN_ACTIVE;
 	catalog_insert(c);
 	peering_wake_worker_at_commit();
 	PG_RETURN_DATUM(catalog_row_datum(c->id));

@@ -621,7 +621,8 @@ peering_progress_line(int64 id, const PeeringConn *c)
 {
 	char	   *line = catalog_progress(id);
 
-	return line ? line : psprintf("step %s, state %s", c->step, c->state ? c->state : "none");
+	return line ? line : psprintf("step %s, state %s", step_name(c->step),
+								  c->state ? c->state : "none");
 }
 
 Datum
@@ -633,7 +634,7 @@ peering_wait(PG_FUNCTION_ARGS)
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz deadline;
 	char	   *seen_state = NULL;
-	char	   *seen_step = NULL;
+	int			seen_step = -1;
 	MemoryContext outer_cxt = CurrentMemoryContext;
 	MemoryContext poll_cxt;
 	const char *const *t;
@@ -676,7 +677,7 @@ peering_wait(PG_FUNCTION_ARGS)
 		reached = strcmp(target, "DELETED") == 0 ? step_is(c, STEP_DELETED) :
 			peering_str_eq(c->state, target);
 
-		if (!peering_str_same(c->state, seen_state) || !peering_str_same(c->step, seen_step))
+		if (!peering_str_same(c->state, seen_state) || c->step != seen_step)
 		{
 			ereport(NOTICE,
 					(errmsg("peering " INT64_FORMAT ": %s (%.1f s)", id,
@@ -684,10 +685,8 @@ peering_wait(PG_FUNCTION_ARGS)
 							(GetCurrentTimestamp() - start) / 1000000.0)));
 			if (seen_state)
 				pfree(seen_state);
-			if (seen_step)
-				pfree(seen_step);
 			seen_state = c->state ? pstrdup(c->state) : NULL;
-			seen_step = pstrdup(c->step);
+			seen_step = c->step;
 		}
 		if (reached)
 			PG_RETURN_TEXT_P(cstring_to_text(target));
@@ -695,7 +694,7 @@ peering_wait(PG_FUNCTION_ARGS)
 		{
 			ereport(WARNING,
 					(errmsg("peering connection " INT64_FORMAT " stopped at step %s before reaching %s",
-							id, c->step, target),
+							id, step_name(c->step), target),
 					 c->last_error ? errdetail("%s", c->last_error) : 0,
 					 errhint("Fix the cause, then call peering_retry(" INT64_FORMAT ").", id)));
 			break;
@@ -704,7 +703,7 @@ peering_wait(PG_FUNCTION_ARGS)
 		{
 			ereport(WARNING,
 					(errmsg("peering connection " INT64_FORMAT " did not reach %s in time", id, target),
-					 errdetail("It is at step %s.", c->step)));
+					 errdetail("It is at step %s.", step_name(c->step))));
 			break;
 		}
 
@@ -718,15 +717,34 @@ peering_wait(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(seen_state));
 }
 
+/*
+ * The connection peering_retry() or peering_delete() re-arms, locked until
+ * the end of the transaction.
+ */
+static PeeringConn *
+connection_to_rearm(FunctionCallInfo fcinfo, const char *function)
+{
+	int64		id = DatumGetInt64(required_arg(fcinfo, 0, "id"));
+
+	refuse_on_standby(function);
+	return load_connection(id, true);
+}
+
+/* Re-arms the connection at step; the worker wakes when the caller commits. */
+static void
+rearm(int64 id, ConnDesired desired, PeeringStep step, EventKind kind, char *message)
+{
+	catalog_rearm(id, desired, step, kind, message);
+	peering_wake_worker_at_commit();
+}
+
 Datum
 peering_retry(PG_FUNCTION_ARGS)
 {
-	int64		id = DatumGetInt64(required_arg(fcinfo, 0, "id"));
-	PeeringConn *c;
-	const char *step;
+	PeeringConn *c = connection_to_rearm(fcinfo, "peering_retry");
+	int64		id = c->id;
+	PeeringStep step;
 
-	refuse_on_standby("peering_retry");
-	c = load_connection(id, true);
 	if (step_is(c, STEP_DELETED))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -735,21 +753,19 @@ peering_retry(PG_FUNCTION_ARGS)
 	if (!c->failed)
 		ereport(NOTICE,
 				(errmsg("peering connection " INT64_FORMAT " has not failed; it is due now", id)));
-	step = c->failed ? step_name(step_restart(c)) : c->step;
-	catalog_rearm(id, c->desired, step, EVENT_RETRY,
-				  psprintf("re-armed by %s at step %s", GetUserNameFromId(GetOuterUserId(), false), step));
-	peering_wake_worker_at_commit();
+	step = c->failed ? step_restart(c) : (PeeringStep) c->step;
+	rearm(id, c->desired, step, EVENT_RETRY,
+		  psprintf("re-armed by %s at step %s", GetUserNameFromId(GetOuterUserId(), false),
+				   step_name(step)));
 	PG_RETURN_DATUM(catalog_row_datum(id));
 }
 
 Datum
 peering_delete(PG_FUNCTION_ARGS)
 {
-	int64		id = DatumGetInt64(required_arg(fcinfo, 0, "id"));
-	PeeringConn *c;
+	PeeringConn *c = connection_to_rearm(fcinfo, "peering_delete");
+	int64		id = c->id;
 
-	refuse_on_standby("peering_delete");
-	c = load_connection(id, true);
 	if (step_is(c, STEP_DELETED))
 		ereport(NOTICE,
 				(errmsg("peering connection " INT64_FORMAT " is already deleted", id)));
@@ -758,12 +774,11 @@ peering_delete(PG_FUNCTION_ARGS)
 				(errmsg("peering connection " INT64_FORMAT " is already being deleted", id)));
 	else
 	{
-		const char *step = c->desired == DESIRED_ABSENT ? c->step :
-			step_name(STEP_DELETE_AZURE_PEERING);
+		PeeringStep step = c->desired == DESIRED_ABSENT ? (PeeringStep) c->step :
+			STEP_DELETE_AZURE_PEERING;
 
-		catalog_rearm(id, DESIRED_ABSENT, step, EVENT_DELETE,
-					  psprintf("deletion requested by %s", GetUserNameFromId(GetOuterUserId(), false)));
-		peering_wake_worker_at_commit();
+		rearm(id, DESIRED_ABSENT, step, EVENT_DELETE,
+			  psprintf("deletion requested by %s", GetUserNameFromId(GetOuterUserId(), false)));
 	}
 	PG_RETURN_DATUM(catalog_row_datum(id));
 }

@@ -37,6 +37,7 @@
 #include "jsonutil.h"
 #include "peering.h"
 #include "remote.h"
+#include "util.h"
 #include "rest.h"
 
 #define SECRET_FILE_MAX			(64 * 1024)
@@ -85,15 +86,11 @@ credential_kind_name(CredentialKind kind)
 bool
 credential_kind_by_name(const char *name, CredentialKind *kind)
 {
-	int			i;
+	int			i = peering_name_index(credential_kind_names, CREDENTIAL_KINDS, name);
 
-	for (i = 0; i < CREDENTIAL_KINDS; i++)
-		if (name != NULL && strcmp(credential_kind_names[i], name) == 0)
-		{
-			*kind = (CredentialKind) i;
-			return true;
-		}
-	return false;
+	if (i >= 0)
+		*kind = (CredentialKind) i;
+	return i >= 0;
 }
 
 /* ---- secrets ---- */

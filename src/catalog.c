@@ -143,15 +143,11 @@ app_role_name(AppRole role)
 bool
 app_role_by_name(const char *name, AppRole *role)
 {
-	int			i;
+	int			i = peering_name_index(app_role_names, lengthof(app_role_names), name);
 
-	for (i = 0; i < (int) lengthof(app_role_names); i++)
-		if (name != NULL && strcmp(app_role_names[i], name) == 0)
-		{
-			*role = (AppRole) i;
-			return true;
-		}
-	return false;
+	if (i >= 0)
+		*role = (AppRole) i;
+	return i >= 0;
 }
 
 /* The names of the event kinds, as peering.events.kind holds them. */
@@ -180,7 +176,7 @@ conn_event(PeeringConn *c, EventKind kind, const char *message,
 	PeeringEvent *e = palloc0(sizeof(PeeringEvent));
 
 	e->kind = kind;
-	e->step = spi_copy_or_null(c->step);
+	e->step = c->step;
 	e->message = spi_copy_or_null(message);
 	e->error_code = spi_copy_or_null(error_code);
 	e->request_id = spi_copy_or_null(request_id);
@@ -382,7 +378,7 @@ insert_event(const PeeringConn *c, const PeeringEvent *e)
 
 	spi_arg_int8(&args, c->id);
 	spi_arg_text(&args, event_kind_name(e->kind));
-	spi_arg_text(&args, e->step);
+	spi_arg_text(&args, catalog_step_name(e->step));
 	spi_arg_text(&args, c->state);
 	spi_arg_text(&args, c->azure_peering_state);
 	spi_arg_text(&args, e->message);
@@ -517,7 +513,7 @@ catalog_save(PeeringConn *before, PeeringConn *after, bool progress, bool keep_c
 
 	if (!peering_str_same(before->state, after->state) ||
 		!peering_str_same(before->azure_peering_state, after->azure_peering_state) ||
-		(current && (!peering_str_same(before->step, after->step) ||
+		(current && (before->step != after->step ||
 					 before->failed != after->failed)))
 		notify_change(after->id);
 
@@ -610,7 +606,7 @@ catalog_insert(PeeringConn *c)
 }
 
 void
-catalog_rearm(int64 id, ConnDesired desired, const char *step,
+catalog_rearm(int64 id, ConnDesired desired, int step,
 			  EventKind kind, const char *message)
 {
 	CatalogScope scope;
@@ -618,7 +614,7 @@ catalog_rearm(int64 id, ConnDesired desired, const char *step,
 
 	spi_arg_int8(&args, id);
 	spi_arg_text(&args, conn_desired_name(desired));
-	spi_arg_text(&args, step);
+	spi_arg_text(&args, catalog_step_name(step));
 	catalog_enter(&scope);
 	catalog_exec("UPDATE peering.connections"
 				 "   SET desired = $2, failed = false, attempts = 0,"

@@ -65,6 +65,7 @@ static const KindInfo kinds[] = {
 	[COLUMN_TIMESTAMPTZ] = {TIMESTAMPTZOID},
 	[COLUMN_DESIRED] = {TEXTOID},
 	[COLUMN_APP_ROLE] = {TEXTOID},
+	[COLUMN_STEP] = {TEXTOID},
 };
 
 /*
@@ -109,6 +110,36 @@ cidr_array_list(Datum array)
 	return cidrs;
 }
 
+/* The step names the step layer registered (catalog_register_steps()). */
+static const char *const *step_names = NULL;
+static int	step_count = 0;
+
+void
+catalog_register_steps(const char *const *names, int count)
+{
+	step_names = names;
+	step_count = count;
+}
+
+const char *
+catalog_step_name(int step)
+{
+	if (step < 0 || step >= step_count)
+		elog(ERROR, "peering step %d is unknown", step);
+	return step_names[step];
+}
+
+/* The step of a name in the step column; raises for an unknown one. */
+static int
+step_by_name_registered(const char *name)
+{
+	int			step = peering_name_index(step_names, step_count, name);
+
+	if (step < 0)
+		elog(ERROR, "unknown peering step \"%s\"", name ? name : "(null)");
+	return step;
+}
+
 /* The value of a field of kind, as a Datum of its SQL type. */
 Datum
 spi_field_to_datum(ColumnKind kind, const void *field, bool *isnull)
@@ -146,6 +177,8 @@ spi_field_to_datum(ColumnKind kind, const void *field, bool *isnull)
 			return CStringGetTextDatum(conn_desired_name(*(const ConnDesired *) field));
 		case COLUMN_APP_ROLE:
 			return CStringGetTextDatum(app_role_name(*(const AppRole *) field));
+		case COLUMN_STEP:
+			return CStringGetTextDatum(catalog_step_name(*(const int *) field));
 	}
 	pg_unreachable();
 }
@@ -187,6 +220,9 @@ spi_field_from_datum(ColumnKind kind, void *field, Datum value, bool isnull)
 		case COLUMN_APP_ROLE:
 			if (isnull || !app_role_by_name(TextDatumGetCString(value), (AppRole *) field))
 				elog(ERROR, "peering.connections.app_role holds an unknown role");
+			break;
+		case COLUMN_STEP:
+			*(int *) field = step_by_name_registered(isnull ? NULL : TextDatumGetCString(value));
 			break;
 	}
 }
@@ -230,6 +266,8 @@ spi_fields_equal(ColumnKind kind, const void *a, const void *b)
 			return *(const ConnDesired *) a == *(const ConnDesired *) b;
 		case COLUMN_APP_ROLE:
 			return *(const AppRole *) a == *(const AppRole *) b;
+		case COLUMN_STEP:
+			return *(const int *) a == *(const int *) b;
 	}
 	pg_unreachable();
 }

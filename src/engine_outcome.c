@@ -187,7 +187,7 @@ engine_apply_outcome(PeeringConn *c, StepResult *r)
 	{
 		case STEP_ADVANCED:
 			conn_event(c, EVENT_STEP, r->message, NULL, NULL);
-			c->step = pstrdup(step_name(r->next));
+			c->step = r->next;
 			clear_retry(c);
 			c->step_since = now;
 			c->next_attempt_at = r->next == STEP_DELETED ? 0 : now;

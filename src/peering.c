@@ -13,6 +13,7 @@
 #include "http.h"
 #include "jsonutil.h"
 #include "peering.h"
+#include "steps.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -24,6 +25,7 @@ _PG_init(void)
 {
 	peering_define_gucs();
 	jsonutil_init();
+	step_register();
 
 	/* the worker and its shared state exist only when preloaded */
 	if (!process_shared_preload_libraries_in_progress)

@@ -37,7 +37,6 @@ typedef void (*StepFunction) (PeeringConn *c, StepResult *r);
 typedef struct StepDef
 {
 	StepFunction fn;
-	const char *name;
 	StepPhase	phase;
 	int			needs;			/* STEP_NEEDS_* */
 	const char *waits_for;
@@ -52,13 +51,29 @@ step_deleted(PeeringConn *c, StepResult *r)
 }
 
 #define STEP_DEF(ID, name, phase, needs, waits_for) \
-	[STEP_##ID] = {step_##name, #name, STEP_PHASE_##phase, needs, waits_for},
+	[STEP_##ID] = {step_##name, STEP_PHASE_##phase, needs, waits_for},
 
 static const StepDef step_table[PEERING_STEPS] = {
 	PEERING_STEP_TABLE(STEP_DEF)
 };
 
 #undef STEP_DEF
+
+/* The names, as peering.connections.step holds them. */
+#define STEP_NAME(ID, name, phase, needs, waits_for) [STEP_##ID] = #name,
+
+static const char *const step_names[PEERING_STEPS] = {
+	PEERING_STEP_TABLE(STEP_NAME)
+};
+
+#undef STEP_NAME
+
+/* Gives the catalog the names of the step column's values (at load). */
+void
+step_register(void)
+{
+	catalog_register_steps(step_names, PEERING_STEPS);
+}
 
 static const char *const step_phase_names[] = {
 	[STEP_PHASE_CREATE] = "create",
@@ -71,25 +86,23 @@ const char *
 step_name(PeeringStep step)
 {
 	Assert(step >= 0 && step < PEERING_STEPS);
-	return step_table[step].name;
+	return step_names[step];
 }
 
 PeeringStep
 step_by_name(const char *name)
 {
-	int			i;
+	int			step = peering_name_index(step_names, PEERING_STEPS, name);
 
-	for (i = 0; i < PEERING_STEPS; i++)
-		if (name != NULL && strcmp(step_table[i].name, name) == 0)
-			return (PeeringStep) i;
-	elog(ERROR, "unknown peering step \"%s\"", name ? name : "(null)");
-	pg_unreachable();
+	if (step < 0)
+		elog(ERROR, "unknown peering step \"%s\"", name ? name : "(null)");
+	return (PeeringStep) step;
 }
 
 bool
 step_is(const PeeringConn *c, PeeringStep step)
 {
-	return peering_str_eq(c->step, step_table[step].name);
+	return c->step == (int) step;
 }
 
 /* The step that follows: the next of the table; a watch or the end stays. */
@@ -126,7 +139,7 @@ step_number(PeeringStep step)
 void
 step_run(PeeringConn *c, StepResult *r)
 {
-	PeeringStep step = step_by_name(c->step);
+	PeeringStep step = (PeeringStep) c->step;
 
 	r->next = step_next(step);
 	step_table[step].fn(c, r);
@@ -142,7 +155,7 @@ step_run(PeeringConn *c, StepResult *r)
 void
 step_prepare(PeeringConn *c, List **credentials)
 {
-	int			needs = step_table[step_by_name(c->step)].needs;
+	int			needs = step_table[c->step].needs;
 
 	catalog_load_credentials(c, credentials);
 	/* only automatic repair counts them */
@@ -180,7 +193,7 @@ peering_steps(PG_FUNCTION_ARGS)
 
 		values[0] = Int32GetDatum(step_number((PeeringStep) i));
 		nulls[0] = step_table[i].phase == STEP_PHASE_DONE;
-		values[1] = CStringGetTextDatum(step_table[i].name);
+		values[1] = CStringGetTextDatum(step_names[i]);
 		values[2] = CStringGetTextDatum(step_phase_names[step_table[i].phase]);
 		values[3] = CStringGetTextDatum(step_table[i].waits_for);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

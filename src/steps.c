@@ -767,7 +767,7 @@ step_restart(const PeeringConn *c)
 {
 	/* creation restarts from the top: every step is idempotent */
 	if (c->desired != DESIRED_PRESENT)
-		return step_by_name(c->step);
+		return (PeeringStep) c->step;
 	/* an adopted peering has nothing of ours to make: it is watched again */
 	return step_is_adopted(c) ? STEP_AIVEN_ACTIVE : STEP_APP;
 }

@@ -89,6 +89,17 @@ peering_str_same(const char *a, const char *b)
 	return (a == NULL && b == NULL) || peering_str_eq(a, b);
 }
 
+int
+peering_name_index(const char *const *names, int count, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+		if (name != NULL && strcmp(names[i], name) == 0)
+			return i;
+	return -1;
+}
+
 char *
 peering_lower(const char *s)
 {
