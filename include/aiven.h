@@ -39,31 +39,15 @@ typedef struct AivenVpc
 	List	   *peerings;		/* of AivenPeering *; only from aiven_get_vpc */
 } AivenVpc;
 
-/* GET /v1/project/{project}/vpcs: list of AivenVpc * */
 extern List *aiven_list_vpcs(const char *token, const char *project);
 
-/*
- * GET /v1/project/{project}/vpcs/{id}; NULL when the VPC does not exist
- * (404), and with project_gone_ok also when the project does not (teardown).
- * Shared with every reader of the same answer: read only.
- */
 extern AivenVpc *aiven_get_vpc(const char *token, const char *project,
 							   const char *vpc_id, bool project_gone_ok);
 
-/*
- * The connection for this (lower-case) subscription, group and VNet, or NULL.
- * Names match exactly.  Should the list hold the same key twice (a DELETED
- * connection next to its re-creation), the one not DELETED wins.
- */
 extern AivenPeering *aiven_find_peering(const AivenVpc *vpc, const char *subscription,
 										const char *resource_group,
 										const char *vnet);
 
-/*
- * POST …/vpcs/{id}/peering-connections; names must already be lower-case.
- * Sent once: NULL when the answer does not tell whether the connection was
- * created (409, 5xx, no answer), and the caller must read it back.
- */
 extern AivenPeering *aiven_create_peering(const char *token, const char *project,
 										  const char *vpc_id,
 										  const char *subscription,
@@ -71,11 +55,6 @@ extern AivenPeering *aiven_create_peering(const char *token, const char *project
 										  const char *vnet, const char *app_id,
 										  const char *tenant_id);
 
-/*
- * DELETE …/peer-accounts/{sub}/peer-resource-groups/{rg}/peer-vpcs/{vnet};
- * NULL on any 404: with the connection, its VPC or its project gone, there
- * is nothing left to delete.
- */
 extern AivenPeering *aiven_delete_peering(const char *token, const char *project,
 										  const char *vpc_id,
 										  const char *subscription,

@@ -59,36 +59,22 @@ typedef struct ArmPeering
 	char	   *async_operation;	/* Azure-AsyncOperation URL after a PUT */
 } ArmPeering;
 
-/* GET /subscriptions?api-version: tenantId of subscription, NULL if not listed */
 extern char *arm_get_subscription_tenant(const char *token, const char *subscription);
 
-/*
- * GET /subscriptions/{id} with a token of another tenant: the tenant ARM's
- * refusal names; NULL when it names none (a subscription of the token's
- * own tenant, or none at all).
- */
 extern char *arm_get_foreign_subscription_tenant(const char *token,
 												 const char *subscription);
 
-/* GET virtualNetwork; NULL on 404 */
 extern ArmVnet *arm_get_vnet(const char *token, const char *subscription,
 							 const char *resource_group, const char *vnet);
 
-/* GET roleDefinitions/{guid} at /subscriptions/{sub}; NULL on 404 */
 extern ArmRoleDefinition *arm_get_role_definition(const char *token,
 												  const char *subscription,
 												  const char *guid);
 
-/* list roleDefinitions with $filter=roleName eq '…'; NULL when none */
 extern ArmRoleDefinition *arm_find_role_definition(const char *token,
 												   const char *subscription,
 												   const char *role_name);
 
-/*
- * PUT a CustomRole at /subscriptions/{sub}, assignable there, holding
- * actions (List of char *).  NULL when another definition already has that
- * roleName (RoleDefinitionWithSameNameExists): look it up by name.
- */
 extern ArmRoleDefinition *arm_put_role_definition(const char *token,
 												  const char *subscription,
 												  const char *guid,
@@ -103,65 +89,40 @@ typedef enum ArmRoleDeletion
 	ARM_ROLE_IN_USE				/* 409 RoleDefinitionHasAssignments */
 } ArmRoleDeletion;
 
-/* DELETE roleDefinitions/{guid} */
 extern ArmRoleDeletion arm_delete_role_definition(const char *token,
 												  const char *subscription,
 												  const char *guid);
 
-/*
- * PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{guid} with
- * principalType ServicePrincipal; 409 RoleAssignmentExists counts as done.
- */
 extern ArmRoleAssignment *arm_put_role_assignment(const char *token,
 												  const char *scope,
 												  const char *guid,
 												  const char *role_definition_id,
 												  const char *principal_id);
 
-/* DELETE role assignment; false when already gone */
-/* GET roleAssignments/{guid} on scope: does it exist? */
 extern bool arm_role_assignment_exists(const char *token, const char *scope,
 									   const char *guid);
 
 extern bool arm_delete_role_assignment(const char *token, const char *scope,
 									   const char *guid);
 
-/*
- * PUT virtualNetworkPeerings/{name} with allowVirtualNetworkAccess, using
- * aux_token as x-ms-authorization-auxiliary for the remote tenant.  With
- * sync_address_space the PUT carries ?syncRemoteAddressSpace=true, which
- * makes the peering take the remote VNet's current address space (a PUT
- * of the same body alone does not).
- */
 extern ArmPeering *arm_put_peering(const char *token, const char *aux_token,
 								   const char *vnet_id, const char *name,
 								   const char *remote_vnet_id,
 								   const PeeringOptions *options,
 								   bool sync_address_space);
 
-/* peeringSyncLevel says this side's copy of the remote address space is stale */
 extern bool arm_sync_level_local_stale(const char *sync_level);
 
-/* … or that the remote side's copy of this VNet's address space is */
 extern bool arm_sync_level_remote_stale(const char *sync_level);
 
-/* GET virtualNetworkPeerings/{name}; NULL on 404 */
 extern ArmPeering *arm_get_peering(const char *token, const char *vnet_id,
 								   const char *name);
 
-/*
- * The same peering found in GET …/virtualNetworks/{vnet}/virtualNetworkPeerings
- * (paged): one list per VNet serves the re-checks of all its peerings.  The
- * peerings these three return are shared by every reader of the list: read
- * only.
- */
 extern ArmPeering *arm_find_listed_peering(const char *token, const char *vnet_id,
 										   const char *name);
 
-/* Every peering of the VNet (List of ArmPeering *). */
 extern List *arm_list_peerings(const char *token, const char *vnet_id);
 
-/* A peering of the VNet to that remote VNet, whatever its name, or NULL. */
 extern ArmPeering *arm_find_peering_to(const char *token, const char *vnet_id,
 									   const char *remote_vnet_id);
 
@@ -175,10 +136,8 @@ typedef struct ArmOperation
 
 extern ArmOperation *arm_get_operation(const char *token, const char *url);
 
-/* Did the operation end without success (ARM spells Canceled both ways)? */
 extern bool arm_operation_failed(const ArmOperation *op);
 
-/* DELETE virtualNetworkPeerings/{name}; false when already gone */
 extern bool arm_delete_peering(const char *token, const char *vnet_id,
 							   const char *name);
 

@@ -127,85 +127,47 @@ typedef struct PeeringConn
 /* Name of the internal credential holding a connection's app secret. */
 #define APP_CREDENTIAL_FMT "peering_app_" INT64_FORMAT
 
-/* Claims up to limit due connections for this process (a lease) and loads them. */
 extern List *catalog_claim_due(int limit);
 
-/* Loads one connection (with FOR UPDATE when lock); NULL if none. */
 extern PeeringConn *catalog_load(int64 id, bool lock);
 
-/*
- * Fills the credentials the connection's steps need; raises if one is gone.
- * cache (may be NULL) shares the user credentials among connections.
- */
 extern void catalog_load_credentials(PeeringConn *c, List **cache);
 
-/*
- * Locks the connection's credentials until the end of the transaction, so
- * that none is dropped before the new connection that uses it commits.
- */
 extern void catalog_lock_credentials(const PeeringConn *c);
 
-/* The connection's row of peering.progress as a sentence; NULL if not live. */
 extern char *catalog_progress(int64 id);
 
-/* One credential; NULL when missing_ok and it does not exist. */
 extern Credential *catalog_get_credential(const char *name, bool missing_ok);
 
-/*
- * Writes back what changed from before to after: the learned columns always,
- * the progress (when asked) only if the generation is unchanged and no other
- * driver holds the claim; stores or drops the app secret; appends the
- * events; sends NOTIFY on a change of step or state.  Releases this
- * process's claim, or extends it when keep_claim (the next step follows at
- * once).  Returns whether the progress was written.  Raises, without
- * waiting, when the row is locked.
- */
 extern bool catalog_save(PeeringConn *before, PeeringConn *after, bool progress,
 						 bool keep_claim);
 
-/* Stops a connection whose result cannot be saved, with the reason. */
 extern void catalog_record_save_failure(int64 id, const char *message);
 
-/* How long a claim lasts, in milliseconds. */
 extern int	catalog_claim_lease_ms(void);
 
-/* Automatic repairs of the connection within peering.transient_retry_budget. */
 extern int	catalog_count_recent_repairs(int64 id);
 
-/* The shared objects the other live connections of c's subscription recorded. */
 extern void catalog_find_shared_objects(PeeringConn *c);
 
-/* The earliest next_attempt_at of a connection not failed, or 0 if none. */
 extern TimestampTz catalog_next_due(void);
 
-/* Does a live connection other than id have value in this uuid column? */
 extern bool catalog_used_elsewhere(int64 id, const char *column, const char *value);
 
-/* Deep copy of a connection (strings and credentials), for before/after. */
 extern PeeringConn *conn_copy(const PeeringConn *c);
 
-/* "present" or "absent", as peering.connections.desired holds them. */
 extern const char *conn_desired_name(ConnDesired desired);
 
-/* "custom" or "network_contributor"; app_role_by_name() is false for others. */
 extern const char *app_role_name(AppRole role);
 extern bool app_role_by_name(const char *name, AppRole *role);
 
-/*
- * The names of the step column's values, in the order of their enum: the
- * step layer's table (step_table.c) registers them at load, so that the
- * catalog converts the column without knowing the steps.
- */
 extern void catalog_register_steps(const char *const *names, int count);
 
-/* Queues an event on c. */
 extern void conn_event(PeeringConn *c, EventKind kind, const char *message,
 					   const char *error_code, const char *request_id);
 
-/* The installed version of the extension (palloc'd), NULL if not installed. */
 extern char *catalog_installed_version(void);
 
-/* Oid of the extension owner, for running catalog SPI as that role. */
 extern Oid	catalog_owner(void);
 
 

@@ -68,10 +68,8 @@ extern int64 spi_result_int8(int row, const char *column);
 extern void catalog_enter(CatalogScope *scope);
 extern void catalog_leave(CatalogScope *scope);
 
-/* Stores the peering application's secret as the connection's credential. */
 extern void catalog_store_app_secret(const PeeringConn *c);
 
-/* The name of a step (catalog_register_steps()). */
 extern const char *catalog_step_name(int step);
 
 #endif							/* PEERING_CATALOG_SPI_H */

@@ -25,14 +25,6 @@ typedef struct CycleHooks
 	void		(*commit) (void);
 } CycleHooks;
 
-/*
- * One cycle: claims at most limit due connections (a short transaction),
- * runs their steps with no transaction open while a request is out, and
- * saves each finished step in a short transaction, a subtransaction per
- * connection.  A connection whose next step is due at once goes on within
- * the cycle.  Allocates in cycle_cxt.  Returns how many connections are
- * due again at once.
- */
 extern int	engine_cycle(const CycleHooks *hooks, MemoryContext cycle_cxt, int limit);
 
 #endif							/* PEERING_ENGINE_H */

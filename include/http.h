@@ -78,12 +78,6 @@ typedef struct HttpResponse
 
 extern void http_init(void);
 
-/*
- * Sends one request.  Transient failures (connection errors, timeouts, 5xx,
- * 429) are retried a bounded number of times: Retry-After is honoured for
- * 429/503, otherwise exponential backoff with jitter.  The final response is
- * returned whatever its status.
- */
 extern HttpResponse *http_perform(const HttpRequest *req);
 
 /*
@@ -120,20 +114,12 @@ extern void http_batch_end(HttpBatch *b);
 typedef HttpResponse *(*HttpPerformHook) (const HttpRequest *req);
 extern PGDLLIMPORT HttpPerformHook http_perform_hook;
 
-/*
- * Is this failure worth another try (transport error other than TLS, size or
- * a bad URL; 408, 429, 5xx)?  The one notion used both for retries in place
- * and by remote.c's classes.
- */
 extern bool http_is_transient(const HttpResponse *resp);
 
-/* Percent-encodes a path segment or form value (palloc'd). */
 extern char *http_escape(const char *s);
 
-/* Appends "name: value" to a header list (palloc'd). */
 extern List *http_add_header(List *headers, const char *name, const char *value);
 
-/* A service's short name, for logs: "login", "graph", "arm", "aiven". */
 extern const char *http_service_name(RemoteService service);
 
 #endif							/* PEERING_HTTP_H */

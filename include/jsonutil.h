@@ -20,13 +20,10 @@
 
 extern void jsonutil_init(void);
 
-/* Parses a response body; NULL when empty or not JSON. */
 extern json_t *json_parse_body(const HttpResponse *resp);
 
-/* String member (or a dotted path "error.code"), pstrdup'd; NULL if absent or not a string. */
 extern char *json_get_text(json_t *root, const char *path);
 
-/* Compact JSON text, palloc'd. */
 extern char *json_to_text(json_t *value);
 
 #endif							/* PEERING_JSONUTIL_H */

@@ -108,7 +108,6 @@ typedef struct StepResult
 #define ROLE_PEERING_WRITER		"peering VNet peering writer"
 #define ROLE_PROVIDER_PEER		"peering provider VNet peer"
 
-/* The connection's Aiven peering connection in vpc (which may be NULL), or NULL. */
 extern AivenPeering *step_aiven_peering_in(const PeeringConn *c, const AivenVpc *vpc);
 
 /* The names and GUIDs of the objects the steps make, deterministic. */
@@ -117,31 +116,20 @@ extern char *step_custom_role_guid(const PeeringConn *c, const char *role_name);
 extern char *step_role_assignment_guid(const PeeringConn *c, const char *role_id,
 									   const char *principal_id);
 
-/* The name of a step, as in peering.connections.step. */
 extern const char *step_name(PeeringStep step);
 
-/* The step of a name; raises for an unknown one. */
 extern PeeringStep step_by_name(const char *name);
 
-/* Is the connection at this step? */
 extern bool step_is(const PeeringConn *c, PeeringStep step);
 
-/*
- * Runs the connection's current step once: fills r, or raises.  r->next is
- * preset to the step that follows in the table.
- */
 extern void step_run(PeeringConn *c, StepResult *r);
 
-/* Reads the Aiven connection and the Azure peering into c (peering_status). */
 extern void step_refresh(PeeringConn *c);
 
-/* The step a re-armed connection restarts from. */
 extern PeeringStep step_restart(const PeeringConn *c);
 
-/* Registers the step names with the catalog; from _PG_init(). */
 extern void step_register(void);
 
-/* Loads what the connection's step needs from the catalog (credentials too). */
 extern void step_prepare(PeeringConn *c, List **credentials);
 
 #endif							/* PEERING_STEPS_H */

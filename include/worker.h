@@ -11,10 +11,6 @@
 extern void peering_worker_register(void);
 extern void peering_shmem_init(void);
 
-/*
- * Wakes the worker when the current transaction commits (nothing happens
- * if it aborts).
- */
 extern void peering_wake_worker_at_commit(void);
 
 extern PGDLLEXPORT void peering_worker_main(Datum main_arg);

@@ -176,6 +176,7 @@ aiven_peering_response(const HttpResponse *resp, const char *operation)
  * ----------------------------------------------------------------------
  */
 
+/* GET /v1/project/{project}/vpcs: list of AivenVpc * */
 List *
 aiven_list_vpcs(const char *token, const char *project)
 {
@@ -210,6 +211,11 @@ aiven_vpc_parse(const HttpResponse *resp, const char *operation)
 	return vpc;
 }
 
+/*
+ * GET /v1/project/{project}/vpcs/{id}; NULL when the VPC does not exist
+ * (404), and with project_gone_ok also when the project does not (teardown).
+ * Shared with every reader of the same answer: read only.
+ */
 AivenVpc *
 aiven_get_vpc(const char *token, const char *project, const char *vpc_id,
 			  bool project_gone_ok)
@@ -224,6 +230,11 @@ aiven_get_vpc(const char *token, const char *project, const char *vpc_id,
 	return rest_parse_shared(resp, operation, aiven_vpc_parse);
 }
 
+/*
+ * The connection for this (lower-case) subscription, group and VNet, or NULL.
+ * Names match exactly.  Should the list hold the same key twice (a DELETED
+ * connection next to its re-creation), the one not DELETED wins.
+ */
 AivenPeering *
 aiven_find_peering(const AivenVpc *vpc, const char *subscription,
 				   const char *resource_group, const char *vnet)
@@ -248,6 +259,11 @@ aiven_find_peering(const AivenVpc *vpc, const char *subscription,
 	return found;
 }
 
+/*
+ * POST …/vpcs/{id}/peering-connections; names must already be lower-case.
+ * Sent once: NULL when the answer does not tell whether the connection was
+ * created (409, 5xx, no answer), and the caller must read it back.
+ */
 AivenPeering *
 aiven_create_peering(const char *token, const char *project, const char *vpc_id,
 					 const char *subscription, const char *resource_group,
@@ -277,6 +293,11 @@ aiven_create_peering(const char *token, const char *project, const char *vpc_id,
 	return aiven_peering_response(resp, operation);
 }
 
+/*
+ * DELETE …/peer-accounts/{sub}/peer-resource-groups/{rg}/peer-vpcs/{vnet};
+ * NULL on any 404: with the connection, its VPC or its project gone, there
+ * is nothing left to delete.
+ */
 AivenPeering *
 aiven_delete_peering(const char *token, const char *project, const char *vpc_id,
 					 const char *subscription, const char *resource_group,

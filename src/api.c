@@ -119,6 +119,7 @@ check_project(const char *project)
 				 errdetail("Aiven project names are 1 to 63 lower-case letters, digits, hyphens or underscores.")));
 }
 
+/* Refuses a function that writes on a hot standby (25006). */
 void
 refuse_on_standby(const char *function)
 {
@@ -461,9 +462,11 @@ preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 }
 
 /*
- * The connection peering_create() and peering_plan() are asked for, checked
- * locally (nothing remote happens before this passes), with its
- * credentials.
+ * The connection peering_create() and peering_plan() are asked for
+ * (create_args), or peering_adopt() with its fewer arguments, checked
+ * locally: nothing remote happens before this passes.  Sets *azure and
+ * *aiven to the credentials it names.  Raises for a missing argument, a
+ * bad name or an unknown credential.
  */
 PeeringConn *
 api_requested_connection(FunctionCallInfo fcinfo, bool create_args,
@@ -546,8 +549,9 @@ api_preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 }
 
 /*
- * The read-only checks of peering_create()'s pre-flight: api_preflight(),
- * and that an own application is usable.  Fills also the uniqueName.
+ * The read-only pre-flight of peering_create() and peering_plan():
+ * api_preflight(), and that an own application is usable.  Fills also the
+ * application's uniqueName.
  */
 void
 api_check_connection(PeeringConn *c, Credential *azure, Credential *aiven)

@@ -315,6 +315,10 @@ arm_peering_response(const HttpResponse *resp, const char *operation)
  * ----------------------------------------------------------------------
  */
 
+/*
+ * GET /subscriptions (paged): the tenantId of subscription, or NULL when
+ * the token does not list it.
+ */
 char *
 arm_get_subscription_tenant(const char *token, const char *subscription)
 {
@@ -365,6 +369,10 @@ arm_challenge_tenant(const char *challenge)
 }
 
 /*
+ * GET /subscriptions/{id} with a token of another tenant: the tenant ARM's
+ * refusal names; NULL when it names none (a subscription of the token's
+ * own tenant, or none at all).
+ *
  * ARM refuses a token of another tenant than the subscription's with 401
  * InvalidAuthenticationTokenTenant and a challenge naming the
  * subscription's tenant (docs/remote-apis.md §4.1): the one way to learn it
@@ -386,6 +394,7 @@ arm_get_foreign_subscription_tenant(const char *token, const char *subscription)
 	remote_raise(SERVICE_ARM, operation, resp);
 }
 
+/* GET the virtual network; NULL on 404. */
 ArmVnet *
 arm_get_vnet(const char *token, const char *subscription,
 			 const char *resource_group, const char *vnet)
@@ -437,6 +446,7 @@ arm_get_vnet(const char *token, const char *subscription,
  * ----------------------------------------------------------------------
  */
 
+/* GET roleDefinitions/{guid} at /subscriptions/{sub}; NULL on 404 */
 ArmRoleDefinition *
 arm_get_role_definition(const char *token, const char *subscription,
 						const char *guid)
@@ -450,6 +460,7 @@ arm_get_role_definition(const char *token, const char *subscription,
 	return resp ? arm_role_definition_response(resp, operation) : NULL;
 }
 
+/* list roleDefinitions with $filter=roleName eq '…'; NULL when none */
 ArmRoleDefinition *
 arm_find_role_definition(const char *token, const char *subscription,
 						 const char *role_name)
@@ -471,6 +482,11 @@ arm_find_role_definition(const char *token, const char *subscription,
 	return def;
 }
 
+/*
+ * PUT a CustomRole at /subscriptions/{sub}, assignable there, holding
+ * actions (List of char *).  NULL when another definition already has that
+ * roleName (RoleDefinitionWithSameNameExists): look it up by name.
+ */
 ArmRoleDefinition *
 arm_put_role_definition(const char *token, const char *subscription,
 						const char *guid, const char *role_name,
@@ -517,8 +533,10 @@ arm_put_role_definition(const char *token, const char *subscription,
 }
 
 /*
- * A role someone assigned since we created it is in use: ARM refuses with
- * 409 RoleDefinitionHasAssignments, which the caller reports and accepts.
+ * DELETE roleDefinitions/{guid}: ARM_ROLE_GONE when there was none (404, or
+ * ARM's 204).  A role someone assigned since we created it is in use: ARM
+ * refuses with 409 RoleDefinitionHasAssignments, returned as ARM_ROLE_IN_USE
+ * for the caller to report and accept.
  */
 ArmRoleDeletion
 arm_delete_role_definition(const char *token, const char *subscription,
@@ -544,6 +562,10 @@ arm_delete_role_definition(const char *token, const char *subscription,
  * ----------------------------------------------------------------------
  */
 
+/*
+ * PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{guid} with
+ * principalType ServicePrincipal; 409 RoleAssignmentExists counts as done.
+ */
 ArmRoleAssignment *
 arm_put_role_assignment(const char *token, const char *scope, const char *guid,
 						const char *role_definition_id, const char *principal_id)
@@ -579,6 +601,7 @@ arm_put_role_assignment(const char *token, const char *scope, const char *guid,
 	return ra;
 }
 
+/* GET roleAssignments/{guid} on scope: does it exist? */
 bool
 arm_role_assignment_exists(const char *token, const char *scope, const char *guid)
 {
@@ -586,6 +609,7 @@ arm_role_assignment_exists(const char *token, const char *scope, const char *gui
 					psprintf(_("could not read role assignment \"%s\" on \"%s\""), guid, scope)) != NULL;
 }
 
+/* DELETE roleAssignments/{guid} on scope; false when already gone. */
 bool
 arm_delete_role_assignment(const char *token, const char *scope, const char *guid)
 {
@@ -599,6 +623,13 @@ arm_delete_role_assignment(const char *token, const char *scope, const char *gui
  * ----------------------------------------------------------------------
  */
 
+/*
+ * PUT virtualNetworkPeerings/{name} with allowVirtualNetworkAccess, using
+ * aux_token as x-ms-authorization-auxiliary for the remote tenant.  With
+ * sync_address_space the PUT carries ?syncRemoteAddressSpace=true, which
+ * makes the peering take the remote VNet's current address space (a PUT
+ * of the same body alone does not).
+ */
 ArmPeering *
 arm_put_peering(const char *token, const char *aux_token, const char *vnet_id,
 				const char *name, const char *remote_vnet_id,
@@ -624,6 +655,10 @@ arm_put_peering(const char *token, const char *aux_token, const char *vnet_id,
 	return arm_peering_response(resp, operation);
 }
 
+/*
+ * Does peeringSyncLevel say this side's copy of the remote address space
+ * is stale?
+ */
 bool
 arm_sync_level_local_stale(const char *sync_level)
 {
@@ -631,6 +666,10 @@ arm_sync_level_local_stale(const char *sync_level)
 		peering_str_eq(sync_level, "LocalAndRemoteNotInSync");
 }
 
+/*
+ * Does peeringSyncLevel say the remote side's copy of this VNet's address
+ * space is stale?
+ */
 bool
 arm_sync_level_remote_stale(const char *sync_level)
 {
@@ -638,6 +677,7 @@ arm_sync_level_remote_stale(const char *sync_level)
 		peering_str_eq(sync_level, "LocalAndRemoteNotInSync");
 }
 
+/* GET virtualNetworkPeerings/{name}; NULL on 404 */
 ArmPeering *
 arm_get_peering(const char *token, const char *vnet_id, const char *name)
 {
@@ -712,12 +752,23 @@ arm_select_peerings(const char *token, const char *vnet_id, bool by_remote,
 	return selected;
 }
 
+/*
+ * Every peering of the VNet (List of ArmPeering *), from the paged list.
+ * The peerings are shared by every reader of the list: read only.
+ */
 List *
 arm_list_peerings(const char *token, const char *vnet_id)
 {
 	return arm_select_peerings(token, vnet_id, false, NULL);
 }
 
+/*
+ * What arm_get_peering() returns, found in the paged GET
+ * …/virtualNetworks/{vnet}/virtualNetworkPeerings instead (name matched
+ * case-insensitively), or NULL: one list per VNet serves the re-checks of
+ * all its peerings.  The peering is shared by every reader of the list:
+ * read only.
+ */
 ArmPeering *
 arm_find_listed_peering(const char *token, const char *vnet_id, const char *name)
 {
@@ -726,6 +777,10 @@ arm_find_listed_peering(const char *token, const char *vnet_id, const char *name
 	return found ? linitial(found) : NULL;
 }
 
+/*
+ * A peering of the VNet to that remote VNet, whatever its name, or NULL;
+ * from the shared list, so read only.
+ */
 ArmPeering *
 arm_find_peering_to(const char *token, const char *vnet_id, const char *remote_vnet_id)
 {
@@ -765,6 +820,7 @@ arm_get_operation(const char *token, const char *url)
 	return op;
 }
 
+/* Did the operation end without success (ARM spells Canceled both ways)? */
 bool
 arm_operation_failed(const ArmOperation *op)
 {
@@ -773,6 +829,7 @@ arm_operation_failed(const ArmOperation *op)
 		pg_strcasecmp(op->status, "Cancelled") == 0;
 }
 
+/* DELETE virtualNetworkPeerings/{name}; false when already gone */
 bool
 arm_delete_peering(const char *token, const char *vnet_id, const char *name)
 {

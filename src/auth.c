@@ -76,6 +76,7 @@ static const char *const credential_kind_names[CREDENTIAL_KINDS] = {
 	[CREDENTIAL_AZURE_MANAGED_IDENTITY] = "azure_managed_identity",
 };
 
+/* The SQL name of a credential kind, as in peering.credentials.kind. */
 const char *
 credential_kind_name(CredentialKind kind)
 {
@@ -83,6 +84,7 @@ credential_kind_name(CredentialKind kind)
 	return credential_kind_names[kind];
 }
 
+/* The kind of that SQL name; false for no kind. */
 bool
 credential_kind_by_name(const char *name, CredentialKind *kind)
 {
@@ -223,6 +225,11 @@ secret_file_read(const Credential *cred)
 	return secret;
 }
 
+/*
+ * The secret of cred, palloc'd: the file (refused unless a regular file of
+ * the server's user not accessible to group or others) or else the inline
+ * value.  Raises when the credential has neither.
+ */
 char *
 auth_read_secret(const Credential *cred)
 {
@@ -238,6 +245,10 @@ auth_read_secret(const Credential *cred)
 	pg_unreachable();
 }
 
+/*
+ * The Aiven API token of an aiven_token credential; raises for another
+ * kind.
+ */
 char *
 auth_aiven_token(const Credential *cred)
 {
@@ -330,6 +341,7 @@ token_cache_put(const char *key, const char *token, time_t expires)
 	entry->expires = expires;
 }
 
+/* Drops a cached token, e.g. after a 401 or to pick up a fresh grant. */
 void
 auth_forget(const Credential *cred, const char *tenant, AzureAudience aud)
 {
@@ -496,6 +508,13 @@ check_home_tenant(const Credential *cred, const char *tenant)
 			 errhint("Cross-tenant steps need an azure_client_secret credential of a multi-tenant application.")));
 }
 
+/*
+ * An access token for cred in tenant (NULL: cred->tenant_id) for the given
+ * audience, from the cache when it lasts long enough.  Raises ERROR (via
+ * remote_raise() for remote failures) when none can be had, and for a
+ * supplied token or a managed identity asked for another tenant.  The
+ * returned string is palloc'd in CurrentMemoryContext.
+ */
 char *
 auth_azure_token(const Credential *cred, const char *tenant, AzureAudience aud)
 {

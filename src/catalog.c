@@ -94,7 +94,10 @@ spi_arg_column(QueryArgs *args, const ConnColumn *col, const PeeringConn *c)
  * Connections in memory
  * ---------------------------------------------------------------- */
 
-/* Builds a PeeringConn from row i of SPI_tuptable (a SELECT * of connections). */
+/*
+ * Builds a PeeringConn in cxt from row of SPI_tuptable (a SELECT * of
+ * connections).
+ */
 static PeeringConn *
 conn_from_row(int row, MemoryContext cxt)
 {
@@ -107,6 +110,11 @@ conn_from_row(int row, MemoryContext cxt)
 	return c;
 }
 
+/*
+ * A copy of a connection, for before/after: its columns deep-copied, the
+ * attempt's inputs (credentials included) shared, and the secret change
+ * and events it queued left out, so that each is saved once.
+ */
 PeeringConn *
 conn_copy(const PeeringConn *src)
 {
@@ -122,6 +130,7 @@ conn_copy(const PeeringConn *src)
 }
 
 
+/* "present" or "absent", as peering.connections.desired holds them. */
 const char *
 conn_desired_name(ConnDesired desired)
 {
@@ -133,6 +142,10 @@ static const char *const app_role_names[] = {
 	[APP_ROLE_NETWORK_CONTRIBUTOR] = "network_contributor",
 };
 
+/*
+ * "custom" or "network_contributor", as peering.connections.app_role holds
+ * them.
+ */
 const char *
 app_role_name(AppRole role)
 {
@@ -140,6 +153,7 @@ app_role_name(AppRole role)
 	return app_role_names[role];
 }
 
+/* The app role of that SQL name; false for no role. */
 bool
 app_role_by_name(const char *name, AppRole *role)
 {
@@ -169,6 +183,11 @@ event_kind_name(EventKind kind)
 	Assert(kind >= 0 && kind < EVENT_KINDS);
 	return names[kind];
 }
+
+/*
+ * Queues an event on c, at its current step, for catalog_save() to append;
+ * the strings are copied.
+ */
 void
 conn_event(PeeringConn *c, EventKind kind, const char *message,
 		   const char *error_code, const char *request_id)
@@ -183,13 +202,20 @@ conn_event(PeeringConn *c, EventKind kind, const char *message,
 	c->attempt.events = lappend(c->attempt.events, e);
 }
 
+/*
+ * How long a claim lasts, in milliseconds: many HTTP timeouts, so that a
+ * live driver's claim does not lapse while its requests are out.
+ */
 int
 catalog_claim_lease_ms(void)
 {
 	return Max(peering_http_timeout, 1000) * 20;
 }
 
-/* Automatic repairs of a connection within peering.transient_retry_budget. */
+/*
+ * The automatic repairs (repair events) of connection id within the last
+ * peering.transient_retry_budget seconds.
+ */
 int
 catalog_count_recent_repairs(int64 id)
 {
@@ -211,8 +237,10 @@ catalog_count_recent_repairs(int64 id)
 }
 
 /*
- * The shared objects other live connections of c's subscription (and VNet)
- * recorded, so that c's steps reuse them instead of writing them again.
+ * Fills c->attempt.known with the shared objects other live connections of
+ * c's subscription (and, for the role assignment, its VNet) recorded, so
+ * that c's steps reuse them instead of writing them again.  Nothing is
+ * known before c has learned its tenant and VNet.
  */
 void
 catalog_find_shared_objects(PeeringConn *c)
@@ -255,6 +283,12 @@ catalog_find_shared_objects(PeeringConn *c)
 	catalog_leave(&scope);
 }
 
+/*
+ * Claims up to limit due connections for this process, a lease of
+ * catalog_claim_lease_ms() that a later claim may take over once it lapses
+ * or its process is gone, and loads them in the caller's memory context.
+ * Rows another transaction has locked are skipped, not waited for.
+ */
 List *
 catalog_claim_due(int limit)
 {
@@ -293,6 +327,10 @@ catalog_claim_due(int limit)
 	return result;
 }
 
+/*
+ * Loads one connection in the caller's memory context (with FOR UPDATE
+ * when lock); NULL if none.
+ */
 PeeringConn *
 catalog_load(int64 id, bool lock)
 {
@@ -312,6 +350,7 @@ catalog_load(int64 id, bool lock)
 	return c;
 }
 
+/* The connection's row of peering.progress as a sentence; NULL if not live. */
 char *
 catalog_progress(int64 id)
 {
@@ -332,6 +371,10 @@ catalog_progress(int64 id)
 	return line;
 }
 
+/*
+ * Does a live connection other than id have value in this uuid column?
+ * column is a name of ours, never user input.
+ */
 bool
 catalog_used_elsewhere(int64 id, const char *column, const char *value)
 {
@@ -354,6 +397,10 @@ catalog_used_elsewhere(int64 id, const char *column, const char *value)
 	return used;
 }
 
+/*
+ * The earliest next_attempt_at of a connection this process may claim (not
+ * failed, not deleted, not claimed by another live lease), or 0 if none.
+ */
 TimestampTz
 catalog_next_due(void)
 {
@@ -410,6 +457,17 @@ set_column(StringInfo sql, QueryArgs *args, const ConnColumn *col, const Peering
 	appendStringInfo(sql, ", %s = $%d", col->name, spi_arg_column(args, col, c));
 }
 
+/*
+ * Writes back what changed from before to after: the learned columns always
+ * (what the remote side says only if it was seen after what the row holds),
+ * the progress (when asked) only if the generation is unchanged and no other
+ * driver holds the claim; stores or drops the app secret; appends the
+ * events, a state event included; sends NOTIFY on a change of step or
+ * state.  Releases this process's claim, or extends it when keep_claim (the
+ * next step follows at once).  Returns whether the progress was written
+ * (false also when the row is gone).  Raises, without waiting, when the row
+ * is locked.
+ */
 bool
 catalog_save(PeeringConn *before, PeeringConn *after, bool progress, bool keep_claim)
 {
@@ -521,6 +579,10 @@ catalog_save(PeeringConn *before, PeeringConn *after, bool progress, bool keep_c
 	return current;
 }
 
+/*
+ * Stops a connection whose result cannot be saved, with the reason, and
+ * releases its claim; peering_retry() re-arms it.
+ */
 void
 catalog_record_save_failure(int64 id, const char *message)
 {
@@ -546,7 +608,10 @@ catalog_record_save_failure(int64 id, const char *message)
 
 static void record_user_change(int64 id, EventKind kind, const char *message);
 
-/* Id of a live connection of the same VPC and VNet, or 0. */
+/*
+ * Id of a connection not deleted (failed ones included) of the same
+ * project VPC and VNet, names compared case-insensitively, or 0.
+ */
 int64
 catalog_find_live(const PeeringConn *c)
 {
@@ -570,7 +635,11 @@ catalog_find_live(const PeeringConn *c)
 	return id;
 }
 
-/* Inserts the spec and what was learned so far (NULLs take the defaults). */
+/*
+ * Inserts the spec and what was learned so far (NULLs take the column
+ * defaults), sets c->id, and records the "created" event with its NOTIFY.
+ * Returns the new id.
+ */
 int64
 catalog_insert(PeeringConn *c)
 {
@@ -586,7 +655,7 @@ catalog_insert(PeeringConn *c)
 		bool		isnull;
 		int			n;
 
-		/* an adopted peering starts at a later step */
+		/* the step is never NULL: an adopted peering starts at a later one */
 		(void) spi_field_to_datum(col->kind, column_field(col, c), &isnull);
 		if (isnull)
 			continue;			/* the column's default */
@@ -605,6 +674,13 @@ catalog_insert(PeeringConn *c)
 	return c->id;
 }
 
+/*
+ * Re-arms connection id for the user (peering_retry(), peering_delete()):
+ * the failure and the retry forgotten, desired and step set, due now.  The
+ * generation moves on, so that a driver still running the old step cannot
+ * save its progress over this.  Records the event kind with message and
+ * sends NOTIFY.
+ */
 void
 catalog_rearm(int64 id, ConnDesired desired, int step,
 			  EventKind kind, const char *message)
@@ -649,6 +725,11 @@ record_user_change(int64 id, EventKind kind, const char *message)
 	notify_change(id);
 }
 
+/*
+ * The row of connection id as a composite Datum, for a SQL function's
+ * result (SPI_returntuple() copies it out of SPI).  Raises if the row is
+ * gone.
+ */
 Datum
 catalog_row_datum(int64 id)
 {

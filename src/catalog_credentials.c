@@ -7,7 +7,8 @@
  * Released under the PostgreSQL License (see LICENSE).
  *
  * The table is readable by the extension owner only; secrets themselves
- * are read from their files when a token is needed (auth.c).
+ * (from their files, or inline for the applications' own) are read only
+ * when a token is needed (auth.c).
  */
 #include "postgres.h"
 
@@ -33,6 +34,10 @@
 #include "peering.h"
 #include "util.h"
 
+/*
+ * One credential, in the caller's memory context; NULL when missing_ok and
+ * it does not exist, else raises.
+ */
 Credential *
 catalog_get_credential(const char *name, bool missing_ok)
 {
@@ -93,6 +98,12 @@ shared_credential(const char *name, List **cache)
 	return cred;
 }
 
+/*
+ * Fills the credentials the connection's steps need (c->attempt).  cache
+ * (may be NULL) shares the user credentials among the connections of a
+ * claim; with it a missing user credential is left NULL for the step to
+ * report, without it the function raises.
+ */
 void
 catalog_load_credentials(PeeringConn *c, List **cache)
 {
@@ -110,6 +121,10 @@ catalog_load_credentials(PeeringConn *c, List **cache)
 		c->attempt.app_cred = NULL;
 }
 
+/*
+ * Locks the connection's credentials until the end of the transaction, so
+ * that none is dropped before the new connection that uses it commits.
+ */
 void
 catalog_lock_credentials(const PeeringConn *c)
 {
@@ -149,7 +164,10 @@ upsert_credential(const Credential *cred, bool internal)
 				 &args, SPI_OK_INSERT);
 }
 
-/* The peering application's secret becomes the connection's credential. */
+/*
+ * Stores the peering application's new secret (c->attempt.new_app_secret)
+ * as the connection's internal credential; inside catalog scope.
+ */
 void
 catalog_store_app_secret(const PeeringConn *c)
 {
@@ -163,6 +181,7 @@ catalog_store_app_secret(const PeeringConn *c)
 	upsert_credential(&cred, true);
 }
 
+/* Inserts or replaces a user credential (peering_credential_set()). */
 void
 catalog_set_credential(const Credential *cred)
 {
@@ -173,7 +192,10 @@ catalog_set_credential(const Credential *cred)
 	catalog_leave(&scope);
 }
 
-/* Drops a user credential; raises if a live connection uses it. */
+/*
+ * Drops a user credential; false when there was none.  Raises if a
+ * connection not yet deleted uses it as its Azure or Aiven credential.
+ */
 bool
 catalog_drop_credential(const char *name)
 {

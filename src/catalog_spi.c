@@ -3,7 +3,8 @@
  *		The typed SPI layer under the catalog: values go to SPI as Datums of
  *		their columns' types and come back with SPI_getbinval; statements
  *		keep their plans; every query runs as the extension owner with the
- *		search_path pinned.
+ *		search_path pinned.  Also the step column's names, which the step
+ *		layer registers.
  *
  * Copyright (c) 2026, peering developers
  * Released under the PostgreSQL License (see LICENSE).
@@ -114,6 +115,12 @@ cidr_array_list(Datum array)
 static const char *const *step_names = NULL;
 static int	step_count = 0;
 
+/*
+ * Registers the names of the step column's values, in the order of their
+ * enum: the step layer's table (step_table.c) registers them at load, so
+ * that the catalog converts the column without knowing the steps.  names
+ * must live as long as the process.
+ */
 void
 catalog_register_steps(const char *const *names, int count)
 {
@@ -121,6 +128,10 @@ catalog_register_steps(const char *const *names, int count)
 	step_count = count;
 }
 
+/*
+ * The name of a step, as registered by catalog_register_steps(); raises
+ * for an unknown one.
+ */
 const char *
 catalog_step_name(int step)
 {
@@ -140,7 +151,11 @@ step_by_name_registered(const char *name)
 	return step;
 }
 
-/* The value of a field of kind, as a Datum of its SQL type. */
+/*
+ * The value of a field of kind, as a Datum of its SQL type, allocated in
+ * the current context; *isnull for the kind's NULL (NULL, NIL,
+ * CONN_BOOL_NULL or 0).
+ */
 Datum
 spi_field_to_datum(ColumnKind kind, const void *field, bool *isnull)
 {
@@ -243,6 +258,7 @@ string_lists_equal(const List *a, const List *b)
 	return true;
 }
 
+/* Do two fields of kind hold the same value (both NULL included)? */
 bool
 spi_fields_equal(ColumnKind kind, const void *a, const void *b)
 {
@@ -272,13 +288,17 @@ spi_fields_equal(ColumnKind kind, const void *a, const void *b)
 	pg_unreachable();
 }
 
+/* A palloc'd copy of s, or NULL. */
 char *
 spi_copy_or_null(const char *s)
 {
 	return s ? pstrdup(s) : NULL;
 }
 
-/* Replaces what a field of kind points to by a copy. */
+/*
+ * Replaces what a field of kind points to by a copy in the current
+ * context; fields held by value are left as they are.
+ */
 void
 spi_field_copy_deep(ColumnKind kind, void *field)
 {
@@ -318,7 +338,11 @@ spi_add_arg(QueryArgs *args, Oid type, Datum value, bool isnull)
 	return args->n;
 }
 
-/* Appends a field of kind as a parameter. */
+/*
+ * Appends a field of kind as a parameter, a SQL NULL for the kind's NULL;
+ * returns its number, for $n in the query.  The spi_arg_* functions below
+ * do the same for plain C values.
+ */
 int
 spi_arg_field(QueryArgs *args, ColumnKind kind, const void *field)
 {
@@ -346,7 +370,7 @@ spi_arg_bool(QueryArgs *args, bool value)
 	return spi_arg_field(args, COLUMN_BOOL, &value);
 }
 
-/* NULL pointers are SQL NULLs. */
+/* NULL pointers are SQL NULLs, here and in spi_arg_uuid(). */
 int
 spi_arg_text(QueryArgs *args, const char *value)
 {
@@ -440,8 +464,9 @@ saved_plan(const char *sql, int nargs, Oid *types)
 }
 
 /*
- * Runs sql with args (NULL for none).  Returns SPI's result code after
- * checking it is the expected one.
+ * Runs sql with args (NULL for none) through its saved plan, inside
+ * catalog scope.  Returns SPI's result code after checking it is the
+ * expected one; raises otherwise.
  */
 int
 catalog_exec(const char *sql, QueryArgs *args, int expected)
@@ -463,7 +488,10 @@ catalog_exec(const char *sql, QueryArgs *args, int expected)
 	return rc;
 }
 
-/* The binary value of a column of SPI_tuptable row. */
+/*
+ * The binary value of a column of SPI_tuptable row; raises if the result
+ * has no such column.
+ */
 Datum
 spi_result_datum(int row, const char *column, bool *isnull)
 {
@@ -487,6 +515,7 @@ spi_result_field(int row, const char *column, ColumnKind kind, void *field,
 	MemoryContextSwitchTo(old);
 }
 
+/* An int8 column of SPI_tuptable row; 0 for NULL. */
 int64
 spi_result_int8(int row, const char *column)
 {
@@ -500,6 +529,11 @@ spi_result_int8(int row, const char *column)
  * Catalog scope: the extension owner, a fixed search_path, SPI
  * ---------------------------------------------------------------- */
 
+/*
+ * Oid of the extension owner (the owner of peering.connections), for
+ * running catalog SPI as that role.  Raises when the extension is not
+ * installed.
+ */
 Oid
 catalog_owner(void)
 {
@@ -539,7 +573,11 @@ pin_search_path(void)
 	return nestlevel;
 }
 
-/* The installed version of the extension, palloc'd; NULL if not installed. */
+/*
+ * The installed version of the extension, palloc'd; NULL if not installed.
+ * Runs as the current user, outside catalog scope: the worker asks before
+ * it touches the tables.
+ */
 char *
 catalog_installed_version(void)
 {
@@ -585,8 +623,11 @@ catalog_require_version(void)
 
 /*
  * Enters SPI as the owner, search_path pinned before the first query (the
- * version check's too).  An ERROR before catalog_leave() is cleaned up by
- * transaction abort, which restores the user and the GUC nest level.
+ * version check's too), and remembers the caller's memory context in scope
+ * for results that must outlive SPI.  Raises when the installed extension
+ * is of another version than the library.  An ERROR before catalog_leave()
+ * is cleaned up by transaction abort, which restores the user and the GUC
+ * nest level.
  */
 void
 catalog_enter(CatalogScope *scope)
@@ -603,6 +644,7 @@ catalog_enter(CatalogScope *scope)
 		elog(ERROR, "SPI_connect failed");
 }
 
+/* Leaves SPI and restores the caller's search_path and user. */
 void
 catalog_leave(CatalogScope *scope)
 {

@@ -176,12 +176,7 @@ request_key(const HttpRequest *req, uint8 *key)
 	pg_cryptohash_free(ctx);
 }
 
-/*
- * Requests whose answer serves whoever asks the same: reads, token
- * requests, and idempotent writes (PUT, DELETE, an upsert), so that two
- * connections sharing an object (the custom roles of a subscription, the
- * provider's role assignment on a VNet) write it once.  A POST never.
- */
+/* Does the request change something remotely (token requests do not)? */
 static bool
 request_is_write(const HttpRequest *req)
 {
@@ -189,6 +184,12 @@ request_is_write(const HttpRequest *req)
 		req->service != SERVICE_LOGIN;
 }
 
+/*
+ * Requests whose answer serves whoever asks the same: reads, token
+ * requests, and idempotent writes (PUT, DELETE, an upsert), so that two
+ * connections sharing an object (the custom roles of a subscription, the
+ * provider's role assignment on a VNet) write it once.  A POST never.
+ */
 static bool
 request_is_shareable(const HttpRequest *req)
 {
@@ -745,6 +746,10 @@ engine_wait(Engine *e, long gate_ms)
 		engine_deliver(e, tag, resp);
 }
 
+/*
+ * Starts the claimed connections' steps, then sends, waits and saves until
+ * no request is queued or in flight and nothing is left to save.
+ */
 static void
 engine_loop(Engine *e, List *conns)
 {
@@ -782,6 +787,15 @@ engine_hash(const char *name, Size keysize, Size entrysize, MemoryContext cxt)
 	return hash_create(name, 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
+/*
+ * One cycle: claims at most limit due connections (a short transaction),
+ * runs their steps with no transaction open while a request is out, and
+ * saves each finished step in a short transaction, a subtransaction per
+ * connection.  A connection whose next step is due at once goes on within
+ * the cycle.  Called with no transaction open: hooks begin and commit each
+ * short transaction.  Allocates in cycle_cxt, which it leaves current.
+ * Returns how many connections are due again at once.
+ */
 int
 engine_cycle(const CycleHooks *hooks, MemoryContext cycle_cxt, int limit)
 {

@@ -143,6 +143,7 @@ clear_retry(PeeringConn *c)
 	c->retry_until = 0;
 }
 
+/* The message and hint, as last_error holds them. */
 static char *
 error_text(const StepResult *r)
 {
@@ -167,7 +168,11 @@ give_up_waiting(PeeringConn *c, StepResult *r)
 					   r->hint ? r->hint : "", r->hint ? "  " : "", c->id, c->id);
 }
 
-/* Records how the step went on the connection, and when it is due again. */
+/*
+ * Records how the step went on the connection, and when it is due again:
+ * a retry or wait whose time budget is spent becomes a failure first (r is
+ * changed to say so).  Queues the step, error or failure event.
+ */
 void
 engine_apply_outcome(PeeringConn *c, StepResult *r)
 {
@@ -250,7 +255,11 @@ forget_tokens(PeeringConn *c)
 	}
 }
 
-/* Turns a caught ERROR into the step's outcome. */
+/*
+ * Turns a caught ERROR into the step's outcome (retry or failure), with the
+ * remote error's class, code and request id when remote_raise() raised it.
+ * After a 401 or 403 the connection's cached tokens are dropped.
+ */
 void
 engine_classify_error(PeeringConn *c, ErrorData *ed, StepResult *r)
 {

@@ -192,6 +192,9 @@ graph_upsert_application(const char *token, const char *unique_name,
 	return resp ? graph_application_from(resp, operation, created) : NULL;
 }
 
+/*
+ * A soft-deleted application of that uniqueName in the recycle bin, or NULL.
+ */
 GraphApplication *
 graph_find_deleted_application(const char *token, const char *unique_name)
 {
@@ -211,6 +214,7 @@ graph_find_deleted_application(const char *token, const char *unique_name)
 	return app;
 }
 
+/* Permanently deletes a soft-deleted object; false if it was not there. */
 bool
 graph_purge_deleted(const char *token, const char *object_id)
 {
@@ -218,6 +222,7 @@ graph_purge_deleted(const char *token, const char *object_id)
 						psprintf(_("could not permanently delete directory object \"%s\""), object_id));
 }
 
+/* GET /applications/{id}; NULL on 404 */
 GraphApplication *
 graph_get_application(const char *token, const char *object_id)
 {
@@ -228,6 +233,7 @@ graph_get_application(const char *token, const char *object_id)
 	return resp ? graph_application_from(resp, operation, false) : NULL;
 }
 
+/* GET /applications(appId='…'); NULL on 404 */
 GraphApplication *
 graph_get_application_by_app_id(const char *token, const char *app_id)
 {
@@ -238,6 +244,7 @@ graph_get_application_by_app_id(const char *token, const char *app_id)
 	return resp ? graph_application_from(resp, operation, false) : NULL;
 }
 
+/* GET /applications(uniqueName='…'); NULL on 404 */
 GraphApplication *
 graph_find_application(const char *token, const char *unique_name)
 {
@@ -249,6 +256,7 @@ graph_find_application(const char *token, const char *unique_name)
 	return resp ? graph_application_from(resp, operation, false) : NULL;
 }
 
+/* POST /applications/{id}/addPassword, valid until end_date_time (ISO 8601) */
 GraphPassword *
 graph_add_password(const char *token, const char *app_object_id,
 				   const char *display_name, const char *end_date_time)
@@ -299,6 +307,7 @@ graph_password_gone(const HttpResponse *resp)
 		remote_error_is(SERVICE_GRAPH, resp, 400, NULL, "No password credential found");
 }
 
+/* POST /applications/{id}/removePassword; a key already gone is fine */
 void
 graph_remove_password(const char *token, const char *app_object_id,
 					  const char *key_id)
@@ -315,6 +324,7 @@ graph_remove_password(const char *token, const char *app_object_id,
 		remote_raise(SERVICE_GRAPH, operation, resp);
 }
 
+/* DELETE /applications/{id}; false when it was already gone */
 bool
 graph_delete_application(const char *token, const char *object_id)
 {
@@ -327,6 +337,7 @@ graph_delete_application(const char *token, const char *object_id)
  * ----------------------------------------------------------------------
  */
 
+/* PATCH /servicePrincipals(appId='…') with Prefer: create-if-missing */
 GraphServicePrincipal *
 graph_upsert_service_principal(const char *token, const char *app_id)
 {
@@ -340,6 +351,7 @@ graph_upsert_service_principal(const char *token, const char *app_id)
 	return graph_service_principal_from(resp, operation, created);
 }
 
+/* GET /servicePrincipals(appId='…'); NULL on 404 */
 GraphServicePrincipal *
 graph_get_service_principal(const char *token, const char *app_id)
 {
@@ -352,6 +364,7 @@ graph_get_service_principal(const char *token, const char *app_id)
 	return resp ? graph_service_principal_from(resp, operation, false) : NULL;
 }
 
+/* DELETE /servicePrincipals/{id}; false when it was already gone */
 bool
 graph_delete_service_principal(const char *token, const char *sp_id)
 {

@@ -756,6 +756,7 @@ http_execute(const HttpRequest *const *reqs, HttpResponse **resps,
 	PG_END_TRY();
 }
 
+/* A service's short name, for logs: "login", "graph", "arm", "aiven". */
 const char *
 http_service_name(RemoteService service)
 {
@@ -770,6 +771,12 @@ http_service_name(RemoteService service)
 	return names[service];
 }
 
+/*
+ * Sends one request.  Transient failures (connection errors, timeouts, 5xx,
+ * 429) are retried a bounded number of times: Retry-After is honoured for
+ * 429/503, otherwise exponential backoff with jitter.  The final response is
+ * returned whatever its status.
+ */
 HttpResponse *
 http_perform(const HttpRequest *req)
 {
@@ -781,6 +788,11 @@ http_perform(const HttpRequest *req)
 	return resp;
 }
 
+/*
+ * Is this failure worth another try (transport error other than TLS, size or
+ * a bad URL; 408, 429, 5xx)?  The one notion used both for retries in place
+ * and by remote.c's classes.
+ */
 bool
 http_is_transient(const HttpResponse *resp)
 {
@@ -792,6 +804,7 @@ http_is_transient(const HttpResponse *resp)
 			(resp->status >= 500 && resp->status <= 599));
 }
 
+/* Percent-encodes a path segment or form value (palloc'd). */
 char *
 http_escape(const char *s)
 {
@@ -812,6 +825,7 @@ http_escape(const char *s)
 	return result;
 }
 
+/* Appends "name: value" to a header list (palloc'd). */
 List *
 http_add_header(List *headers, const char *name, const char *value)
 {

@@ -50,6 +50,7 @@ jsonutil_init(void)
 	jsonutil_initialized = true;
 }
 
+/* Parses a response body; NULL when empty or not JSON. */
 json_t *
 json_parse_body(const HttpResponse *resp)
 {
@@ -81,6 +82,10 @@ json_step(json_t *node, const char *segment)
 	return NULL;
 }
 
+/*
+ * String member (or a dotted path "error.code"), pstrdup'd; NULL if absent or
+ * not a string.
+ */
 char *
 json_get_text(json_t *root, const char *path)
 {
@@ -114,6 +119,7 @@ json_get_text(json_t *root, const char *path)
 	return pnstrdup(json_string_value(node), json_string_length(node));
 }
 
+/* Compact JSON text, palloc'd. */
 char *
 json_to_text(json_t *value)
 {

@@ -322,6 +322,7 @@ static const char *const secret_markers[] = {
 
 #define REMOTE_MESSAGE_MAX	300
 
+/* Forgets the last remote error (before a step runs). */
 void
 remote_clear_error(void)
 {
@@ -329,6 +330,11 @@ remote_clear_error(void)
 	last_error.retry_after = -1;
 }
 
+/*
+ * The remote failure behind the last ERROR raised by remote_raise() or
+ * remote_raise_unexpected() since remote_clear_error(), or NULL when that
+ * ERROR did not come from a remote service.
+ */
 const RemoteError *
 remote_last_error(void)
 {
@@ -353,6 +359,7 @@ remote_record(RemoteService service, const HttpResponse *resp, const char *code,
 	last_error.retry_after = resp ? resp->retry_after : -1;
 }
 
+/* Records a 2xx answer we cannot use as a transient failure (rest.c). */
 void
 remote_note_unexpected(RemoteService service, const HttpResponse *resp)
 {
@@ -361,6 +368,7 @@ remote_note_unexpected(RemoteService service, const HttpResponse *resp)
 	last_error.retry_after = -1;
 }
 
+/* A service's name for messages: "Microsoft Graph" for SERVICE_GRAPH, … */
 const char *
 remote_service_label(RemoteService service)
 {
@@ -571,6 +579,7 @@ remote_parse_error(RemoteService service, json_t *root, char **code, char **mess
 		*text = *message;
 }
 
+/* The remote error code in a failed response body ("" if none), palloc'd. */
 char *
 remote_error_code(RemoteService service, const HttpResponse *resp)
 {
@@ -725,6 +734,7 @@ remote_classify(RemoteService service, const HttpResponse *resp,
 	return remote_lookup(service, resp->status, *code != NULL ? *code : "", t);
 }
 
+/* "transient", "replication", "throttling"; NULL for REMOTE_RETRY_NEVER. */
 const char *
 remote_retry_name(RemoteRetry retry)
 {
@@ -739,6 +749,11 @@ remote_retry_name(RemoteRetry retry)
 	return names[retry];
 }
 
+/*
+ * Does resp carry this remote error: HTTP status, code (NULL: any) and a
+ * marker (NULL: any) found in the message or in an error detail's code or
+ * value?  For the few answers whose generic code covers several causes.
+ */
 bool
 remote_error_is(RemoteService service, const HttpResponse *resp, long status,
 				const char *code, const char *marker)
@@ -755,6 +770,15 @@ remote_error_is(RemoteService service, const HttpResponse *resp, long status,
 	return marker == NULL || find_marker(text, marker) != NULL;
 }
 
+/*
+ * Raises ERROR for a failed response.  "operation" is the whole message of
+ * the failure, translatable on its own, naming what was attempted on which
+ * object, e.g. _("could not read virtual network \"%s\"") formatted; the
+ * message reads "<operation>: <reason>", as "%m" follows a message in
+ * PostgreSQL's own.  The detail has the
+ * HTTP status, the remote code and message (never a secret) and the request
+ * id; the hint comes from the table.
+ */
 void
 remote_raise(RemoteService service, const char *operation,
 			 const HttpResponse *resp)

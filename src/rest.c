@@ -17,6 +17,7 @@
 #include "remote.h"
 #include "rest.h"
 
+/* A URL setting without one trailing '/', palloc'd. */
 char *
 rest_base_url(const char *setting)
 {
@@ -27,6 +28,7 @@ rest_base_url(const char *setting)
 	return pnstrdup(setting ? setting : "", len);
 }
 
+/* A request carrying "Authorization: <scheme> <token>"; body may be NULL. */
 HttpRequest *
 rest_request(RemoteService service, const char *method, const char *url,
 			 const char *scheme, const char *token, const char *body)
@@ -43,12 +45,18 @@ rest_request(RemoteService service, const char *method, const char *url,
 	return req;
 }
 
+/* Is the status 2xx? */
 bool
 rest_ok(const HttpResponse *resp)
 {
 	return resp->status >= 200 && resp->status < 300;
 }
 
+/*
+ * That ERROR (SQLSTATE 22P02), for a 2xx answer lacking what was expected:
+ * reason is a short constant phrase and the body is never quoted.  resp may
+ * be NULL.  remote_last_error() reports it as a transient failure.
+ */
 void
 rest_unexpected(RemoteService service, const char *operation,
 				const HttpResponse *resp, const char *reason)
@@ -67,6 +75,10 @@ rest_unexpected(RemoteService service, const char *operation,
 	pg_unreachable();
 }
 
+/*
+ * The body of a 2xx response as a JSON object (a new reference), or ERROR
+ * "<operation>: unexpected response from <service>".
+ */
 struct json_t *
 rest_json(RemoteService service, const char *operation, const HttpResponse *resp)
 {
@@ -81,6 +93,12 @@ rest_json(RemoteService service, const char *operation, const HttpResponse *resp
 	return root;
 }
 
+/*
+ * parse(resp, operation) of an answer that many connections read (a VNet's
+ * peerings, a project VPC): made once and kept with the response, in its
+ * memory context, for every later reader.  The result is shared: read it,
+ * never change it.  Not for answers that carry secrets.
+ */
 void *
 rest_parse_shared(const HttpResponse *resp, const char *operation, RestParse parse)
 {
@@ -108,6 +126,7 @@ rest_parse_shared(const HttpResponse *resp, const char *operation, RestParse par
 	return result;
 }
 
+/* Serialises a json_pack() result (consumed) or raises if packing failed. */
 char *
 rest_body(struct json_t *value)
 {
@@ -123,6 +142,7 @@ rest_body(struct json_t *value)
 	return text;
 }
 
+/* An OData string literal's content: single quotes doubled (not escaped). */
 char *
 rest_odata_string(const char *value)
 {

@@ -82,6 +82,7 @@ static const char *const step_phase_names[] = {
 	[STEP_PHASE_DONE] = "done",
 };
 
+/* The name of a step, as in peering.connections.step. */
 const char *
 step_name(PeeringStep step)
 {
@@ -89,6 +90,7 @@ step_name(PeeringStep step)
 	return step_names[step];
 }
 
+/* The step of a name; raises for an unknown one. */
 PeeringStep
 step_by_name(const char *name)
 {
@@ -99,6 +101,7 @@ step_by_name(const char *name)
 	return (PeeringStep) step;
 }
 
+/* Is the connection at this step? */
 bool
 step_is(const PeeringConn *c, PeeringStep step)
 {
@@ -136,6 +139,10 @@ step_number(PeeringStep step)
 	return phase == STEP_PHASE_DONE ? 0 : number;
 }
 
+/*
+ * Runs the connection's current step once: fills r, or raises.  r->next is
+ * preset to the step that follows in the table.
+ */
 void
 step_run(PeeringConn *c, StepResult *r)
 {

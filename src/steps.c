@@ -762,6 +762,7 @@ step_active(PeeringConn *c, StepResult *r)
 	r->error_code = "drift";
 }
 
+/* The step a re-armed connection restarts from. */
 PeeringStep
 step_restart(const PeeringConn *c)
 {
@@ -772,6 +773,7 @@ step_restart(const PeeringConn *c)
 	return step_is_adopted(c) ? STEP_AIVEN_ACTIVE : STEP_APP;
 }
 
+/* Reads the Aiven connection and the Azure peering into c (peering_status). */
 void
 step_refresh(PeeringConn *c)
 {

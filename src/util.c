@@ -1,6 +1,7 @@
 /*
  * util.c
- *		UUIDs and name rules.
+ *		Small helpers: UUIDs, caught errors, strings, enum names and
+ *		Azure's name rules.
  *
  * Copyright (c) 2026, peering developers
  * Released under the PostgreSQL License (see LICENSE).
@@ -19,6 +20,7 @@ static const uint8 peering_namespace[16] = {
 	0x9e, 0x21, 0x5c, 0x44, 0x0b, 0xd3, 0x71, 0x96
 };
 
+/* Is s a UUID in text form, 8-4-4-4-12 hex digits? */
 bool
 peering_is_uuid(const char *s)
 {
@@ -37,6 +39,10 @@ peering_is_uuid(const char *s)
 	return s[36] == '\0';
 }
 
+/*
+ * UUIDv5 (RFC 4122, SHA-1 via PostgreSQL's cryptohash) of name in the
+ * peering namespace; palloc'd, lower case.
+ */
 char *
 peering_uuid_v5(const char *name)
 {
@@ -63,6 +69,11 @@ peering_uuid_v5(const char *name)
 					hash[12], hash[13], hash[14], hash[15]);
 }
 
+/*
+ * Inside PG_CATCH: the error as data, in cxt, and cleared; cxt is left
+ * current.  Query cancels and shutdowns are thrown on: they belong to the
+ * caller.
+ */
 ErrorData *
 peering_catch_error(MemoryContext cxt)
 {
@@ -77,18 +88,21 @@ peering_catch_error(MemoryContext cxt)
 	return ed;
 }
 
+/* Equal strings; false when either is NULL. */
 bool
 peering_str_eq(const char *a, const char *b)
 {
 	return a != NULL && b != NULL && strcmp(a, b) == 0;
 }
 
+/* Equal strings, or both NULL. */
 bool
 peering_str_same(const char *a, const char *b)
 {
 	return (a == NULL && b == NULL) || peering_str_eq(a, b);
 }
 
+/* The index of name in a name table of an enum, or -1 (name may be NULL). */
 int
 peering_name_index(const char *const *names, int count, const char *name)
 {
@@ -100,6 +114,7 @@ peering_name_index(const char *const *names, int count, const char *name)
 	return -1;
 }
 
+/* Lower-cased copy (ASCII), palloc'd. */
 char *
 peering_lower(const char *s)
 {
@@ -112,10 +127,6 @@ peering_lower(const char *s)
 }
 
 /*
- * VNet and peering names: letters, digits, '_', '.', '-'; starting with a
- * letter or digit; ending with a letter, digit or '_'.
- */
-/*
  * Azure's rules speak of ASCII letters and digits: isalnum() would follow
  * the server's locale and let other letters through.
  */
@@ -125,6 +136,10 @@ is_ascii_alnum(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+/*
+ * VNet and peering names: minlen to maxlen of letters, digits, '_', '.',
+ * '-'; starting with a letter or digit; ending with a letter, digit or '_'.
+ */
 static const char *
 azure_network_name_problem(const char *name, int minlen, int maxlen)
 {
@@ -143,12 +158,18 @@ azure_network_name_problem(const char *name, int minlen, int maxlen)
 	return NULL;
 }
 
+/*
+ * Azure's rule for a virtual network's name (docs/remote-apis.md §5), 2 to
+ * 64 characters: NULL when name is valid, else a sentence saying what is
+ * wrong.
+ */
 const char *
 azure_vnet_name_problem(const char *name)
 {
 	return azure_network_name_problem(name, 2, 64);
 }
 
+/* The same for a virtual network peering's name, 1 to 80 characters. */
 const char *
 azure_peering_name_problem(const char *name)
 {
@@ -156,9 +177,9 @@ azure_peering_name_problem(const char *name)
 }
 
 /*
- * Resource groups: 1 to 90 of letters, digits, '_', '(', ')', '-', '.'
- * (Unicode letters are allowed by Azure: accept any non-ASCII byte), not
- * ending with a period.
+ * The same for a resource group's name: 1 to 90 of letters, digits, '_',
+ * '(', ')', '-', '.' (Unicode letters are allowed by Azure: accept any
+ * non-ASCII byte), not ending with a period.
  */
 const char *
 azure_resource_group_problem(const char *name)

@@ -150,6 +150,10 @@ wake_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/*
+ * Wakes the worker when the current transaction commits (nothing happens
+ * if it aborts).
+ */
 void
 peering_wake_worker_at_commit(void)
 {
