@@ -80,15 +80,7 @@ extern void http_init(void);
 
 extern HttpResponse *http_perform(const HttpRequest *req);
 
-/*
- * A batch of requests in flight together (curl multi), at most max_parallel
- * at once, each retried as http_perform() does.  Requests may be added at
- * any time; http_batch_next() waits (interruptibly) until one has its final
- * response and hands it back with the caller's tag, or returns false when
- * none is left or timeout_ms passed (0: only what has finished; -1: no
- * limit).  http_batch_end() frees every handle and must run on every
- * exit, errors included (PG_FINALLY).
- */
+/* A batch of requests in flight together (curl multi); see http.c. */
 typedef struct HttpBatch HttpBatch;
 
 extern HttpBatch *http_batch_begin(int max_parallel);
@@ -97,11 +89,7 @@ extern bool http_batch_next(HttpBatch *b, HttpResponse **resp, void **tag,
 							long timeout_ms);
 extern int	http_batch_size(const HttpBatch *b);
 
-/*
- * Tells observer of every attempt's response as it ends, retried ones
- * included (a 429 that the batch waits out in place), with the request's
- * tag: what a throttled service says matters before the final answer.
- */
+/* Told of each attempt's response in a batch: http_batch_observe(). */
 typedef void (*HttpAttemptObserver) (void *tag, const HttpResponse *resp, void *arg);
 extern void http_batch_observe(HttpBatch *b, HttpAttemptObserver observer, void *arg);
 extern void http_batch_end(HttpBatch *b);

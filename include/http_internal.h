@@ -65,12 +65,6 @@ typedef struct HttpTransfer
 	char		errbuf[CURL_ERROR_SIZE];
 } HttpTransfer;
 
-/*
- * Requests in flight together.  Only transfers not yet handed back are in
- * xfers, so each turn of the loop looks at what is live, however many
- * requests went through the batch before.
- */
-
 extern size_t http_write_cb(char *data, size_t size, size_t nmemb, void *userdata);
 extern void http_clear_captured(HttpTransfer *x);
 extern size_t http_header_cb(char *data, size_t size, size_t nitems, void *userdata);

@@ -172,8 +172,11 @@ graph_service_principal_from(const HttpResponse *resp, const char *operation,
  */
 
 /*
- * NULL when another object holds the uniqueName: an application deleted
- * less than 30 days ago keeps it in the recycle bin.
+ * PATCH /applications(uniqueName='…') with Prefer: create-if-missing,
+ * multi-tenant (AzureADMultipleOrgs).  On 204 the application is read back;
+ * ->created tells whether this call made it.  NULL when another object
+ * holds the uniqueName: an application deleted less than 30 days ago keeps
+ * it in the recycle bin.
  */
 GraphApplication *
 graph_upsert_application(const char *token, const char *unique_name,
@@ -256,7 +259,11 @@ graph_find_application(const char *token, const char *unique_name)
 	return resp ? graph_application_from(resp, operation, false) : NULL;
 }
 
-/* POST /applications/{id}/addPassword, valid until end_date_time (ISO 8601) */
+/*
+ * POST /applications/{id}/addPassword, valid until end_date_time (ISO
+ * 8601).  Sent once, never retried in place.  The secret is in the result
+ * only: the response body that carried it is zeroed.
+ */
 GraphPassword *
 graph_add_password(const char *token, const char *app_object_id,
 				   const char *display_name, const char *end_date_time)
@@ -337,7 +344,10 @@ graph_delete_application(const char *token, const char *object_id)
  * ----------------------------------------------------------------------
  */
 
-/* PATCH /servicePrincipals(appId='…') with Prefer: create-if-missing */
+/*
+ * PATCH /servicePrincipals(appId='…') with Prefer: create-if-missing;
+ * ->created tells whether this call made it.
+ */
 GraphServicePrincipal *
 graph_upsert_service_principal(const char *token, const char *app_id)
 {

@@ -1,6 +1,8 @@
 /*
  * http.c
- *		The HTTPS client: the only file of peering that includes curl/curl.h.
+ *		The HTTPS client: transfers, batches, retries and interrupts.  With
+ *		http_capture.c (what libcurl hands back), the only files of peering
+ *		that use libcurl.
  *
  * Copyright (c) 2026, peering developers
  * Released under the PostgreSQL License (see LICENSE).
@@ -12,10 +14,10 @@
  * curl handles are freed before CHECK_FOR_INTERRUPTS() may throw (and again,
  * for any other ERROR, by PG_FINALLY).  libcurl callbacks never ereport and
  * never palloc: they write into malloc'd buffers that are copied into
- * palloc'd memory once the attempt is over.
+ * palloc'd memory once the attempt is over (http_capture.c).
  *
- * Retries happen here for transient failures (transport errors, 408, 429,
- * 500, 502, 503, 504), at most HTTP_MAX_ATTEMPTS tries per request.  Waits
+ * Retries happen here for transient failures (http_is_transient(): transport
+ * errors, 408, 429, 5xx), at most HTTP_MAX_ATTEMPTS tries per request.  Waits
  * between tries honour Retry-After for 429/503 and otherwise back off
  * exponentially with jitter; they add up to no more than
  * peering.http_timeout per request, after which the last response is
@@ -53,6 +55,11 @@
 #include "http_internal.h"
 #include "peering.h"
 
+/*
+ * Requests in flight together.  Only transfers not yet handed back are in
+ * xfers, so each turn of the loop looks at what is live, however many
+ * requests went through the batch before.
+ */
 struct HttpBatch
 {
 	CURLM	   *multi;
@@ -620,6 +627,11 @@ http_finished(HttpBatch *b)
 	return -1;
 }
 
+/*
+ * A batch of requests in flight together (curl multi), at most max_parallel
+ * at once, each retried as http_perform() does.  http_batch_end() must run
+ * on every exit, errors included (PG_FINALLY).
+ */
 HttpBatch *
 http_batch_begin(int max_parallel)
 {
@@ -634,6 +646,10 @@ http_batch_begin(int max_parallel)
 	return b;
 }
 
+/*
+ * Adds a request to the batch, at any time; http_batch_next() hands its
+ * final response back with tag.  req must live until then.
+ */
 void
 http_batch_add(HttpBatch *b, const HttpRequest *req, void *tag)
 {
@@ -652,6 +668,11 @@ http_batch_add(HttpBatch *b, const HttpRequest *req, void *tag)
 	b->xfers[b->n++] = x;
 }
 
+/*
+ * Tells observer of every attempt's response as it ends, retried ones
+ * included (a 429 that the batch waits out in place), with the request's
+ * tag: what a throttled service says matters before the final answer.
+ */
 void
 http_batch_observe(HttpBatch *b, HttpAttemptObserver observer, void *arg)
 {
@@ -659,12 +680,18 @@ http_batch_observe(HttpBatch *b, HttpAttemptObserver observer, void *arg)
 	b->observer_arg = arg;
 }
 
+/* How many requests of the batch are not handed back yet. */
 int
 http_batch_size(const HttpBatch *b)
 {
 	return b->n;
 }
 
+/*
+ * Waits (interruptibly) until a request has its final response and hands it
+ * back with the caller's tag; false when none is left or timeout_ms passed
+ * (0: only what has finished; -1: no limit).
+ */
 bool
 http_batch_next(HttpBatch *b, HttpResponse **resp, void **tag, long timeout_ms)
 {
@@ -713,6 +740,7 @@ http_batch_next(HttpBatch *b, HttpResponse **resp, void **tag, long timeout_ms)
 	}
 }
 
+/* Frees every handle of the batch; on every exit, errors included. */
 void
 http_batch_end(HttpBatch *b)
 {
@@ -772,10 +800,11 @@ http_service_name(RemoteService service)
 }
 
 /*
- * Sends one request.  Transient failures (connection errors, timeouts, 5xx,
- * 429) are retried a bounded number of times: Retry-After is honoured for
- * 429/503, otherwise exponential backoff with jitter.  The final response is
- * returned whatever its status.
+ * Sends one request, or asks http_perform_hook when it is set.  Transient
+ * failures (http_is_transient()) are retried a bounded number of times,
+ * unless req->no_retry: Retry-After is honoured for 429/503, otherwise
+ * exponential backoff with jitter.  The final response is returned
+ * whatever its status; only interrupts and local failures raise.
  */
 HttpResponse *
 http_perform(const HttpRequest *req)
@@ -804,7 +833,10 @@ http_is_transient(const HttpResponse *resp)
 			(resp->status >= 500 && resp->status <= 599));
 }
 
-/* Percent-encodes a path segment or form value (palloc'd). */
+/*
+ * Percent-encodes a path segment or form value (palloc'd); libcurl's copy,
+ * which may hold a client secret, is zeroed.
+ */
 char *
 http_escape(const char *s)
 {
@@ -825,7 +857,10 @@ http_escape(const char *s)
 	return result;
 }
 
-/* Appends "name: value" to a header list (palloc'd). */
+/*
+ * Appends "name: value" to a header list (palloc'd); raises for a name or
+ * value that would break the header line.
+ */
 List *
 http_add_header(List *headers, const char *name, const char *value)
 {

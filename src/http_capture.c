@@ -30,6 +30,11 @@
 
 /* ---- libcurl callbacks: no ereport, no palloc ---- */
 
+/*
+ * CURLOPT_WRITEFUNCTION: appends to x's malloc'd body.  A body over
+ * HTTP_MAX_RESPONSE_SIZE, or one malloc cannot hold, is flagged on x and
+ * ends the transfer.
+ */
 size_t
 http_write_cb(char *data, size_t size, size_t nmemb, void *userdata)
 {
@@ -103,6 +108,10 @@ http_parse_retry_after(const char *value, size_t len)
 	return (int) Min(seconds, HTTP_MAX_RETRY_AFTER);
 }
 
+/*
+ * Forgets the headers captured so far, for a new header block or a new
+ * attempt; the body is left alone.
+ */
 void
 http_clear_captured(HttpTransfer *x)
 {
@@ -125,6 +134,10 @@ http_header_is(const char *name, size_t namelen, const char *wanted)
 	return namelen == strlen(wanted) && pg_strncasecmp(name, wanted, namelen) == 0;
 }
 
+/*
+ * CURLOPT_HEADERFUNCTION: keeps the few headers an HttpResponse holds, the
+ * best-ranked request id among them, from the last header block only.
+ */
 size_t
 http_header_cb(char *data, size_t size, size_t nitems, void *userdata)
 {
@@ -191,6 +204,7 @@ http_header_cb(char *data, size_t size, size_t nitems, void *userdata)
 	return len;
 }
 
+/* Frees a response and every string it holds. */
 void
 http_response_free(HttpResponse *resp)
 {
@@ -208,7 +222,10 @@ http_response_free(HttpResponse *resp)
 	pfree(resp);
 }
 
-/* A response with no HTTP status, for a failure that kept one from arriving. */
+/*
+ * A response with no HTTP status, for a failure that kept one from
+ * arriving; it takes over error (palloc'd).
+ */
 HttpResponse *
 http_failed_response(HttpFailure failure, char *error, int attempts)
 {
@@ -285,7 +302,10 @@ http_transport_failure(HttpTransfer *x, CURLcode rc)
 	return http_failed_response(failure, error, x->attempts);
 }
 
-/* Copies the finished attempt out of libcurl and malloc'd memory. */
+/*
+ * Copies the finished attempt out of libcurl and malloc'd memory into a
+ * palloc'd response, or a failed one when rc says the transfer failed.
+ */
 HttpResponse *
 http_collect(HttpTransfer *x, CURLcode rc)
 {

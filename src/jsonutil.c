@@ -50,7 +50,10 @@ jsonutil_init(void)
 	jsonutil_initialized = true;
 }
 
-/* Parses a response body; NULL when empty or not JSON. */
+/*
+ * Parses a response body (a new reference); NULL when resp is NULL, the
+ * body empty or not JSON.
+ */
 json_t *
 json_parse_body(const HttpResponse *resp)
 {
@@ -83,8 +86,9 @@ json_step(json_t *node, const char *segment)
 }
 
 /*
- * String member (or a dotted path "error.code"), pstrdup'd; NULL if absent or
- * not a string.
+ * A string member, or one at a dotted path ("error.code", "errors.0.code"),
+ * palloc'd; NULL if absent or not a string.  A member whose own name has
+ * dots is found first.
  */
 char *
 json_get_text(json_t *root, const char *path)

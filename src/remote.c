@@ -332,8 +332,8 @@ remote_clear_error(void)
 
 /*
  * The remote failure behind the last ERROR raised by remote_raise() or
- * remote_raise_unexpected() since remote_clear_error(), or NULL when that
- * ERROR did not come from a remote service.
+ * rest_unexpected() since remote_clear_error(), or NULL when that ERROR did
+ * not come from a remote service.  Points to static storage.
  */
 const RemoteError *
 remote_last_error(void)
@@ -734,7 +734,11 @@ remote_classify(RemoteService service, const HttpResponse *resp,
 	return remote_lookup(service, resp->status, *code != NULL ? *code : "", t);
 }
 
-/* "transient", "replication", "throttling"; NULL for REMOTE_RETRY_NEVER. */
+/*
+ * The SQL name of a retry class, as peering.connections.retry_class holds
+ * it: "transient", "replication", "throttling", "waiting"; NULL for
+ * REMOTE_RETRY_NEVER.
+ */
 const char *
 remote_retry_name(RemoteRetry retry)
 {
@@ -771,13 +775,14 @@ remote_error_is(RemoteService service, const HttpResponse *resp, long status,
 }
 
 /*
- * Raises ERROR for a failed response.  "operation" is the whole message of
- * the failure, translatable on its own, naming what was attempted on which
+ * Raises ERROR for a failed response (NULL: none arrived), and records it
+ * for remote_last_error().  "operation" is the whole message of the
+ * failure, translatable on its own, naming what was attempted on which
  * object, e.g. _("could not read virtual network \"%s\"") formatted; the
  * message reads "<operation>: <reason>", as "%m" follows a message in
- * PostgreSQL's own.  The detail has the
- * HTTP status, the remote code and message (never a secret) and the request
- * id; the hint comes from the table.
+ * PostgreSQL's own.  The detail has the HTTP status, the remote code and
+ * message (never a secret) and the request id; the SQLSTATE, the hint and
+ * the retry class come from the table.
  */
 void
 remote_raise(RemoteService service, const char *operation,

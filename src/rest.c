@@ -17,7 +17,7 @@
 #include "remote.h"
 #include "rest.h"
 
-/* A URL setting without one trailing '/', palloc'd. */
+/* A URL setting without its trailing '/'s, palloc'd; "" for NULL. */
 char *
 rest_base_url(const char *setting)
 {
@@ -53,8 +53,9 @@ rest_ok(const HttpResponse *resp)
 }
 
 /*
- * That ERROR (SQLSTATE 22P02), for a 2xx answer lacking what was expected:
- * reason is a short constant phrase and the body is never quoted.  resp may
+ * Raises ERROR "<operation>: unexpected response from <service>" (SQLSTATE
+ * 22P02) for a 2xx answer lacking what was expected: reason is a short
+ * constant phrase for the detail, and the body is never quoted.  resp may
  * be NULL.  remote_last_error() reports it as a transient failure.
  */
 void
@@ -76,8 +77,8 @@ rest_unexpected(RemoteService service, const char *operation,
 }
 
 /*
- * The body of a 2xx response as a JSON object (a new reference), or ERROR
- * "<operation>: unexpected response from <service>".
+ * The body of a 2xx response as a JSON object (a new reference), or
+ * rest_unexpected()'s ERROR when it is none.
  */
 struct json_t *
 rest_json(RemoteService service, const char *operation, const HttpResponse *resp)
@@ -97,7 +98,8 @@ rest_json(RemoteService service, const char *operation, const HttpResponse *resp
  * parse(resp, operation) of an answer that many connections read (a VNet's
  * peerings, a project VPC): made once and kept with the response, in its
  * memory context, for every later reader.  The result is shared: read it,
- * never change it.  Not for answers that carry secrets.
+ * never change it.  Not for answers that carry secrets.  A response already
+ * kept parsed by another function is parsed again, unkept.
  */
 void *
 rest_parse_shared(const HttpResponse *resp, const char *operation, RestParse parse)
