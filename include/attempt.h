@@ -1,9 +1,10 @@
 /*
  * attempt.h
  *		What one attempt at a connection's step needs and leaves beyond its
- *		row of peering.connections.  catalog_prepare() fills the inputs, the
+ *		row of peering.connections.  step_prepare() fills the inputs, the
  *		step reads them and queues its outputs, catalog_save() writes the
- *		outputs back; conn_copy() starts a new attempt with no outputs.
+ *		outputs back; conn_copy() starts a new attempt without the queued
+ *		secret change and events.
  *
  * Copyright (c) 2026, peering developers
  * Released under the PostgreSQL License (see LICENSE).

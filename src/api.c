@@ -318,7 +318,6 @@ cidrs_overlap(const char *a, const char *b)
 	return DatumGetBool(DirectFunctionCall2(network_overlap, x, y));
 }
 
-/* Read-only checks against Azure and Aiven; fills what they teach. */
 /*
  * An application the user brings: a client secret that gets a token in the
  * subscription's tenant, and an application that other tenants may use
@@ -389,6 +388,7 @@ refuse_peering_name_taken(PeeringConn *c, const char *arm_token, const AivenPeer
 					 pe->name, pe->remote_vnet_id ? pe->remote_vnet_id : "an unknown network")));
 }
 
+/* Read-only checks against Azure and Aiven; fills what they teach. */
 static void
 preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 {
@@ -788,7 +788,7 @@ peering_delete(PG_FUNCTION_ARGS)
 }
 
 /* ----------------------------------------------------------------
- * peering_vpcs, peering_run
+ * peering_vpcs
  * ---------------------------------------------------------------- */
 
 Datum

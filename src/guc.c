@@ -102,6 +102,7 @@ define_retry_budget(const char *name, const char *desc, int *var, int def)
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 }
 
+/* Defines the peering.* settings; from _PG_init(). */
 void
 peering_define_gucs(void)
 {

@@ -1,8 +1,9 @@
 /*
  * step_support.c
  *		What every step says and sees: its outcomes (advance, wait, retry,
- *		fail), the Aiven connection and the Azure peering as observed, and
- *		whether a peering is provably ours.
+ *		fail), the deterministic names of the objects steps make, the Aiven
+ *		connection and the Azure peering as observed, and whether a peering
+ *		is provably ours.
  *
  * Copyright (c) 2026, peering developers
  * Released under the PostgreSQL License (see LICENSE).
@@ -35,6 +36,7 @@
  * Small helpers
  * ---------------------------------------------------------------- */
 
+/* Is state one of set (NULL-terminated)?  A NULL state is in none. */
 bool
 step_state_in(const char *state, const char *const *set)
 {
@@ -44,7 +46,10 @@ step_state_in(const char *state, const char *const *set)
 	return false;
 }
 
-
+/*
+ * The step is done: go on to r->next (preset to the step that follows),
+ * with a message formatted as for psprintf().
+ */
 void
 step_advance(StepResult *r, const char *fmt,...)
 {
@@ -67,6 +72,7 @@ step_advance(StepResult *r, const char *fmt,...)
 	r->message = buf.data;
 }
 
+/* The step is done: go on to next, not to the step that follows. */
 void
 step_jump(StepResult *r, PeeringStep next, const char *message)
 {
@@ -96,7 +102,10 @@ step_wait_for_aiven(StepResult *r, const PeeringConn *c, const char *what)
 		r->hint = psprintf("Aiven says: \"%s\".", c->state_message);
 }
 
-/* Not an error of ours: a remote change has to settle first. */
+/*
+ * Not an error of ours: a remote change has to settle first.  Retried
+ * within the time budget of retry's class.
+ */
 void
 step_retry_later(StepResult *r, RemoteRetry retry, char *message)
 {
@@ -105,6 +114,7 @@ step_retry_later(StepResult *r, RemoteRetry retry, char *message)
 	r->message = message;
 }
 
+/* Stops the connection: the user must fix something (hint may be NULL). */
 void
 step_fail(StepResult *r, char *message, char *hint)
 {
@@ -135,8 +145,9 @@ step_is_adopted(const PeeringConn *c)
 }
 
 /*
- * Deterministic names: a step that runs again, or another connection of
- * the subscription, finds the same objects.
+ * The name of a custom role: base_name (ROLE_*) and the subscription.
+ * Names and GUIDs are deterministic: a step that runs again, or another
+ * connection of the subscription, finds the same objects.
  */
 char *
 step_custom_role_name(const PeeringConn *c, const char *base_name)
@@ -144,12 +155,14 @@ step_custom_role_name(const PeeringConn *c, const char *base_name)
 	return psprintf("%s %s", base_name, c->subscription_id);
 }
 
+/* The GUID of a custom role, from its tenant and name. */
 char *
 step_custom_role_guid(const PeeringConn *c, const char *role_name)
 {
 	return peering_uuid_v5(psprintf("role-definition/%s/%s", c->tenant_id, role_name));
 }
 
+/* The GUID of a role assignment, from the VNet, role and principal. */
 char *
 step_role_assignment_guid(const PeeringConn *c, const char *role_id,
 						  const char *principal_id)
@@ -165,6 +178,7 @@ step_admin_token(PeeringConn *c, AzureAudience aud)
 	return auth_azure_token(c->attempt.azure_cred, c->tenant_id, aud);
 }
 
+/* The ARM id of a role definition of the connection's subscription. */
 char *
 step_role_definition_path(const PeeringConn *c, const char *guid)
 {
@@ -175,18 +189,23 @@ step_role_definition_path(const PeeringConn *c, const char *guid)
 /* ----------------------------------------------------------------
  * Aiven side: the project VPC, fetched once per cycle
  * ---------------------------------------------------------------- */
+
+/*
+ * The connection's Aiven peering connection in vpc (which may be NULL), or
+ * NULL.  Aiven knows the Azure names in lower case.
+ */
 AivenPeering *
 step_aiven_peering_in(const PeeringConn *c, const AivenVpc *vpc)
 {
-	/* Aiven knows the Azure names in lower case */
 	return vpc ? aiven_find_peering(vpc, peering_lower(c->subscription_id),
 									peering_lower(c->resource_group),
 									peering_lower(c->vnet_name)) : NULL;
 }
 
 /*
- * The Aiven connection of c (NULL if none).  While tearing down, a VPC or
- * project that is gone means no connection; otherwise it is an error.
+ * The project VPC of c, read (shared, read only) and noted as observed now.
+ * While tearing down, a VPC or project that is gone is NULL; otherwise it
+ * is an error.
  */
 AivenVpc *
 step_aiven_vpc(PeeringConn *c)
@@ -205,13 +224,14 @@ step_aiven_vpc(PeeringConn *c)
 	return vpc;
 }
 
+/* The Aiven connection of c, NULL if none (see step_aiven_vpc()). */
 AivenPeering *
 step_aiven_connection(PeeringConn *c)
 {
 	return step_aiven_peering_in(c, step_aiven_vpc(c));
 }
 
-/* Copies what Aiven says of the connection into c. */
+/* Copies what Aiven says of the connection into c; nothing for NULL. */
 void
 step_observe_aiven(PeeringConn *c, const AivenPeering *p)
 {
@@ -224,6 +244,7 @@ step_observe_aiven(PeeringConn *c, const AivenPeering *p)
 	if (p->to_network_id)
 		c->to_network_id = pstrdup(p->to_network_id);
 }
+
 /* The flags the user asked for on the Azure peering. */
 PeeringOptions *
 step_desired_options(const PeeringConn *c)
@@ -236,6 +257,7 @@ step_desired_options(const PeeringConn *c)
 	return o;
 }
 
+/* Do two peerings have the same flags? */
 bool
 step_options_equal(const PeeringOptions *a, const PeeringOptions *b)
 {
@@ -244,7 +266,10 @@ step_options_equal(const PeeringOptions *a, const PeeringOptions *b)
 		a->use_remote_gateways == b->use_remote_gateways;
 }
 
-/* Records what ARM says of the Azure peering in c. */
+/*
+ * Records what ARM says of the Azure peering (NULL: there is none) in c,
+ * noted as observed now; returns pe.
+ */
 ArmPeering *
 step_record_azure(PeeringConn *c, ArmPeering *pe)
 {

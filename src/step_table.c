@@ -68,7 +68,10 @@ static const char *const step_names[PEERING_STEPS] = {
 
 #undef STEP_NAME
 
-/* Gives the catalog the names of the step column's values (at load). */
+/*
+ * Gives the catalog the names of the step column's values; from
+ * _PG_init(), before any catalog access.
+ */
 void
 step_register(void)
 {
@@ -90,7 +93,7 @@ step_name(PeeringStep step)
 	return step_names[step];
 }
 
-/* The step of a name; raises for an unknown one. */
+/* The step of a name; raises for an unknown one (or NULL). */
 PeeringStep
 step_by_name(const char *name)
 {
@@ -153,11 +156,13 @@ step_run(PeeringConn *c, StepResult *r)
 }
 
 /*
- * What a connection's step needs beyond its row: the credentials (shared
- * through credentials, which may be NULL), and what the catalog knows of
- * the shared objects it would create or delete.  Rows being deleted too do
- * not count as users: deleting a shared object twice is harmless, keeping
- * it when the last user leaves is not.
+ * Loads into c->attempt what a connection's step needs beyond its row, as
+ * its table row says (STEP_NEEDS_*): the credentials (shared through
+ * credentials, which may be NULL: see catalog_load_credentials()), and
+ * what the catalog knows of the shared objects it would create or delete.
+ * Rows being deleted too do not count as users: deleting a shared object
+ * twice is harmless, keeping it when the last user leaves is not.  Needs a
+ * transaction.
  */
 void
 step_prepare(PeeringConn *c, List **credentials)

@@ -762,7 +762,11 @@ step_active(PeeringConn *c, StepResult *r)
 	r->error_code = "drift";
 }
 
-/* The step a re-armed connection restarts from. */
+/*
+ * The step a re-armed connection restarts from (peering_retry()): a
+ * teardown goes on where it stopped, a creation starts again from the top,
+ * an adopted peering from the watch of Aiven's state.
+ */
 PeeringStep
 step_restart(const PeeringConn *c)
 {
@@ -773,7 +777,11 @@ step_restart(const PeeringConn *c)
 	return step_is_adopted(c) ? STEP_AIVEN_ACTIVE : STEP_APP;
 }
 
-/* Reads the Aiven connection and the Azure peering into c (peering_status). */
+/*
+ * Reads the Aiven connection and, once known, the Azure peering into c,
+ * for peering_status(); nothing for a deleted connection.  Raises on a
+ * remote failure.
+ */
 void
 step_refresh(PeeringConn *c)
 {

@@ -37,7 +37,6 @@
 #include "peering.h"
 #include "worker.h"
 
-/* Connections claimed per cycle. */
 /* Longest sleep: wake-ups can be lost (direct inserts, PREPARE TRANSACTION). */
 #define SAFETY_NET_MS		60000L
 /* how often a worker looks for CREATE or ALTER EXTENSION, which wake nobody */
@@ -87,6 +86,10 @@ peering_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/*
+ * Requests and sets up the shared state (the worker's latch) through the
+ * shmem hooks; from _PG_init() of a library in shared_preload_libraries.
+ */
 void
 peering_shmem_init(void)
 {
@@ -96,6 +99,10 @@ peering_shmem_init(void)
 	shmem_startup_hook = peering_shmem_startup;
 }
 
+/*
+ * Registers the background worker, restarted a second after it exits; from
+ * _PG_init() of a library in shared_preload_libraries.
+ */
 void
 peering_worker_register(void)
 {
@@ -308,6 +315,11 @@ worker_sleep_ms(void)
 	return Max(100L, Min(ms, SAFETY_NET_MS));
 }
 
+/*
+ * The background worker: connects to peering.database and runs cycles
+ * while there is due work, sleeping on its latch until woken at a COMMIT,
+ * the next connection is due or the safety net fires.  Exits on SIGTERM.
+ */
 void
 peering_worker_main(Datum main_arg)
 {
