@@ -194,7 +194,8 @@ catalog_set_credential(const Credential *cred)
 
 /*
  * Drops a user credential; false when there was none.  Raises if a
- * connection not yet deleted uses it as its Azure or Aiven credential.
+ * connection not yet deleted uses it (as its Azure, Aiven or application
+ * credential).
  */
 bool
 catalog_drop_credential(const char *name)
@@ -206,7 +207,7 @@ catalog_drop_credential(const char *name)
 	spi_arg_text(&args, name);
 	catalog_enter(&scope);
 	catalog_exec("SELECT id FROM peering.connections"
-				 " WHERE step <> 'deleted' AND $1 IN (azure_credential, aiven_credential)"
+				 " WHERE step <> 'deleted' AND $1 IN (azure_credential, aiven_credential, app_credential)"
 				 " LIMIT 1",
 				 &args, SPI_OK_SELECT);
 	if (SPI_processed > 0)

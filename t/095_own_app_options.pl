@@ -69,6 +69,9 @@ my $id = $node->safe_psql('postgres',
 is(wait_for_state($node, $id, 'ACTIVE', 60), 'ACTIVE', 'a peering with the own application is ACTIVE');
 my $row = conn($node, $id);
 is($row->{app_id}, $own->{appId}, 'it uses the own application');
+my ($drop_state, $drop_err) = sql_error($node, "SELECT peering_credential_drop('byo-peering-app')");
+is($drop_state, '2BP01', 'the application\'s credential cannot be dropped while the peering uses it');
+like($drop_err, qr/used by peering connection $id/, 'and the error names the connection');
 is(scalar @{ our_apps(fake_world()) }, 0, 'the extension created no application');
 my ($peering) = @{ customer_peerings(fake_world(), $w->{vnet_name}) };
 ok($peering->{allowForwardedTraffic}, 'the Azure peering allows forwarded traffic, as asked');
