@@ -18,21 +18,31 @@
 #include "auth.h"
 #include "connbool.h"
 
-/* The kinds of peering.events; their SQL names in event_kind_name(). */
+/*
+ * The kinds of peering.events, X(ID, name as peering.events.kind holds it):
+ * created by peering_create() or peering_adopt(); a step completed; the
+ * Aiven or Azure state changed; a failure retried; a connection stopped;
+ * peering_retry(); peering_delete(); an ACTIVE peering changed; and
+ * peering.auto_repair re-creating it.
+ */
+#define EVENT_KIND_LIST(X) \
+	X(CREATED, created) \
+	X(STEP, step) \
+	X(STATE, state) \
+	X(ERROR, error) \
+	X(FAILED, failed) \
+	X(RETRY, retry) \
+	X(DELETE, delete) \
+	X(DRIFT, drift) \
+	X(REPAIR, repair)
+
+#define EVENT_KIND_ENUM(ID, name) EVENT_##ID,
 typedef enum EventKind
 {
-	EVENT_CREATED,				/* peering_create() or peering_adopt() */
-	EVENT_STEP,					/* a step completed */
-	EVENT_STATE,				/* the Aiven or Azure state changed */
-	EVENT_ERROR,				/* a failure, retried */
-	EVENT_FAILED,				/* stopped */
-	EVENT_RETRY,				/* peering_retry() */
-	EVENT_DELETE,				/* peering_delete() */
-	EVENT_DRIFT,				/* an ACTIVE peering changed */
-	EVENT_REPAIR				/* peering.auto_repair re-creates it */
+	EVENT_KIND_LIST(EVENT_KIND_ENUM)
+	EVENT_KINDS					/* how many there are */
 } EventKind;
-
-#define EVENT_KINDS			(EVENT_REPAIR + 1)
+#undef EVENT_KIND_ENUM
 
 /* One event to append to peering.events. */
 typedef struct PeeringEvent

@@ -17,15 +17,19 @@ typedef enum AzureAudience
 } AzureAudience;
 
 /* The kinds of credential; their SQL names in credential_kind_name(). */
+#define CREDENTIAL_KIND_LIST(X) \
+	X(AIVEN_TOKEN, aiven_token) \
+	X(AZURE_CLIENT_SECRET, azure_client_secret) \
+	X(AZURE_TOKEN, azure_token) \
+	X(AZURE_MANAGED_IDENTITY, azure_managed_identity)
+
+#define CREDENTIAL_KIND_ENUM(ID, name) CREDENTIAL_##ID,
 typedef enum CredentialKind
 {
-	CREDENTIAL_AIVEN_TOKEN,
-	CREDENTIAL_AZURE_CLIENT_SECRET,
-	CREDENTIAL_AZURE_TOKEN,
-	CREDENTIAL_AZURE_MANAGED_IDENTITY
+	CREDENTIAL_KIND_LIST(CREDENTIAL_KIND_ENUM)
+	CREDENTIAL_KINDS			/* how many there are */
 } CredentialKind;
-
-#define CREDENTIAL_KINDS	(CREDENTIAL_AZURE_MANAGED_IDENTITY + 1)
+#undef CREDENTIAL_KIND_ENUM
 
 /* A row of peering.credentials, copied out of SPI memory. */
 typedef struct Credential

@@ -15,16 +15,23 @@
 
 #include "nodes/pg_list.h"
 
-/* The remote services a request goes to; their names in http_service_name(). */
+/*
+ * The remote services a request goes to: X(ID, name for logs, name for
+ * messages).  The token endpoint of Microsoft Entra ID serves IMDS too.
+ */
+#define REMOTE_SERVICE_LIST(X) \
+	X(LOGIN, "login", "Microsoft Entra ID") \
+	X(GRAPH, "graph", "Microsoft Graph") \
+	X(ARM, "arm", "Azure Resource Manager") \
+	X(AIVEN, "aiven", "Aiven API")
+
+#define SERVICE_ENUM(ID, name, label) SERVICE_##ID,
 typedef enum RemoteService
 {
-	SERVICE_LOGIN,				/* Microsoft Entra ID's token endpoint, IMDS */
-	SERVICE_GRAPH,				/* Microsoft Graph */
-	SERVICE_ARM,				/* Azure Resource Manager */
-	SERVICE_AIVEN				/* the Aiven API */
+	REMOTE_SERVICE_LIST(SERVICE_ENUM)
+	REMOTE_SERVICES				/* how many there are */
 } RemoteService;
-
-#define REMOTE_SERVICES		(SERVICE_AIVEN + 1)
+#undef SERVICE_ENUM
 
 typedef struct HttpRequest
 {

@@ -69,12 +69,11 @@ typedef enum SecretFileProblem
 static HTAB *token_cache = NULL;
 static MemoryContext token_context = NULL;
 
+#define CREDENTIAL_KIND_NAME(ID, name) [CREDENTIAL_##ID] = #name,
 static const char *const credential_kind_names[CREDENTIAL_KINDS] = {
-	[CREDENTIAL_AIVEN_TOKEN] = "aiven_token",
-	[CREDENTIAL_AZURE_CLIENT_SECRET] = "azure_client_secret",
-	[CREDENTIAL_AZURE_TOKEN] = "azure_token",
-	[CREDENTIAL_AZURE_MANAGED_IDENTITY] = "azure_managed_identity",
+	CREDENTIAL_KIND_LIST(CREDENTIAL_KIND_NAME)
 };
+#undef CREDENTIAL_KIND_NAME
 
 /* The SQL name of a credential kind, as in peering.credentials.kind. */
 const char *

@@ -168,17 +168,9 @@ app_role_by_name(const char *name, AppRole *role)
 static const char *
 event_kind_name(EventKind kind)
 {
-	static const char *const names[EVENT_KINDS] = {
-		[EVENT_CREATED] = "created",
-		[EVENT_STEP] = "step",
-		[EVENT_STATE] = "state",
-		[EVENT_ERROR] = "error",
-		[EVENT_FAILED] = "failed",
-		[EVENT_RETRY] = "retry",
-		[EVENT_DELETE] = "delete",
-		[EVENT_DRIFT] = "drift",
-		[EVENT_REPAIR] = "repair",
-	};
+#define EVENT_KIND_NAME(ID, name) [EVENT_##ID] = #name,
+	static const char *const names[EVENT_KINDS] = {EVENT_KIND_LIST(EVENT_KIND_NAME)};
+#undef EVENT_KIND_NAME
 
 	Assert(kind >= 0 && kind < EVENT_KINDS);
 	return names[kind];

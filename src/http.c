@@ -788,12 +788,9 @@ http_execute(const HttpRequest *const *reqs, HttpResponse **resps,
 const char *
 http_service_name(RemoteService service)
 {
-	static const char *const names[REMOTE_SERVICES] = {
-		[SERVICE_LOGIN] = "login",
-		[SERVICE_GRAPH] = "graph",
-		[SERVICE_ARM] = "arm",
-		[SERVICE_AIVEN] = "aiven",
-	};
+#define SERVICE_NAME(ID, name, label) [SERVICE_##ID] = name,
+	static const char *const names[REMOTE_SERVICES] = {REMOTE_SERVICE_LIST(SERVICE_NAME)};
+#undef SERVICE_NAME
 
 	Assert(service >= 0 && service < REMOTE_SERVICES);
 	return names[service];

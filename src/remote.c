@@ -372,12 +372,9 @@ remote_note_unexpected(RemoteService service, const HttpResponse *resp)
 const char *
 remote_service_label(RemoteService service)
 {
-	static const char *const labels[REMOTE_SERVICES] = {
-		[SERVICE_LOGIN] = "Microsoft Entra ID",
-		[SERVICE_GRAPH] = "Microsoft Graph",
-		[SERVICE_ARM] = "Azure Resource Manager",
-		[SERVICE_AIVEN] = "Aiven API",
-	};
+#define SERVICE_LABEL(ID, name, label) [SERVICE_##ID] = label,
+	static const char *const labels[REMOTE_SERVICES] = {REMOTE_SERVICE_LIST(SERVICE_LABEL)};
+#undef SERVICE_LABEL
 
 	return labels[service];
 }
