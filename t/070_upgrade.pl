@@ -91,12 +91,16 @@ my $vnet_id = sub {
 	"/subscriptions/$w->{subscription_id}/resourceGroups/$w->{resource_group}"
 	  . "/providers/Microsoft.Network/virtualNetworks/$_[0]";
 };
-$old->safe_psql(
-	'postgres', qq{
+# The credentials 'azure' and 'aiven', as an older version's functions wrote them.
+my $credentials_sql = qq{
 INSERT INTO peering.credentials (name, kind, tenant_id, client_id, secret_file)
 VALUES ('azure', 'azure_client_secret', '$w->{tenant_id}', '$w->{admin_client_id}',
         '$w->{admin_secret_file}'),
        ('aiven', 'aiven_token', NULL, NULL, '$w->{aiven_token_file}');
+};
+$old->safe_psql(
+	'postgres', qq{
+$credentials_sql
 INSERT INTO peering.connections
        (project, project_vpc_id, subscription_id, resource_group, vnet_name,
         peering_name, azure_credential, aiven_credential, tenant_id, vnet_id,
@@ -184,10 +188,7 @@ my $mid = new_node('mid', no_extension => 1);
 $mid->safe_psql('postgres', "CREATE EXTENSION peering VERSION '1.1'");
 $mid->safe_psql(
 	'postgres', qq{
-INSERT INTO peering.credentials (name, kind, tenant_id, client_id, secret_file)
-VALUES ('azure', 'azure_client_secret', '$w->{tenant_id}', '$w->{admin_client_id}',
-        '$w->{admin_secret_file}'),
-       ('aiven', 'aiven_token', NULL, NULL, '$w->{aiven_token_file}');
+$credentials_sql
 INSERT INTO peering.connections
        (project, project_vpc_id, subscription_id, resource_group, vnet_name,
         peering_name, azure_credential, aiven_credential, tenant_id, vnet_id,
