@@ -219,12 +219,17 @@ def policy_denials(cloud, items, now):
     return out
 
 
+def _remove_named(items, records, key):
+    """The records whose `key` no item names, and how many went."""
+    names = {spec[key] for spec in items or []}
+    kept = [r for r in records if r[key] not in names]
+    return kept, len(records) - len(kept)
+
+
 def remove_policy_denials(cloud, items, now):
     w = cloud.world
-    names = {spec["assignment_name"] for spec in items or []}
-    before = len(w.policy_denials)
-    w.policy_denials = [d for d in w.policy_denials if d["assignment_name"] not in names]
-    return before - len(w.policy_denials)
+    w.policy_denials, removed = _remove_named(items, w.policy_denials, "assignment_name")
+    return removed
 
 
 def locks(cloud, items, now):
@@ -242,10 +247,8 @@ def locks(cloud, items, now):
 
 def remove_locks(cloud, items, now):
     w = cloud.world
-    names = {spec["name"] for spec in items or []}
-    before = len(w.locks)
-    w.locks = [x for x in w.locks if x["name"] not in names]
-    return before - len(w.locks)
+    w.locks, removed = _remove_named(items, w.locks, "name")
+    return removed
 
 
 def aiven_set_state(cloud, items, now):
