@@ -629,6 +629,26 @@ peering_progress_line(int64 id, const PeeringConn *c)
 								  c->state ? c->state : "none");
 }
 
+
+/* The longest peering_wait(): a session is not meant to wait on for days. */
+#define MAX_WAIT_SECONDS	(7 * SECS_PER_DAY)
+
+/* peering_wait()'s timeout: 0 to MAX_WAIT_SECONDS. */
+static void
+check_wait_timeout(Interval *timeout)
+{
+	double		seconds = DatumGetFloat8(DirectFunctionCall2(interval_part,
+															 CStringGetTextDatum("epoch"),
+															 IntervalPGetDatum(timeout)));
+
+	if (seconds < 0 || seconds > MAX_WAIT_SECONDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid timeout \"%s\"",
+						DatumGetCString(DirectFunctionCall1(interval_out,
+															IntervalPGetDatum(timeout)))),
+				 errdetail("peering_wait() waits from 0 seconds to 7 days.")));
+}
 Datum
 peering_wait(PG_FUNCTION_ARGS)
 {
@@ -650,6 +670,7 @@ peering_wait(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid target state \"%s\"", target),
 				 errhint("Wait for APPROVED, PENDING_PEER, ACTIVE or DELETED.")));
+	check_wait_timeout(timeout);
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),

@@ -301,9 +301,9 @@ my %functions = (
 					[ null => 'NULL', '22004' ],
 					[ empty => "''", '22007' ],
 					[ malformed => "'soon'", '22007' ],
-					[ negative => "'-1 s'", 'any' ],
+					[ negative => "'-1 s'", '22023' ],
 					[ zero => "'0'", 'base' ],
-					[ overlong => "'1000000 years'", 'error' ],
+					[ overlong => "'1000000 years'", '22023' ],
 				]
 			],
 		],

@@ -301,6 +301,11 @@ SELECT peering_wait(:conn, NULL);
 \echo :SQLSTATE
 SELECT peering_wait(:conn, timeout => NULL);
 \echo :SQLSTATE
+-- a timeout must be a wait that ends, and does not run backwards
+SELECT peering_wait(:conn, timeout => '-1 min');
+\echo :SQLSTATE
+SELECT peering_wait(:conn, timeout => '1000000 years');
+\echo :SQLSTATE
 SELECT peering_retry(NULL);
 \echo :SQLSTATE
 SELECT peering_delete(NULL);
