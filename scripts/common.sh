@@ -2,7 +2,8 @@
 #
 # Copyright (c) 2026, peering developers
 # Released under the PostgreSQL License (see LICENSE).
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+# Debian's PostgreSQL 15 unless the caller names another installation of it.
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 export PG_CONFIG
 # initdb needs a locale that exists; C.UTF-8 is always there on Debian 12.
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
