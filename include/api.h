@@ -17,6 +17,8 @@
 extern PeeringConn *api_requested_connection(FunctionCallInfo fcinfo, bool create_args,
 											 Credential **azure, Credential **aiven);
 
+extern List *api_cidr_list_arg(FunctionCallInfo fcinfo, int argno, const char *name);
+
 extern void refuse_on_standby(const char *function);
 
 extern void api_preflight(PeeringConn *c, Credential *azure, Credential *aiven);

@@ -23,7 +23,8 @@
  * created by peering_create() or peering_adopt(); a step completed; the
  * Aiven or Azure state changed; a failure retried; a connection stopped;
  * peering_retry(); peering_delete(); an ACTIVE peering changed; and
- * peering.auto_repair re-creating it.
+ * peering.auto_repair re-creating it; peering_alter() applied; the
+ * services the VNet cannot reach changed.
  */
 #define EVENT_KIND_LIST(X) \
 	X(CREATED, created) \
@@ -34,7 +35,9 @@
 	X(RETRY, retry) \
 	X(DELETE, delete) \
 	X(DRIFT, drift) \
-	X(REPAIR, repair)
+	X(REPAIR, repair) \
+	X(ALTERED, altered) \
+	X(REACHABILITY, reachability)
 
 #define EVENT_KIND_ENUM(ID, name) EVENT_##ID,
 typedef enum EventKind

@@ -40,6 +40,8 @@
 	X(allow_forwarded_traffic, BOOL) \
 	X(allow_gateway_transit, BOOL) \
 	X(use_remote_gateways, BOOL) \
+	X(user_peer_network_cidrs, CIDR_LIST) \
+	X(open_ip_filter, BOOL) \
 	X(adopted, BOOL) \
 	X(desired, DESIRED)
 
@@ -68,7 +70,8 @@
 	X(state, TEXT) \
 	X(state_message, TEXT) \
 	X(azure_peering_state, TEXT) \
-	X(azure_sync_level, TEXT)
+	X(azure_sync_level, TEXT) \
+	X(unreachable_services, TEXT_ARRAY)
 
 #define CONN_PROGRESS_COLUMNS(X) \
 	X(step, STEP) \
@@ -82,6 +85,16 @@
 	X(retry_until, TIMESTAMPTZ) \
 	X(step_since, TIMESTAMPTZ) \
 	X(active_since, TIMESTAMPTZ)
+
+/*
+ * A text[] column whose NULL (not known yet) differs from '{}' (known to
+ * be empty), which a List alone cannot tell apart.
+ */
+typedef struct ConnTextArray
+{
+	bool		known;
+	List	   *items;			/* of char *; NIL when empty or unknown */
+} ConnTextArray;
 
 /* What a connection is to become; SQL names in conn_desired_name(). */
 typedef enum ConnDesired
@@ -102,6 +115,8 @@ typedef enum AppRole
 #define CONN_CTYPE_UUID char *		/* in text form */
 #define CONN_CTYPE_CIDR char *
 #define CONN_CTYPE_CIDR_ARRAY List *	/* of char * */
+#define CONN_CTYPE_CIDR_LIST List *	/* of char *; NOT NULL, NIL is '{}' */
+#define CONN_CTYPE_TEXT_ARRAY ConnTextArray
 #define CONN_CTYPE_OPT_BOOL ConnBool
 #define CONN_CTYPE_BOOL bool		/* NOT NULL */
 #define CONN_CTYPE_INT4 int32		/* NOT NULL */

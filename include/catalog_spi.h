@@ -27,7 +27,9 @@ typedef enum ColumnKind
 	COLUMN_TEXT,
 	COLUMN_UUID,
 	COLUMN_CIDR,
-	COLUMN_CIDR_ARRAY,
+	COLUMN_CIDR_ARRAY,			/* NULL when NIL */
+	COLUMN_CIDR_LIST,			/* cidr[] NOT NULL: '{}' when NIL */
+	COLUMN_TEXT_ARRAY,			/* text[], ConnTextArray in C */
 	COLUMN_OPT_BOOL,
 	COLUMN_BOOL,
 	COLUMN_INT4,

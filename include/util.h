@@ -9,6 +9,8 @@
 #ifndef PEERING_UTIL_H
 #define PEERING_UTIL_H
 
+#include "nodes/pg_list.h"
+
 extern bool peering_is_uuid(const char *s);
 
 extern char *peering_uuid_v5(const char *name);
@@ -18,6 +20,7 @@ extern ErrorData *peering_catch_error(MemoryContext cxt);
 extern bool peering_str_eq(const char *a, const char *b);
 
 extern bool peering_str_same(const char *a, const char *b);
+extern bool peering_string_list_member(const List *list, const char *s);
 
 extern int	peering_name_index(const char *const *names, int count, const char *name);
 

@@ -109,3 +109,70 @@ COMMENT ON COLUMN peering.connections.retry_since IS 'When the current run of fa
 COMMENT ON COLUMN peering.connections.retry_until IS 'When the connection gives up and stops as failed (retry_since plus the budget of retry_class)';
 
 
+
+
+-- ---------------------------------------------------------------------
+-- Both sides in sync, changed in place, and ACTIVE that means reachable.
+-- ---------------------------------------------------------------------
+
+-- Networks routed through the customer's VNet (Aiven's
+-- user_peer_network_cidrs), the IP filters the extension may open, and
+-- the services of the project VPC that the VNet cannot reach.
+ALTER TABLE peering.connections
+	ADD COLUMN user_peer_network_cidrs cidr[] NOT NULL DEFAULT '{}',
+	ADD COLUMN open_ip_filter boolean NOT NULL DEFAULT false,
+	ADD COLUMN unreachable_services text[];
+COMMENT ON COLUMN peering.connections.user_peer_network_cidrs IS 'Networks behind the VNet that Aiven routes through the peering (Aiven''s user_peer_network_cidrs)';
+COMMENT ON COLUMN peering.connections.open_ip_filter IS 'Whether the extension adds the VNet''s prefixes (and user_peer_network_cidrs) to the IP filters of the project''s services in that VPC that do not admit them; the teardown removes exactly what it added';
+COMMENT ON COLUMN peering.connections.unreachable_services IS 'Services of the project in that VPC whose IP filter admits none of the VNet''s address prefixes, as of the last check; NULL before the first';
+
+-- An alter applied in place, and a change of what the VNet can reach.
+ALTER TABLE peering.events DROP CONSTRAINT events_kind_check;
+ALTER TABLE peering.events ADD CONSTRAINT events_kind_check
+	CHECK (kind IN ('created', 'step', 'state', 'error', 'failed', 'retry', 'delete', 'drift',
+					'repair', 'altered', 'reachability'));
+COMMENT ON COLUMN peering.events.kind IS 'created, step (a step completed), state (Aiven or Azure state changed), error (retried), failed (stopped), retry, delete, drift, repair (re-created by peering.auto_repair), altered (peering_alter applied), reachability (unreachable_services changed)';
+
+DROP FUNCTION peering_create(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean);
+CREATE FUNCTION peering_create(project text, project_vpc_id uuid, subscription_id uuid,
+							   resource_group text, vnet_name text,
+							   peering_name text DEFAULT NULL,
+							   azure_credential text DEFAULT 'azure',
+							   aiven_credential text DEFAULT 'aiven',
+							   app_role text DEFAULT 'custom',
+							   app_credential text DEFAULT NULL,
+							   allow_forwarded_traffic boolean DEFAULT false,
+							   allow_gateway_transit boolean DEFAULT false,
+							   use_remote_gateways boolean DEFAULT false,
+							   user_peer_network_cidrs cidr[] DEFAULT '{}',
+							   open_ip_filter boolean DEFAULT false)
+RETURNS peering.connections
+AS 'MODULE_PATHNAME', 'peering_create'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION peering_create(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean, cidr[], boolean) IS
+'Validates (locally and with read-only remote checks) and records a peering; the background worker creates it after COMMIT';
+REVOKE ALL ON FUNCTION peering_create(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean, cidr[], boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION peering_create(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean, cidr[], boolean) TO peering_admin;
+
+DROP FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean);
+CREATE FUNCTION peering_plan(project text, project_vpc_id uuid, subscription_id uuid,
+							 resource_group text, vnet_name text,
+							 peering_name text DEFAULT NULL,
+							 azure_credential text DEFAULT 'azure',
+							 aiven_credential text DEFAULT 'aiven',
+							 app_role text DEFAULT 'custom',
+							 app_credential text DEFAULT NULL,
+							 allow_forwarded_traffic boolean DEFAULT false,
+							 allow_gateway_transit boolean DEFAULT false,
+							 use_remote_gateways boolean DEFAULT false,
+							 user_peer_network_cidrs cidr[] DEFAULT '{}',
+							 open_ip_filter boolean DEFAULT false)
+RETURNS TABLE (step text, action text, detail text)
+AS 'MODULE_PATHNAME', 'peering_plan'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean, cidr[], boolean) IS
+'Dry run of peering_create: the pre-flight, then per step exists, create, update, delete or blocked; no remote write, no row';
+REVOKE ALL ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean, cidr[], boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean, cidr[], boolean) TO peering_admin;

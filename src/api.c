@@ -23,6 +23,7 @@
 #include "storage/latch.h"
 #include "executor/spi.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inet.h"
 #include "utils/memutils.h"
@@ -92,6 +93,50 @@ uuid_arg(FunctionCallInfo fcinfo, int argno, const char *name, bool required)
 	if (PG_ARGISNULL(argno) && !required)
 		return NULL;
 	return DatumGetCString(DirectFunctionCall1(uuid_out, required_arg(fcinfo, argno, name)));
+}
+
+/* Aiven's bound on user_peer_network_cidrs (docs/remote-apis.md). */
+#define MAX_USER_PEER_NETWORK_CIDRS 128
+
+/*
+ * A cidr[] argument as a list of prefixes in canonical text form: not
+ * NULL, no NULL element, no prefix twice, at most Aiven's 128.
+ */
+List *
+api_cidr_list_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	ArrayType  *array = DatumGetArrayTypeP(required_arg(fcinfo, argno, name));
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *cidrs = NIL;
+
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("argument \"%s\" must be a one-dimensional array", name)));
+	deconstruct_array(array, CIDROID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n > MAX_USER_PEER_NETWORK_CIDRS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("argument \"%s\" has %d networks, more than Aiven's limit of %d",
+						name, n, MAX_USER_PEER_NETWORK_CIDRS)));
+	for (int i = 0; i < n; i++)
+	{
+		char	   *cidr;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument \"%s\" must not contain null", name)));
+		cidr = DatumGetCString(DirectFunctionCall1(cidr_out, elems[i]));
+		if (peering_string_list_member(cidrs, cidr))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"%s\" names network %s twice", name, cidr)));
+		cidrs = lappend(cidrs, cidr);
+	}
+	return cidrs;
 }
 
 static void
@@ -388,6 +433,28 @@ refuse_peering_name_taken(PeeringConn *c, const char *arm_token, const AivenPeer
 					 pe->name, pe->remote_vnet_id ? pe->remote_vnet_id : "an unknown network")));
 }
 
+/*
+ * A network routed through the VNet cannot be one of the project VPC's own
+ * addresses.
+ */
+static void
+refuse_cidrs_overlapping_vpc(const PeeringConn *c)
+{
+	ListCell   *lc;
+
+	foreach(lc, c->user_peer_network_cidrs)
+	{
+		char	   *cidr = lfirst(lc);
+
+		if (cidrs_overlap(cidr, c->vpc_network_cidr))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("user_peer_network_cidrs network %s overlaps network %s of project VPC %s",
+							cidr, c->vpc_network_cidr, c->project_vpc_id),
+					 errhint("Name only networks behind the virtual network, outside the project VPC.")));
+	}
+}
+
 /* Read-only checks against Azure and Aiven; fills what they teach. */
 static void
 preflight(PeeringConn *c, Credential *azure, Credential *aiven)
@@ -459,6 +526,7 @@ preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 					 errhint("Peered networks must not overlap: use another VNet or another project VPC.")));
 	}
 	c->vnet_address_space = vnet->address_prefixes;
+	refuse_cidrs_overlapping_vpc(c);
 }
 
 /*
@@ -490,6 +558,12 @@ api_requested_connection(FunctionCallInfo fcinfo, bool create_args,
 		c->allow_forwarded_traffic = DatumGetBool(required_arg(fcinfo, 10, "allow_forwarded_traffic"));
 		c->allow_gateway_transit = DatumGetBool(required_arg(fcinfo, 11, "allow_gateway_transit"));
 		c->use_remote_gateways = DatumGetBool(required_arg(fcinfo, 12, "use_remote_gateways"));
+		/* version 1.1 of the SQL functions passes neither */
+		if (PG_NARGS() > 13)
+		{
+			c->user_peer_network_cidrs = api_cidr_list_arg(fcinfo, 13, "user_peer_network_cidrs");
+			c->open_ip_filter = DatumGetBool(required_arg(fcinfo, 14, "open_ip_filter"));
+		}
 	}
 	else
 	{

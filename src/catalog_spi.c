@@ -60,6 +60,8 @@ static const KindInfo kinds[] = {
 	[COLUMN_UUID] = {UUIDOID, uuid_in, uuid_out},
 	[COLUMN_CIDR] = {CIDROID, cidr_in, cidr_out},
 	[COLUMN_CIDR_ARRAY] = {CIDRARRAYOID, cidr_in, cidr_out},
+	[COLUMN_CIDR_LIST] = {CIDRARRAYOID, cidr_in, cidr_out},
+	[COLUMN_TEXT_ARRAY] = {TEXTARRAYOID, textin, textout},
 	[COLUMN_OPT_BOOL] = {BOOLOID},
 	[COLUMN_BOOL] = {BOOLOID},
 	[COLUMN_INT4] = {INT4OID},
@@ -70,45 +72,47 @@ static const KindInfo kinds[] = {
 };
 
 /*
- * A cidr[] of a list of prefixes in text form.  (construct_array_builtin()
- * does not know cidr.)
+ * An array of the element type of kind (cidr or text) of a list of values
+ * in text form.  (construct_array_builtin() does not know cidr.)
  */
 static Datum
-cidr_array_datum(const List *cidrs)
+string_array_datum(ColumnKind kind, const List *items)
 {
-	Datum	   *elems = palloc(sizeof(Datum) * list_length(cidrs));
+	Oid			elemtype = get_element_type(kinds[kind].type);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(items), 1));
 	int			n = 0;
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
 	ListCell   *lc;
 
-	foreach(lc, cidrs)
-		elems[n++] = DirectFunctionCall1(cidr_in, CStringGetDatum(lfirst(lc)));
-	get_typlenbyvalalign(CIDROID, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_array(elems, n, CIDROID, typlen, typbyval, typalign));
+	foreach(lc, items)
+		elems[n++] = DirectFunctionCall1(kinds[kind].in, CStringGetDatum(lfirst(lc)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(elems, n, elemtype, typlen, typbyval, typalign));
 }
 
 static List *
-cidr_array_list(Datum array)
+string_array_list(ColumnKind kind, Datum array)
 {
+	Oid			elemtype = get_element_type(kinds[kind].type);
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
-	List	   *cidrs = NIL;
+	List	   *items = NIL;
 
-	get_typlenbyvalalign(CIDROID, &typlen, &typbyval, &typalign);
-	deconstruct_array(DatumGetArrayTypeP(array), CIDROID, typlen, typbyval, typalign,
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(DatumGetArrayTypeP(array), elemtype, typlen, typbyval, typalign,
 					  &elems, &nulls, &n);
 	for (int i = 0; i < n; i++)
 	{
-		if (!nulls[i])			/* none: cidr_array_datum writes none */
-			cidrs = lappend(cidrs, DatumGetCString(DirectFunctionCall1(cidr_out, elems[i])));
+		if (!nulls[i])			/* none: string_array_datum writes none */
+			items = lappend(items, DatumGetCString(DirectFunctionCall1(kinds[kind].out, elems[i])));
 	}
-	return cidrs;
+	return items;
 }
 
 /* The step names the step layer registered (catalog_register_steps()). */
@@ -176,7 +180,16 @@ spi_field_to_datum(ColumnKind kind, const void *field, bool *isnull)
 				const List *cidrs = *(List *const *) field;
 
 				*isnull = cidrs == NIL;
-				return cidrs ? cidr_array_datum(cidrs) : (Datum) 0;
+				return cidrs ? string_array_datum(kind, cidrs) : (Datum) 0;
+			}
+		case COLUMN_CIDR_LIST:
+			return string_array_datum(kind, *(List *const *) field);
+		case COLUMN_TEXT_ARRAY:
+			{
+				const ConnTextArray *a = field;
+
+				*isnull = !a->known;
+				return a->known ? string_array_datum(kind, a->items) : (Datum) 0;
 			}
 		case COLUMN_OPT_BOOL:
 			*isnull = *(const ConnBool *) field == CONN_BOOL_NULL;
@@ -211,7 +224,12 @@ spi_field_from_datum(ColumnKind kind, void *field, Datum value, bool isnull)
 				DatumGetCString(DirectFunctionCall1(kinds[kind].out, value));
 			break;
 		case COLUMN_CIDR_ARRAY:
-			*(List **) field = isnull ? NIL : cidr_array_list(value);
+		case COLUMN_CIDR_LIST:
+			*(List **) field = isnull ? NIL : string_array_list(kind, value);
+			break;
+		case COLUMN_TEXT_ARRAY:
+			((ConnTextArray *) field)->known = !isnull;
+			((ConnTextArray *) field)->items = isnull ? NIL : string_array_list(kind, value);
 			break;
 		case COLUMN_OPT_BOOL:
 			*(ConnBool *) field = isnull ? CONN_BOOL_NULL :
@@ -269,7 +287,12 @@ spi_fields_equal(ColumnKind kind, const void *a, const void *b)
 		case COLUMN_CIDR:
 			return peering_str_same(*(char *const *) a, *(char *const *) b);
 		case COLUMN_CIDR_ARRAY:
+		case COLUMN_CIDR_LIST:
 			return string_lists_equal(*(List *const *) a, *(List *const *) b);
+		case COLUMN_TEXT_ARRAY:
+			return ((const ConnTextArray *) a)->known == ((const ConnTextArray *) b)->known &&
+				string_lists_equal(((const ConnTextArray *) a)->items,
+								   ((const ConnTextArray *) b)->items);
 		case COLUMN_OPT_BOOL:
 			return *(const ConnBool *) a == *(const ConnBool *) b;
 		case COLUMN_BOOL:
@@ -286,6 +309,18 @@ spi_fields_equal(ColumnKind kind, const void *a, const void *b)
 			return *(const int *) a == *(const int *) b;
 	}
 	pg_unreachable();
+}
+
+/* A copy of a list of strings in the current context. */
+static List *
+string_list_copy(const List *items)
+{
+	List	   *copy = NIL;
+	ListCell   *lc;
+
+	foreach(lc, items)
+		copy = lappend(copy, pstrdup(lfirst(lc)));
+	return copy;
 }
 
 /* A palloc'd copy of s, or NULL. */
@@ -310,15 +345,13 @@ spi_field_copy_deep(ColumnKind kind, void *field)
 			*(char **) field = spi_copy_or_null(*(char **) field);
 			break;
 		case COLUMN_CIDR_ARRAY:
-			{
-				List	   *copy = NIL;
-				ListCell   *lc;
-
-				foreach(lc, *(List **) field)
-					copy = lappend(copy, pstrdup(lfirst(lc)));
-				*(List **) field = copy;
-				break;
-			}
+		case COLUMN_CIDR_LIST:
+			*(List **) field = string_list_copy(*(List **) field);
+			break;
+		case COLUMN_TEXT_ARRAY:
+			((ConnTextArray *) field)->items =
+				string_list_copy(((ConnTextArray *) field)->items);
+			break;
 		default:
 			break;				/* held by value */
 	}

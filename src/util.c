@@ -102,6 +102,20 @@ peering_str_same(const char *a, const char *b)
 	return (a == NULL && b == NULL) || peering_str_eq(a, b);
 }
 
+/* Does a list of strings hold s?  (list_member() compares Nodes.) */
+bool
+peering_string_list_member(const List *list, const char *s)
+{
+	ListCell   *lc;
+
+	foreach(lc, list)
+	{
+		if (strcmp(lfirst(lc), s) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* The index of name in a name table of an enum, or -1 (name may be NULL). */
 int
 peering_name_index(const char *const *names, int count, const char *name)

@@ -107,6 +107,25 @@ sub id_cases
 	];
 }
 
+# A cidr[] of networks behind the VNet; $overlap: what one inside the
+# project VPC's network ends in.
+sub cidr_list_cases
+{
+	my ($overlap) = @_;
+	return [
+		[ null => 'NULL', '22004' ],
+		[ null_element => 'ARRAY[NULL]::cidr[]', '22004' ],
+		[ malformed => "'{10.1.2.3/8}'", '22P02' ],
+		[ twice => "'{10.70.0.0/16,10.70.0.0/16}'", '22023' ],
+		[ two_dimensions => "'{{10.70.0.0/16},{10.71.0.0/16}}'", '2202E' ],
+		[
+			too_many => "ARRAY(SELECT format('10.%s.0.0/16', g)::cidr FROM generate_series(1, 129) g)",
+			'54000'
+		],
+		[ inside_vpc => "'{10.213.2.0/25}'", $overlap ],
+	];
+}
+
 sub bool_cases
 {
 	return [ [ null => 'NULL', '22004' ], [ malformed => "'maybe'", '22P02' ] ];
@@ -181,6 +200,8 @@ sub create_arguments
 		[ allow_forwarded_traffic => 'false', bool_cases() ],
 		[ allow_gateway_transit => 'false', bool_cases() ],
 		[ use_remote_gateways => 'false', bool_cases() ],
+		[ user_peer_network_cidrs => "'{}'", cidr_list_cases($missing eq 'blocked' ? 'blocked' : '22023') ],
+		[ open_ip_filter => 'false', bool_cases() ],
 	];
 }
 
@@ -242,13 +263,13 @@ my %functions = (
 		],
 	},
 	'peering_credentials()' => { base => 'ok', args => [] },
-	'peering_create(text,uuid,uuid,text,text,text,text,text,text,text,boolean,boolean,boolean)' => {
+	'peering_create(text,uuid,uuid,text,text,text,text,text,text,text,boolean,boolean,boolean,cidr[],boolean)' => {
 		base => 'ok',
 		writes => 1,
 		args => create_arguments('42704', '22023'),
 	},
 	# a check that fails is a documented "blocked" row
-	'peering_plan(text,uuid,uuid,text,text,text,text,text,text,text,boolean,boolean,boolean)' => {
+	'peering_plan(text,uuid,uuid,text,text,text,text,text,text,text,boolean,boolean,boolean,cidr[],boolean)' => {
 		base => 'ok',
 		args => create_arguments('blocked', 'blocked'),
 	},

@@ -193,4 +193,4 @@ SELECT r.rolname AS role, m.rolname AS member_of
 SELECT has_table_privilege('peering_reader', 'peering.connections', 'SELECT') AS reader_connections,
        has_table_privilege('peering_admin', 'peering.credentials', 'SELECT') AS admin_credentials,
        has_function_privilege('peering_admin',
-           'peering_create(text,uuid,uuid,text,text,text,text,text,text,text,boolean,boolean,boolean)', 'EXECUTE') AS admin_create;
+           'peering_create(text,uuid,uuid,text,text,text,text,text,text,text,boolean,boolean,boolean,cidr[],boolean)', 'EXECUTE') AS admin_create;
