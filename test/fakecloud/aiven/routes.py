@@ -28,6 +28,7 @@ class AivenService(Service):
         ("POST", r"/vpcs/(?P<vpc>[^/]+)/peering-connections/refresh", "refresh"),
         ("DELETE", PEER + r"/peer-resource-groups/(?P<rg>[^/]+)/peer-vpcs/(?P<vnet>[^/]+)", "delete_connection"),
         ("DELETE", PEER + r"/peer-vpcs/(?P<vnet>[^/]+)", "delete_connection"),
+        ("PUT", r"/vpcs/(?P<vpc>[^/]+)/user-peer-network-cidrs", "update_user_peer_network_cidrs"),
     ]
 
     def handle(self, req):
@@ -137,10 +138,7 @@ class AivenService(Service):
         if not isinstance(cidrs, list) or len(cidrs) > 128 or not all(isinstance(x, str) for x in cidrs):
             raise self.error(400, "Invalid input for user_peer_network_cidrs")
         for x in cidrs:
-            try:
-                ipaddress.ip_network(x, strict=True)
-            except ValueError:
-                raise self.error(400, "Invalid input for user_peer_network_cidrs: '%s' is not a CIDR" % x)
+            self._check_cidr("user_peer_network_cidrs", x)
         if v.is_azure:
             for f in ("peer_cloud_account", "peer_resource_group", "peer_vpc"):
                 if body[f] != body[f].lower():
@@ -194,3 +192,57 @@ class AivenService(Service):
             since=now, uid=new_id())
         self.w.add_connection(v, c)
         return Resp(200, connection_json(c, self.null_state_info()))
+
+    def _check_cidr(self, field, value):
+        """A CIDR as Aiven takes it: a string naming a network, no host bits set."""
+        try:
+            ipaddress.ip_network(value, strict=True)
+        except (TypeError, ValueError):
+            raise self.error(400, "Invalid input for %s: '%s' is not a CIDR" % (field, value))
+
+    def update_user_peer_network_cidrs(self, req, proj, vpc):
+        """`add` routes each CIDR through the live connection of this VPC it names (account, RG,
+        VNet; none → 404 `peering_connection_not_found`); `delete` takes each CIDR off every
+        connection of the VPC; a CIDR no connection routes is ignored (the fake's assumption).
+        Both keys are optional.  Checked whole before anything changes; a connection may route at
+        most 128.  Answers the VPC."""
+        v = self.vpc(proj, vpc)
+        try:
+            body = req.json_body()
+        except ValueError:
+            raise self.error(400, "Invalid JSON in request body")
+        if not isinstance(body, dict):
+            raise self.error(400, "Request body must be a JSON object")
+        add = body.get("add") or []
+        delete = body.get("delete") or []
+        if not isinstance(add, list) or not all(isinstance(a, dict) for a in add):
+            raise self.error(400, "Invalid input for add: expected a list of objects")
+        if not isinstance(delete, list):
+            raise self.error(400, "Invalid input for delete: expected a list of CIDRs")
+        for x in delete:
+            self._check_cidr("delete", x)
+        targets = []
+        for a in add:
+            for f in ("cidr", "peer_cloud_account", "peer_vpc") + (("peer_resource_group",) if v.is_azure else ()):
+                if not isinstance(a.get(f), str) or not a[f]:
+                    raise self.error(400, "Missing required field 'add.%s'" % f)
+            self._check_cidr("add.cidr", a["cidr"])
+            match = [c for c in v.connections
+                     if c.peer_cloud_account == a["peer_cloud_account"] and c.peer_vpc == a["peer_vpc"]
+                     and (not v.is_azure or c.peer_resource_group == a["peer_resource_group"])
+                     and c.state in UNCHANGED_ON_REPOST]
+            if not match:
+                raise self.error(404, "Peering connection does not exist", "peering_connection_not_found")
+            targets.append((match[0], a["cidr"]))
+        after = {id(c): [x for x in c.user_peer_network_cidrs if x not in delete] for c in v.connections}
+        for c, cidr in targets:
+            if cidr not in after[id(c)]:
+                after[id(c)].append(cidr)
+        for c in v.connections:
+            if len(after[id(c)]) > 128:
+                raise self.error(400, "Invalid input for add: a peering connection routes at most 128 CIDRs")
+        for c in v.connections:
+            if after[id(c)] != c.user_peer_network_cidrs:
+                c.user_peer_network_cidrs = after[id(c)]
+                c.update_time = iso(req.now)
+        return Resp(200, vpc_json(v, null_state_info=self.null_state_info()))

@@ -181,6 +181,40 @@ class TestAiven(FakeCase):
         c = state_for()
         self.assertEqual(c["state"], "PENDING_PEER")
 
+    def test_user_peer_network_cidrs(self):
+        """The networks routed through a connection: on the request, shown by the VPC's GET, and
+        changed in place by PUT …/user-peer-network-cidrs with the difference (aiven-client
+        `update_project_vpc_user_peer_network_cidrs`; terraform-provider-aiven `updateCIDRs`)."""
+        W = self.w
+        path = "/project/%s/vpcs/%s/user-peer-network-cidrs" % (W["project"], W["project_vpc_id"])
+        key = {"peer_cloud_account": W["subscription_id"], "peer_resource_group": "rg-peering",
+               "peer_vpc": "vnet-cidrs"}
+        r = self.post(self.body(peer_vpc="vnet-cidrs", user_peer_network_cidrs=["10.70.0.0/16"]))
+        self.assertEqual((r.status, r.json["user_peer_network_cidrs"]), (200, ["10.70.0.0/16"]), r)
+        self.seed(aiven_set_state=[dict(key, project_vpc_id=W["project_vpc_id"], state="PENDING_PEER")])
+        r = self.aiven("PUT", path, {"add": [dict(key, cidr="10.80.0.0/16")], "delete": ["10.70.0.0/16"]})
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("peering_connections", r.json)
+        c = self.conn("vnet-cidrs")
+        self.assertEqual((c["user_peer_network_cidrs"], c["state"]), (["10.80.0.0/16"], "PENDING_PEER"))
+        # a CIDR no connection routes is ignored; both keys are optional
+        self.assertEqual(self.aiven("PUT", path, {"delete": ["10.99.0.0/16"]}).status, 200)
+        self.assertEqual(self.aiven("PUT", path, {"add": [], "delete": []}).status, 200)
+        # an add naming no live connection of the VPC
+        self.assertAivenError(self.aiven("PUT", path, {"add": [dict(key, peer_resource_group="rg-other",
+                                                                     cidr="10.81.0.0/16")]}),
+                              404, error_code="peering_connection_not_found")
+        # refused whole: not a CIDR, host bits set, a field missing, not a list, over 128
+        many = [dict(key, cidr="10.%d.%d.0/24" % (100 + i // 200, i % 200)) for i in range(128)]
+        for bad in ({"add": [dict(key, cidr="10.1.2.3/8")]}, {"add": [dict(key, cidr=7)]},
+                    {"delete": ["nope"]}, {"add": [{"cidr": "10.82.0.0/16"}]}, {"add": "x"}, [1],
+                    {"add": many}, {"add": [dict(key, cidr="10.83.0.0/16")], "delete": ["nope"]}):
+            self.assertAivenError(self.aiven("PUT", path, bad), 400)
+        self.assertEqual(self.conn("vnet-cidrs")["user_peer_network_cidrs"], ["10.80.0.0/16"])
+        # the request itself is checked the same way
+        self.assertAivenError(self.post(self.body(peer_vpc="vnet-c2", user_peer_network_cidrs=["10.1.2.3/8"])),
+                              400, "user_peer_network_cidrs")
+
 
 if __name__ == "__main__":
     unittest.main()
