@@ -26,6 +26,8 @@ typedef struct AivenPeering
 	char	   *to_network_id;	/* state_info."to-network-id", or NULL */
 	char	   *create_time;
 	char	   *update_time;
+	List	   *user_peer_network_cidrs;	/* of char *, as Aiven lists them */
+	bool		user_peer_network_cidrs_known;	/* the key was in the answer */
 } AivenPeering;
 
 typedef struct AivenVpc
@@ -53,12 +55,20 @@ extern AivenPeering *aiven_create_peering(const char *token, const char *project
 										  const char *subscription,
 										  const char *resource_group,
 										  const char *vnet, const char *app_id,
-										  const char *tenant_id);
+										  const char *tenant_id,
+										  const List *user_peer_network_cidrs);
 
 extern AivenPeering *aiven_delete_peering(const char *token, const char *project,
 										  const char *vpc_id,
 										  const char *subscription,
 										  const char *resource_group,
 										  const char *vnet);
+
+extern void aiven_update_user_peer_network_cidrs(const char *token, const char *project,
+												const char *vpc_id,
+												const char *subscription,
+												const char *resource_group,
+												const char *vnet,
+												const List *add, const List *remove);
 
 #endif							/* PEERING_AIVEN_H */

@@ -18,7 +18,9 @@
 /*
  * The columns of peering.connections a PeeringConn holds, each with the kind
  * of its field (CONN_CTYPE_* below; catalog.c knows each kind's SQL type and
- * conversion).  SPEC columns never change after creation.  LEARNED columns
+ * conversion).  SPEC columns are what the user asked for: written at
+ * creation and by peering_alter() (catalog_alter(), which re-arms the
+ * connection in the same UPDATE), never by the worker.  LEARNED columns
  * (remote ids and observed state) are always written back, even when the
  * user re-armed or deleted the connection meanwhile, so that nothing created
  * is forgotten.  PROGRESS columns are written only while the generation is
@@ -192,6 +194,7 @@ extern int64 catalog_find_live(const PeeringConn *c);
 extern int64 catalog_insert(PeeringConn *c);
 extern void catalog_rearm(int64 id, ConnDesired desired, int step,
 						  EventKind kind, const char *message);
+extern void catalog_alter(const PeeringConn *before, const PeeringConn *after, int step);
 extern Datum catalog_row_datum(int64 id);
 extern bool catalog_created_here(int64 id);
 extern void catalog_set_credential(const Credential *cred);

@@ -30,8 +30,9 @@
  *
  * X(ID, name, phase, needs, waits_for):
  *	phase		STEP_PHASE_CREATE, _WATCH (the re-checks of an ACTIVE
- *				connection), _DELETE or _DONE; a step is followed by the next
- *				one of the table, but one of WATCH or DONE by itself
+ *				connection, and a change of it in place), _DELETE or _DONE; a
+ *				step is followed by the next one of the table, but one of
+ *				WATCH or DONE by itself
  *	needs		what catalog reads the step needs (STEP_NEEDS_*)
  *	waits_for	what a connection at the step waits for, in the words of
  *				peering.progress and peering_wait
@@ -52,6 +53,7 @@
 	X(APP_SECRET_REMOVE, app_secret_remove, CREATE, 0, "the application's secret to be removed") \
 	X(AIVEN_ACTIVE, aiven_active, CREATE, 0, "Aiven to see the peering (PENDING_PEER to ACTIVE)") \
 	X(ACTIVE, active, WATCH, STEP_NEEDS_REPAIRS, "the next re-check") \
+	X(ALTER, alter, WATCH, 0, "the change of peering_alter() to be applied") \
 	X(DELETE_AZURE_PEERING, delete_azure_peering, DELETE, 0, "Azure to delete the peering") \
 	X(DELETE_AIVEN, delete_aiven, DELETE, 0, "the Aiven connection to be deleted") \
 	X(AIVEN_DELETED, aiven_deleted, DELETE, 0, "Aiven to delete the connection (DELETING to DELETED)") \

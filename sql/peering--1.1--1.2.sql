@@ -176,3 +176,30 @@ COMMENT ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text,
 'Dry run of peering_create: the pre-flight, then per step exists, create, update, delete or blocked; no remote write, no row';
 REVOKE ALL ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean, cidr[], boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean, cidr[], boolean) TO peering_admin;
+
+-- peering_alter
+-- Changes an ACTIVE peering in place: the worker applies the new values at
+-- the step alter (the same Azure peering, the same Aiven connection).
+ALTER TABLE peering.connections DROP CONSTRAINT connections_step_check;
+ALTER TABLE peering.connections ADD CONSTRAINT connections_step_check
+	CHECK (step IN ('app', 'app_sp', 'app_secret', 'app_role', 'app_role_assignment',
+					'provider_sp', 'peer_role', 'peer_role_assignment',
+					'aiven_request', 'aiven_pending', 'azure_peering', 'azure_peering_wait',
+					'app_secret_remove', 'aiven_active', 'active', 'alter',
+					'delete_azure_peering', 'delete_aiven', 'aiven_deleted',
+					'delete_role_assignments', 'delete_app', 'delete_roles', 'deleted'));
+
+CREATE FUNCTION peering_alter(id bigint,
+							  allow_forwarded_traffic boolean DEFAULT NULL,
+							  allow_gateway_transit boolean DEFAULT NULL,
+							  use_remote_gateways boolean DEFAULT NULL,
+							  user_peer_network_cidrs cidr[] DEFAULT NULL,
+							  open_ip_filter boolean DEFAULT NULL)
+RETURNS peering.connections
+AS 'MODULE_PATHNAME', 'peering_alter'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION peering_alter(bigint, boolean, boolean, boolean, cidr[], boolean) IS
+'Changes an ACTIVE peering in place (the flags of the same Azure peering, the networks Aiven routes through the same connection, open_ip_filter); NULL leaves a property as it is; the worker applies it after COMMIT with an altered event';
+REVOKE ALL ON FUNCTION peering_alter(bigint, boolean, boolean, boolean, cidr[], boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION peering_alter(bigint, boolean, boolean, boolean, cidr[], boolean) TO peering_admin;

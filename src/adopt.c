@@ -212,6 +212,7 @@ peering_adopt(PG_FUNCTION_ARGS)
 	c->to_network_id = pe->remote_vnet_id;
 	c->to_tenant_id = provider_tenant(c, token, p);
 	c->app_id = p->peer_azure_app_id;
+	c->user_peer_network_cidrs = p->user_peer_network_cidrs;
 	c->azure_peering_id = pe->id;
 	c->azure_peering_state = pe->peering_state;
 	c->state = p->state;

@@ -87,6 +87,45 @@ aiven_peering_operation(bool create, const char *vpc_id,
 					vpc_id, vnet, subscription, resource_group);
 }
 
+/*
+ * The networks Aiven routes through the peering (user_peer_network_cidrs),
+ * an array of strings; an answer without the key leaves them unknown.
+ */
+static void
+aiven_cidrs_from_json(AivenPeering *p, json_t *list, const HttpResponse *resp,
+					  const char *operation)
+{
+	json_t	   *item;
+	size_t		i;
+
+	if (list == NULL || json_is_null(list))
+		return;
+	if (!json_is_array(list))
+		rest_unexpected(SERVICE_AIVEN, operation, resp,
+						"\"user_peer_network_cidrs\" is not an array");
+	json_array_foreach(list, i, item)
+	{
+		if (!json_is_string(item))
+			rest_unexpected(SERVICE_AIVEN, operation, resp,
+							"\"user_peer_network_cidrs\" holds something other than a string");
+		p->user_peer_network_cidrs = lappend(p->user_peer_network_cidrs,
+											 pstrdup(json_string_value(item)));
+	}
+	p->user_peer_network_cidrs_known = true;
+}
+
+/* A JSON array of the strings of list (for request bodies). */
+static json_t *
+aiven_string_array(const List *list)
+{
+	json_t	   *array = json_array();
+	ListCell   *lc;
+
+	foreach(lc, list)
+		json_array_append_new(array, json_string(lfirst(lc)));
+	return array;
+}
+
 static AivenPeering *
 aiven_peering_from_json(json_t *obj, const HttpResponse *resp,
 						const char *operation)
@@ -105,6 +144,7 @@ aiven_peering_from_json(json_t *obj, const HttpResponse *resp,
 	p->state = json_get_text(obj, "state");
 	p->create_time = json_get_text(obj, "create_time");
 	p->update_time = json_get_text(obj, "update_time");
+	aiven_cidrs_from_json(p, json_object_get(obj, "user_peer_network_cidrs"), resp, operation);
 	if (!p->peer_cloud_account || !p->peer_vpc || !p->state)
 		rest_unexpected(SERVICE_AIVEN, operation, resp,
 						"a peering connection lacks peer_cloud_account, peer_vpc or state");
@@ -267,18 +307,21 @@ aiven_find_peering(const AivenVpc *vpc, const char *subscription,
 AivenPeering *
 aiven_create_peering(const char *token, const char *project, const char *vpc_id,
 					 const char *subscription, const char *resource_group,
-					 const char *vnet, const char *app_id, const char *tenant_id)
+					 const char *vnet, const char *app_id, const char *tenant_id,
+					 const List *user_peer_network_cidrs)
 {
 	char	   *operation = aiven_peering_operation(true, vpc_id, subscription,
 													resource_group, vnet);
 	char	   *url = psprintf("%s/peering-connections",
 							   aiven_vpc_url(project, vpc_id));
-	char	   *body = rest_body(json_pack("{s:s, s:s, s:s, s:s, s:s}",
+	char	   *body = rest_body(json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}",
 										   "peer_cloud_account", subscription,
 										   "peer_vpc", vnet,
 										   "peer_resource_group", resource_group,
 										   "peer_azure_app_id", app_id,
-										   "peer_azure_tenant_id", tenant_id));
+										   "peer_azure_tenant_id", tenant_id,
+										   "user_peer_network_cidrs",
+										   aiven_string_array(user_peer_network_cidrs)));
 	HttpRequest *req = rest_request(SERVICE_AIVEN, "POST", url, "aivenv1", token, body);
 	HttpResponse *resp;
 
@@ -315,4 +358,37 @@ aiven_delete_peering(const char *token, const char *project, const char *vpc_id,
 	if (resp->status == 404)
 		return NULL;
 	return aiven_peering_response(resp, operation);
+}
+
+/*
+ * PUT …/vpcs/{id}/user-peer-network-cidrs: Aiven routes the networks of add
+ * (char * CIDRs) through the connection of this (lower-case) subscription,
+ * group and VNet, and no longer those of remove.  Aiven applies the change
+ * in place: the connection and the Azure peerings stay.
+ */
+void
+aiven_update_user_peer_network_cidrs(const char *token, const char *project,
+									 const char *vpc_id, const char *subscription,
+									 const char *resource_group, const char *vnet,
+									 const List *add, const List *remove)
+{
+	char	   *operation = psprintf(_("could not change the networks routed through the peering connection of project VPC \"%s\" with VNet \"%s\" (subscription \"%s\", resource group \"%s\")"),
+									 vpc_id, vnet, subscription, resource_group);
+	json_t	   *entries = json_array();
+	ListCell   *lc;
+	HttpResponse *resp;
+
+	foreach(lc, add)
+		json_array_append_new(entries,
+							  json_pack("{s:s, s:s, s:s, s:s}",
+										"cidr", (char *) lfirst(lc),
+										"peer_cloud_account", subscription,
+										"peer_resource_group", resource_group,
+										"peer_vpc", vnet));
+	resp = aiven_send(token, "PUT",
+					  psprintf("%s/user-peer-network-cidrs", aiven_vpc_url(project, vpc_id)),
+					  rest_body(json_pack("{s:o, s:o}", "add", entries,
+										  "delete", aiven_string_array(remove))));
+	if (!rest_ok(resp))
+		remote_raise(SERVICE_AIVEN, operation, resp);
 }

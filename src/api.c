@@ -49,6 +49,7 @@ PG_FUNCTION_INFO_V1(peering_status);
 PG_FUNCTION_INFO_V1(peering_wait);
 PG_FUNCTION_INFO_V1(peering_retry);
 PG_FUNCTION_INFO_V1(peering_delete);
+PG_FUNCTION_INFO_V1(peering_alter);
 PG_FUNCTION_INFO_V1(peering_vpcs);
 
 /* Aiven states peering_wait() accepts as a target. */
@@ -616,8 +617,8 @@ api_preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 				 errmsg("a peering connection of virtual network \"%s\" with project VPC %s already exists",
 						c->vnet_name, c->project_vpc_id),
 				 errdetail("It is connection " INT64_FORMAT ".", existing),
-				 errhint("peering_status(" INT64_FORMAT ") shows it; peering_delete(" INT64_FORMAT ") removes it.",
-						 existing, existing)));
+				 errhint("peering_status(" INT64_FORMAT ") shows it; peering_alter(" INT64_FORMAT ", ...) changes it in place; peering_delete(" INT64_FORMAT ") removes it.",
+						 existing, existing, existing)));
 
 	preflight(c, azure, aiven);
 }
@@ -880,6 +881,131 @@ peering_delete(PG_FUNCTION_ARGS)
 			  psprintf("deletion requested by %s", GetUserNameFromId(GetOuterUserId(), false)));
 	}
 	PG_RETURN_DATUM(catalog_row_datum(id));
+}
+
+/* ----------------------------------------------------------------
+ * peering_alter
+ * ---------------------------------------------------------------- */
+
+/* A boolean property of peering_alter(): NULL leaves it as it is. */
+static void
+alter_bool_arg(FunctionCallInfo fcinfo, int argno, bool *property)
+{
+	if (!PG_ARGISNULL(argno))
+		*property = PG_GETARG_BOOL(argno);
+}
+
+/* Do two lists name the same networks, in any order? */
+bool
+api_same_cidrs(const List *a, const List *b)
+{
+	ListCell   *lc;
+
+	if (list_length(a) != list_length(b))
+		return false;
+	foreach(lc, a)
+	{
+		if (!peering_string_list_member(b, lfirst(lc)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Only a live connection is changed in place: one being deleted, failed
+ * or still being created is refused, with what to do instead.
+ */
+static void
+refuse_alter_unless_active(const PeeringConn *c)
+{
+	if (c->desired == DESIRED_ABSENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peering connection " INT64_FORMAT " is being deleted", c->id),
+				 errhint("Create the peering again with peering_create() once it is deleted.")));
+	if (c->failed)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peering connection " INT64_FORMAT " stopped at step %s",
+						c->id, step_name(c->step)),
+				 c->last_error ? errdetail("%s", c->last_error) : 0,
+				 errhint("Fix the cause and call peering_retry(" INT64_FORMAT "); alter it once it is ACTIVE.",
+						 c->id)));
+	if (!step_is(c, STEP_ACTIVE) && !step_is(c, STEP_ALTER))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peering connection " INT64_FORMAT " is not ACTIVE", c->id),
+				 errdetail("It is at step %s.", step_name(c->step)),
+				 errhint("peering_wait(" INT64_FORMAT ", 'ACTIVE') waits until it is; then alter it.",
+						 c->id)));
+}
+
+/*
+ * What peering_alter() checks of connection c and its new values (after),
+ * peering_plan() too: c is ACTIVE, and no routed network of after lies in
+ * the project VPC.
+ */
+void
+api_check_alter(const PeeringConn *c, const PeeringConn *after)
+{
+	PeeringConn probe = *c;
+
+	refuse_alter_unless_active(c);
+	probe.user_peer_network_cidrs = after->user_peer_network_cidrs;
+	refuse_cidrs_overlapping_vpc(&probe);
+}
+
+/*
+ * Changes the flags of the Azure peering and the networks Aiven routes
+ * through it (and open_ip_filter) of an ACTIVE connection; NULL leaves a
+ * property as it is.  The new values are written and the worker armed at
+ * the step alter in the same transaction: after COMMIT it changes the same
+ * Azure peering and the same Aiven connection in place.
+ */
+Datum
+peering_alter(PG_FUNCTION_ARGS)
+{
+	PeeringConn *c = connection_to_rearm(fcinfo, "peering_alter");
+	PeeringConn *after = conn_copy(c);
+
+	alter_bool_arg(fcinfo, 1, &after->allow_forwarded_traffic);
+	alter_bool_arg(fcinfo, 2, &after->allow_gateway_transit);
+	alter_bool_arg(fcinfo, 3, &after->use_remote_gateways);
+	if (!PG_ARGISNULL(4))
+	{
+		List	   *cidrs = api_cidr_list_arg(fcinfo, 4, "user_peer_network_cidrs");
+
+		/* a reordered list is the same networks: nothing to change */
+		if (!api_same_cidrs(cidrs, c->user_peer_network_cidrs))
+			after->user_peer_network_cidrs = cidrs;
+	}
+	alter_bool_arg(fcinfo, 5, &after->open_ip_filter);
+	api_check_alter(c, after);
+
+	if (after->allow_forwarded_traffic == c->allow_forwarded_traffic &&
+		after->allow_gateway_transit == c->allow_gateway_transit &&
+		after->use_remote_gateways == c->use_remote_gateways &&
+		api_same_cidrs(after->user_peer_network_cidrs, c->user_peer_network_cidrs) &&
+		after->open_ip_filter == c->open_ip_filter)
+	{
+		ereport(NOTICE,
+				(errmsg("peering connection " INT64_FORMAT " already has these properties: nothing to change",
+						c->id)));
+		PG_RETURN_DATUM(catalog_row_datum(c->id));
+	}
+	if (c->adopted &&
+		(after->allow_forwarded_traffic != c->allow_forwarded_traffic ||
+		 after->allow_gateway_transit != c->allow_gateway_transit ||
+		 after->use_remote_gateways != c->use_remote_gateways))
+		ereport(NOTICE,
+				(errmsg("the Azure peering \"%s\" of adopted connection " INT64_FORMAT " is not changed by the extension",
+						c->peering_name, c->id),
+				 errdetail("The re-check expects the new flags from now on and reports a drift until the peering has them."),
+				 errhint("Change them with az network vnet peering update --resource-group %s --vnet-name %s --name %s.",
+						 c->resource_group, c->vnet_name, c->peering_name)));
+	catalog_alter(c, after, STEP_ALTER);
+	peering_wake_worker_at_commit();
+	PG_RETURN_DATUM(catalog_row_datum(c->id));
 }
 
 /* ----------------------------------------------------------------

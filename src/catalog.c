@@ -698,6 +698,43 @@ catalog_rearm(int64 id, ConnDesired desired, int step,
 }
 
 /*
+ * Writes the spec columns peering_alter() changed from before to after and
+ * re-arms the connection at step in the same UPDATE (as catalog_rearm(),
+ * the generation moves on), and sends NOTIFY.  The worker records the
+ * altered event once it applied the change.
+ */
+void
+catalog_alter(const PeeringConn *before, const PeeringConn *after, int step)
+{
+	CatalogScope scope;
+	QueryArgs	args = {0};
+	StringInfoData sql;
+
+	spi_arg_int8(&args, after->id);
+	spi_arg_text(&args, catalog_step_name(step));
+	initStringInfo(&sql);
+	appendStringInfoString(&sql,
+						   "UPDATE peering.connections"
+						   "   SET failed = false, attempts = 0,"
+						   "       last_error = NULL, last_error_code = NULL,"
+						   "       retry_class = NULL, retry_since = NULL, retry_until = NULL,"
+						   "       step_since = CASE WHEN step = $2 THEN step_since ELSE now() END,"
+						   "       step = $2, next_attempt_at = now(),"
+						   "       generation = generation + 1, updated_at = now()");
+	foreach_conn_column(col)
+	{
+		if (col->group == SPEC_COLUMN &&
+			!spi_fields_equal(col->kind, column_field(col, before), column_field(col, after)))
+			set_column(&sql, &args, col, after);
+	}
+	appendStringInfoString(&sql, " WHERE id = $1");
+	catalog_enter(&scope);
+	catalog_exec(sql.data, &args, SPI_OK_UPDATE);
+	notify_change(after->id);
+	catalog_leave(&scope);
+}
+
+/*
  * Appends an event with the row's current step and states and sends the
  * NOTIFY, for changes made by the SQL entry points.  Inside catalog scope.
  */

@@ -42,6 +42,7 @@ typedef struct PeeringPlan
 	char	   *peer_role_id;
 	AivenPeering *aiven_conn;
 	bool		checked;		/* the pre-flight passed */
+	int64		existing;		/* the live connection of the same peering, or 0 */
 	const char *label;			/* what the rows are of: a step, or the pre-flight */
 } PeeringPlan;
 
@@ -214,6 +215,11 @@ plan_aiven_request(PeeringPlan *p)
 	if (p->aiven_conn != NULL && strcmp(p->aiven_conn->state, "DELETED") != 0)
 		plan_row(p, "exists",
 				 psprintf("Aiven connection in state %s", p->aiven_conn->state));
+	else if (p->c->user_peer_network_cidrs != NIL)
+		plan_row(p, "create",
+				 psprintf("Aiven connection of project VPC %s with VNet %s, routing also %s",
+						  p->c->project_vpc_id, p->c->vnet_name,
+						  peering_string_list_text(p->c->user_peer_network_cidrs)));
 	else
 		plan_row(p, "create",
 				 psprintf("Aiven connection of project VPC %s with VNet %s",
@@ -303,6 +309,52 @@ plan_check(PeeringPlan *p, const char *label, PlanCheck check)
 	PG_END_TRY();
 }
 
+/* One property of an existing connection: as asked, or to update. */
+static void
+plan_property(PeeringPlan *p, const char *name, const char *now, const char *asked)
+{
+	if (strcmp(now, asked) == 0)
+		plan_row(p, "exists", psprintf("%s %s", name, now));
+	else
+		plan_row(p, "update", psprintf("%s from %s to %s, in place", name, now, asked));
+}
+
+static const char *
+bool_text(bool value)
+{
+	return value ? "true" : "false";
+}
+
+/*
+ * The peering exists (connection p->existing): what peering_alter() would
+ * change of it to make it what is asked, one row per property, and what
+ * keeps peering_alter() from it.  peering_create() is refused; a DBA who
+ * plans the same peering again wants to see the difference.
+ */
+static void
+plan_alter(PeeringPlan *p)
+{
+	PeeringConn *c = catalog_load(p->existing, false);
+	const PeeringConn *asked = p->c;
+
+	plan_property(p, "allow_forwarded_traffic", bool_text(c->allow_forwarded_traffic),
+				  bool_text(asked->allow_forwarded_traffic));
+	plan_property(p, "allow_gateway_transit", bool_text(c->allow_gateway_transit),
+				  bool_text(asked->allow_gateway_transit));
+	plan_property(p, "use_remote_gateways", bool_text(c->use_remote_gateways),
+				  bool_text(asked->use_remote_gateways));
+	if (api_same_cidrs(c->user_peer_network_cidrs, asked->user_peer_network_cidrs))
+		plan_row(p, "exists", psprintf("user_peer_network_cidrs %s",
+									   peering_string_list_text(c->user_peer_network_cidrs)));
+	else
+		plan_row(p, "update", psprintf("user_peer_network_cidrs from %s to %s, in place",
+									   peering_string_list_text(c->user_peer_network_cidrs),
+									   peering_string_list_text(asked->user_peer_network_cidrs)));
+	plan_property(p, "open_ip_filter", bool_text(c->open_ip_filter),
+				  bool_text(asked->open_ip_filter));
+	api_check_alter(c, asked);
+}
+
 PG_FUNCTION_INFO_V1(peering_plan);
 
 Datum
@@ -340,5 +392,7 @@ peering_plan(PG_FUNCTION_ARGS)
 	if (p.checked)
 		for (i = 0; i < lengthof(checks); i++)
 			plan_check(&p, step_name(checks[i].step), checks[i].check);
+	else if ((p.existing = catalog_find_live(p.c)) != 0)
+		plan_check(&p, step_name(STEP_ALTER), plan_alter);
 	return (Datum) 0;
 }

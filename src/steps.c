@@ -128,6 +128,63 @@ ensure_role_assignment(PeeringConn *c, StepResult *r, const char *role_id,
 }
 
 /* ----------------------------------------------------------------
+ * Networks routed through the VNet (Aiven's user_peer_network_cidrs)
+ * ---------------------------------------------------------------- */
+
+/* The CIDRs of a that b lacks. */
+static List *
+cidrs_missing_from(const List *a, const List *b)
+{
+	List	   *missing = NIL;
+	ListCell   *lc;
+
+	foreach(lc, a)
+	{
+		if (!peering_string_list_member(b, lfirst(lc)))
+			missing = lappend(missing, lfirst(lc));
+	}
+	return missing;
+}
+
+/*
+ * Does Aiven route other networks through the connection than those the
+ * connection names?  Not when Aiven's answer does not list them.
+ */
+static bool
+routed_networks_differ(const PeeringConn *c, const AivenPeering *p)
+{
+	return p->user_peer_network_cidrs_known &&
+		(cidrs_missing_from(c->user_peer_network_cidrs, p->user_peer_network_cidrs) != NIL ||
+		 cidrs_missing_from(p->user_peer_network_cidrs, c->user_peer_network_cidrs) != NIL);
+}
+
+/*
+ * Makes Aiven route through its connection (p, as read) the networks the
+ * connection names, with one call for the difference: the same connection,
+ * changed in place.  Returns what changed, for a message, or NULL when
+ * nothing differed.
+ */
+static char *
+sync_routed_networks(PeeringConn *c, const AivenPeering *p)
+{
+	List	   *add;
+	List	   *remove;
+
+	if (!routed_networks_differ(c, p))
+		return NULL;
+	add = cidrs_missing_from(c->user_peer_network_cidrs, p->user_peer_network_cidrs);
+	remove = cidrs_missing_from(p->user_peer_network_cidrs, c->user_peer_network_cidrs);
+	aiven_update_user_peer_network_cidrs(auth_aiven_token(c->attempt.aiven_cred),
+										 c->project, c->project_vpc_id,
+										 peering_lower(c->subscription_id),
+										 peering_lower(c->resource_group),
+										 peering_lower(c->vnet_name), add, remove);
+	return psprintf("Aiven routes %s through the peering (added %s; removed %s)",
+					peering_string_list_text(c->user_peer_network_cidrs), peering_string_list_text(add),
+					peering_string_list_text(remove));
+}
+
+/* ----------------------------------------------------------------
  * Create steps
  * ---------------------------------------------------------------- */
 
@@ -435,7 +492,8 @@ step_aiven_request(PeeringConn *c, StepResult *r)
 	p = aiven_create_peering(token, c->project, c->project_vpc_id,
 							 peering_lower(c->subscription_id),
 							 peering_lower(c->resource_group),
-							 peering_lower(c->vnet_name), c->app_id, c->tenant_id);
+							 peering_lower(c->vnet_name), c->app_id, c->tenant_id,
+							 c->user_peer_network_cidrs);
 	if (p == NULL)
 	{
 		/* the answer was lost or refused: what happened is read, not guessed */
@@ -549,6 +607,9 @@ step_azure_peering(PeeringConn *c, StepResult *r)
 	if (sync)
 		step_advance(r, "synced the Azure peering %s with the address space of the provider's VNet",
 				c->peering_name);
+	else if (pe != NULL)
+		step_advance(r, "updated the Azure peering %s in place (peeringState %s)",
+				c->peering_name, c->azure_peering_state ? c->azure_peering_state : "unknown");
 	else
 		step_advance(r, "created the Azure peering %s (peeringState %s)",
 				c->peering_name, c->azure_peering_state ? c->azure_peering_state : "unknown");
@@ -658,8 +719,14 @@ step_aiven_active(PeeringConn *c, StepResult *r)
 	}
 	if (peering_str_eq(p->state, "ACTIVE") && peering_str_eq(pe->peering_state, "Connected"))
 	{
+		/* an existing connection found, or one repaired, may route others */
+		char	   *routed = sync_routed_networks(c, p);
+
 		c->active_since = GetCurrentTimestamp();
-		step_advance(r, "the peering is ACTIVE");
+		if (routed != NULL)
+			step_advance(r, "the peering is ACTIVE; %s", routed);
+		else
+			step_advance(r, "the peering is ACTIVE");
 	}
 	else
 		step_wait_for_aiven(r, c, psprintf("Aiven has not seen the peering yet (Azure peeringState %s)",
@@ -710,6 +777,8 @@ step_active(PeeringConn *c, StepResult *r)
 	ArmPeering *pe;
 	const char *was_sync_level = c->azure_sync_level;
 	bool		stale;
+	bool		routed_differ;
+	bool		in_place;
 	char	   *drift;
 
 	/* a secret left by a crash, or kept by version 1.0: nothing needs it */
@@ -729,14 +798,17 @@ step_active(PeeringConn *c, StepResult *r)
 	report_sync_level(c, was_sync_level);
 	/* the provider's VNet changed its address space: the peering must sync */
 	stale = pe != NULL && arm_sync_level_local_stale(pe->sync_level);
-	if (p != NULL && peering_str_eq(p->state, "ACTIVE") &&
+	routed_differ = p != NULL && routed_networks_differ(c, p);
+	/* both sides live: only what peering_alter() changes in place differs */
+	in_place = p != NULL && peering_str_eq(p->state, "ACTIVE") &&
 		pe != NULL && peering_str_eq(pe->peering_state, "Connected") &&
-		pe->allow_vnet_access && step_options_equal(&pe->options, step_desired_options(c)) && !stale)
+		pe->allow_vnet_access && !stale;
+	if (in_place && step_options_equal(&pe->options, step_desired_options(c)) && !routed_differ)
 	{
 		step_wait_for(r, pstrdup("the next re-check"));
 		return;
 	}
-	drift = psprintf("the peering drifted: Aiven state %s, Azure peering %s%s%s%s",
+	drift = psprintf("the peering drifted: Aiven state %s, Azure peering %s%s%s%s%s",
 					 p ? p->state : "gone",
 					 pe ? (pe->peering_state ? pe->peering_state : "unknown") : "gone",
 					 pe && !pe->allow_vnet_access ?
@@ -744,22 +816,86 @@ step_active(PeeringConn *c, StepResult *r)
 					 pe && !step_options_equal(&pe->options, step_desired_options(c)) ?
 					 ", its options changed" : "",
 					 stale ? psprintf(", the address space of the provider's VNet changed (peeringSyncLevel %s)",
-									  pe->sync_level) : "");
+									  pe->sync_level) : "",
+					 routed_differ ?
+					 psprintf(", Aiven routes other networks through it (user_peer_network_cidrs %s, not %s)",
+							  peering_string_list_text(p->user_peer_network_cidrs),
+							  peering_string_list_text(c->user_peer_network_cidrs)) : "");
 	if (peering_auto_repair && !step_is_adopted(c) && c->attempt.recent_repairs < MAX_RECENT_REPAIRS)
 	{
 		/*
-		 * The Aiven request re-requests a connection that is gone or refused,
-		 * the Azure peering step re-creates a missing or disconnected
-		 * peering, or syncs a stale one: from there on the create steps
-		 * repair what is missing.
+		 * Changed flags or routed networks of a live peering are put back
+		 * in place, as peering_alter() changes them.  Otherwise the Aiven
+		 * request re-requests a connection that is gone or refused, the
+		 * Azure peering step re-creates a missing or disconnected peering,
+		 * or syncs a stale one: from there on the create steps repair what
+		 * is missing.
 		 */
 		conn_event(c, EVENT_REPAIR, psprintf("%s; repairing it (peering.auto_repair)", drift),
 				   NULL, NULL);
-		step_jump(r, STEP_AIVEN_REQUEST, "repairing the drifted peering");
+		step_jump(r, in_place ? STEP_ALTER : STEP_AIVEN_REQUEST, "repairing the drifted peering");
 		return;
 	}
 	step_fail(r, drift, drift_hint(c, stale));
 	r->error_code = "drift";
+}
+
+/* The flags of the Azure peering, for messages. */
+static char *
+options_text(const PeeringOptions *o)
+{
+	return psprintf("allowForwardedTraffic %s, allowGatewayTransit %s, useRemoteGateways %s",
+					o->allow_forwarded_traffic ? "true" : "false",
+					o->allow_gateway_transit ? "true" : "false",
+					o->use_remote_gateways ? "true" : "false");
+}
+
+/*
+ * Applies peering_alter() in place: Aiven's routed networks with one call
+ * for the difference, the flags of the same Azure peering with one PUT
+ * (made by the Azure peering step, which gets the application a secret
+ * first when it has none; the create steps that follow see it provisioned
+ * and ACTIVE again).  A peering not live on both sides goes to the
+ * re-check, whose drift rules take over.
+ */
+void
+step_alter(PeeringConn *c, StepResult *r)
+{
+	AivenPeering *p = step_aiven_connection(c);
+	ArmPeering *pe;
+	char	   *routed;
+	bool		flags_differ;
+
+	step_observe_aiven(c, p);
+	pe = step_observe_azure(c);
+	if (step_refuse_foreign_peering(c, pe, r))
+		return;
+	if (p == NULL || !peering_str_eq(p->state, "ACTIVE") || pe == NULL ||
+		!peering_str_eq(pe->peering_state, "Connected"))
+	{
+		step_jump(r, STEP_ACTIVE, "the peering is not live on both sides: the re-check takes over");
+		return;
+	}
+	routed = sync_routed_networks(c, p);
+	/* an adopted peering is not ours to write: the re-check reports it */
+	flags_differ = !step_options_equal(&pe->options, step_desired_options(c)) &&
+		!step_is_adopted(c);
+	conn_event(c, EVENT_ALTERED,
+			   psprintf("%s; %s; open_ip_filter %s",
+						routed ? routed : psprintf("Aiven routes %s through the peering, unchanged",
+												   peering_string_list_text(c->user_peer_network_cidrs)),
+						flags_differ ?
+						psprintf("the Azure peering %s is updated in place from %s to %s",
+								 c->peering_name, options_text(&pe->options),
+								 options_text(step_desired_options(c))) :
+						psprintf("the Azure peering %s keeps %s", c->peering_name,
+								 options_text(&pe->options)),
+						c->open_ip_filter ? "on" : "off"),
+			   NULL, NULL);
+	if (flags_differ)
+		step_jump(r, STEP_AZURE_PEERING, "updating the flags of the Azure peering in place");
+	else
+		step_jump(r, STEP_ACTIVE, "the change is applied");
 }
 
 /*

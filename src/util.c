@@ -11,6 +11,7 @@
 
 #include "common/cryptohash.h"
 #include "common/sha1.h"
+#include "lib/stringinfo.h"
 
 #include "util.h"
 
@@ -114,6 +115,21 @@ peering_string_list_member(const List *list, const char *s)
 			return true;
 	}
 	return false;
+}
+
+/* A list of strings for messages: "a, b", or "none" when empty. */
+char *
+peering_string_list_text(const List *list)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (list == NIL)
+		return pstrdup("none");
+	initStringInfo(&buf);
+	foreach(lc, list)
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", (char *) lfirst(lc));
+	return buf.data;
 }
 
 /* The index of name in a name table of an enum, or -1 (name may be NULL). */
