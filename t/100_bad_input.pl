@@ -44,9 +44,10 @@ ok( poll_until(
 		60,
 		sub {
 			$node->safe_psql('postgres', 'CALL peering_run()');
-			return (conn($node, $id)->{state} // '') eq 'ACTIVE';
+			my $c = conn($node, $id);
+			return ($c->{state} // '') eq 'ACTIVE' && $c->{step} eq 'active';
 		}),
-	'a connection to call the id functions with is ACTIVE');
+	'a connection to call the id functions with is ACTIVE, at the re-check');
 
 # ------------------------------------------------------------------
 # The cases
@@ -128,7 +129,8 @@ sub cidr_list_cases
 
 sub bool_cases
 {
-	return [ [ null => 'NULL', '22004' ], [ malformed => "'maybe'", '22P02' ] ];
+	my (%o) = @_;
+	return [ [ null => 'NULL', $o{null} // '22004' ], [ malformed => "'maybe'", '22P02' ] ];
 }
 
 # An existing credential: names of any shape are just names that do not
@@ -327,6 +329,22 @@ my %functions = (
 					[ overlong => "'1000000 years'", '22023' ],
 				]
 			],
+		],
+	},
+	# NULL leaves a property as it is: the base changes one flag
+	'peering_alter(bigint,boolean,boolean,boolean,cidr[],boolean)' => {
+		base => 'ok',
+		writes => 1,
+		args => [
+			[ id => $id, id_cases() ],
+			[ allow_forwarded_traffic => 'true', bool_cases(null => 'base') ],
+			[ allow_gateway_transit => 'NULL', bool_cases(null => 'base') ],
+			[ use_remote_gateways => 'NULL', bool_cases(null => 'base') ],
+			[
+				user_peer_network_cidrs => 'NULL',
+				[ map { $_->[0] eq 'null' ? [ null => 'NULL', 'base' ] : $_ } @{ cidr_list_cases('22023') } ]
+			],
+			[ open_ip_filter => 'NULL', bool_cases(null => 'base') ],
 		],
 	},
 	'peering_retry(bigint)' => { base => 'ok', writes => 1, args => [ [ id => $id, id_cases() ] ] },
