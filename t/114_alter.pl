@@ -120,15 +120,18 @@ like($altered->[0]{message}, qr/added 10\.80\.0\.0\/16, 10\.81\.0\.0\/16; remove
 like($altered->[0]{message}, qr/updated in place .* to allowForwardedTraffic true/,
 	'and the new flags');
 
-# Routed networks alone: one CIDR call, no Azure write.
+# Routed networks alone: one CIDR call, no Azure write; a transient failure
+# of Aiven's is retried like any other request's.
 $seq = request_seq();
+fake_fault({ method => 'PUT', path => 'user-peer-network-cidrs$', status => 503 });
 $node->safe_psql('postgres', "SELECT peering_alter($id, user_peer_network_cidrs => '{10.80.0.0/16}')");
 $node->poll_query_until('postgres',
 	"SELECT count(*) = 2 FROM peering.events WHERE connection_id = $id AND kind = 'altered'")
   or diag('no second altered event');
 back_at_recheck('after the second alter');
 $writes = mutating_requests(requests_since($seq));
-is(scalar @$writes, 1, 'a change of the routed networks alone is one remote write')
+is_deeply([ map { "$_->{method} $_->{status}" } @$writes ], [ 'PUT 503', 'PUT 200' ],
+	'a change of the routed networks alone is one CIDR call, sent again after a 503')
   or diag(summarize_requests($writes));
 is_deeply(routed(), ['10.80.0.0/16'], 'Aiven routes only 10.80.0.0/16');
 
