@@ -53,6 +53,7 @@
 	X(AIVEN_ACTIVE, aiven_active, CREATE, 0, "Aiven to see the peering (PENDING_PEER to ACTIVE)") \
 	X(ACTIVE, active, WATCH, STEP_NEEDS_REPAIRS, "the next re-check") \
 	X(DELETE_AZURE_PEERING, delete_azure_peering, DELETE, 0, "Azure to delete the peering") \
+	X(IP_FILTER_CLOSE, ip_filter_close, DELETE, 0, "the IP filter entries of this peering to be removed") \
 	X(DELETE_AIVEN, delete_aiven, DELETE, 0, "the Aiven connection to be deleted") \
 	X(AIVEN_DELETED, aiven_deleted, DELETE, 0, "Aiven to delete the connection (DELETING to DELETED)") \
 	X(DELETE_ROLE_ASSIGNMENTS, delete_role_assignments, DELETE, STEP_NEEDS_ASSIGNMENT_USERS, "the role assignments to be deleted") \

@@ -176,3 +176,50 @@ COMMENT ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text,
 'Dry run of peering_create: the pre-flight, then per step exists, create, update, delete or blocked; no remote write, no row';
 REVOKE ALL ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean, cidr[], boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean, cidr[], boolean) TO peering_admin;
+
+-- The teardown removes the IP filter entries a connection added
+-- (open_ip_filter) before its Aiven connection goes.
+ALTER TABLE peering.connections DROP CONSTRAINT connections_step_check;
+ALTER TABLE peering.connections ADD CONSTRAINT connections_step_check
+	CHECK (step IN ('app', 'app_sp', 'app_secret', 'app_role', 'app_role_assignment',
+					'provider_sp', 'peer_role', 'peer_role_assignment',
+					'aiven_request', 'aiven_pending', 'azure_peering', 'azure_peering_wait',
+					'app_secret_remove', 'aiven_active', 'active',
+					'delete_azure_peering', 'ip_filter_close', 'delete_aiven', 'aiven_deleted',
+					'delete_role_assignments', 'delete_app', 'delete_roles', 'deleted'));
+
+-- The progress view says which services drop the VNet's traffic and what
+-- fixes it (the view of the first section, with the column hint added).
+CREATE OR REPLACE VIEW peering.progress AS
+SELECT c.id,
+	   s.number AS step_number,
+	   s.total AS steps,
+	   c.step,
+	   c.state,
+	   c.azure_peering_state,
+	   c.azure_sync_level,
+	   pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) c.step_since))::integer
+		   AS seconds_in_step,
+	   CASE
+		   WHEN c.failed
+		   THEN pg_catalog.format('a fix, then peering_retry(%s)', c.id)
+		   WHEN c.retry_class IS NOT NULL AND c.retry_class OPERATOR(pg_catalog.<>) 'waiting'
+		   THEN pg_catalog.format('a retry after a %s failure', c.retry_class)
+		   WHEN c.claimed_by IS NOT NULL AND c.claimed_until OPERATOR(pg_catalog.>) pg_catalog.now()
+		   THEN 'the remote calls in flight'
+		   ELSE s.waits_for
+	   END AS waiting_for,
+	   CASE WHEN c.failed THEN NULL ELSE c.next_attempt_at END AS next_attempt_at,
+	   c.retry_until,
+	   c.last_error,
+	   CASE
+		   WHEN c.unreachable_services OPERATOR(pg_catalog.<>) '{}'::text[]
+		   THEN pg_catalog.format('the IP filter of service(s) %s admits none of the address prefixes of VNet %s, so their traffic from it is dropped: call peering_alter(%s, open_ip_filter => true), or add the prefixes to those services'' IP filters',
+								  pg_catalog.array_to_string(c.unreachable_services, ', '), c.vnet_name, c.id)
+	   END AS hint
+  FROM peering.connections c
+  JOIN (SELECT t.step, t.number, t.waits_for,
+			   pg_catalog.max(t.number) OVER (PARTITION BY t.phase) AS total
+		  FROM peering.steps() t) s ON s.step OPERATOR(pg_catalog.=) c.step
+ WHERE c.step OPERATOR(pg_catalog.<>) 'deleted';
+COMMENT ON COLUMN peering.progress.hint IS 'What to do about services of the project VPC that drop the VNet''s traffic (unreachable_services), or NULL';
