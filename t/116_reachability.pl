@@ -154,6 +154,9 @@ $node->poll_query_until('postgres',
 my @refreshes = grep { $_->{method} eq 'POST' && $_->{path} =~ m{/peering-connections/refresh$} }
   @{ requests_since($seq) };
 is(scalar @refreshes, 1, 'one refresh call');
+my $sync_reqs = requests_since($seq);
+note(sprintf("requests from the VNet's growth to FullyInSync (refresh included): %d\n%s",
+		scalar(@$sync_reqs), summarize_requests($sync_reqs)));
 is(conn($node, $id)->{azure_sync_level}, 'FullyInSync', 'FullyInSync after the refresh');
 is(events_like('drift', 'RemoteNotInSync'), 0, 'no drift reported');
 ok(!conn($node, $id)->{failed}, 'not failed');
