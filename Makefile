@@ -25,6 +25,7 @@ OBJS = \
 	src/step_support.o \
 	src/steps.o \
 	src/step_delete.o \
+	src/step_reach.o \
 	src/step_table.o \
 	src/engine.o \
 	src/engine_outcome.o \

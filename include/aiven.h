@@ -41,6 +41,37 @@ typedef struct AivenVpc
 	List	   *peerings;		/* of AivenPeering *; only from aiven_get_vpc */
 } AivenVpc;
 
+/*
+ * An entry of a service's IP filter: a network string or a {network,
+ * description} object, kept as Aiven sent it so that a write gives back
+ * every entry it did not add exactly.
+ */
+typedef struct AivenIpFilterEntry
+{
+	char	   *network;
+	char	   *description;	/* NULL for a plain string */
+	char	   *json;			/* the entry as JSON text */
+} AivenIpFilterEntry;
+
+typedef struct AivenService
+{
+	char	   *service_name;
+	char	   *project_vpc_id;	/* NULL outside any project VPC */
+	List	   *ip_filter;		/* of AivenIpFilterEntry * */
+} AivenService;
+
+extern List *aiven_list_services(const char *token, const char *project,
+								 bool project_gone_ok);
+
+extern void aiven_update_ip_filter(const char *token, const char *project,
+								   const char *service, const List *ip_filter);
+
+extern void aiven_refresh_peerings(const char *token, const char *project,
+								   const char *vpc_id);
+
+extern AivenIpFilterEntry *aiven_ip_filter_entry(const char *network,
+												 const char *description);
+
 extern List *aiven_list_vpcs(const char *token, const char *project);
 
 extern AivenVpc *aiven_get_vpc(const char *token, const char *project,

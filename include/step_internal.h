@@ -42,5 +42,6 @@ extern bool step_azure_peering_is_ours(const PeeringConn *c, const ArmPeering *p
 extern bool step_refuse_foreign_peering(PeeringConn *c, const ArmPeering *pe, StepResult *r);
 extern ArmPeering *step_observe_azure(PeeringConn *c);
 extern ArmPeering *step_observe_azure_listed(PeeringConn *c);
+extern bool step_check_reachability(PeeringConn *c, bool read_space);
 
 #endif							/* PEERING_STEP_INTERNAL_H */

@@ -55,6 +55,7 @@
 	X(ACTIVE, active, WATCH, STEP_NEEDS_REPAIRS, "the next re-check") \
 	X(ALTER, alter, WATCH, 0, "the change of peering_alter() to be applied") \
 	X(DELETE_AZURE_PEERING, delete_azure_peering, DELETE, 0, "Azure to delete the peering") \
+	X(IP_FILTER_CLOSE, ip_filter_close, DELETE, 0, "the IP filter entries of this peering to be removed") \
 	X(DELETE_AIVEN, delete_aiven, DELETE, 0, "the Aiven connection to be deleted") \
 	X(AIVEN_DELETED, aiven_deleted, DELETE, 0, "Aiven to delete the connection (DELETING to DELETED)") \
 	X(DELETE_ROLE_ASSIGNMENTS, delete_role_assignments, DELETE, STEP_NEEDS_ASSIGNMENT_USERS, "the role assignments to be deleted") \

@@ -22,41 +22,8 @@ COMMENT ON FUNCTION peering.steps() IS
 REVOKE ALL ON FUNCTION peering.steps() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION peering.steps() TO peering_reader;
 
--- A view binds its operators when it is created, and CREATE EXTENSION
--- searches the target schema (public), where the database owner may have
--- put an operator that fits better than pg_catalog's: 1.1 bound
--- 'peering_retry(' || c.id to a public.||(text, bigint) if there was one.
--- Every operator and function here is pg_catalog's by name.  A row waiting
--- on the remote side within its budget (retry class 'waiting') waits for
--- what its step waits for; retry_until says until when.
-CREATE OR REPLACE VIEW peering.progress AS
-SELECT c.id,
-	   s.number AS step_number,
-	   s.total AS steps,
-	   c.step,
-	   c.state,
-	   c.azure_peering_state,
-	   c.azure_sync_level,
-	   pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) c.step_since))::integer
-		   AS seconds_in_step,
-	   CASE
-		   WHEN c.failed
-		   THEN pg_catalog.format('a fix, then peering_retry(%s)', c.id)
-		   WHEN c.retry_class IS NOT NULL AND c.retry_class OPERATOR(pg_catalog.<>) 'waiting'
-		   THEN pg_catalog.format('a retry after a %s failure', c.retry_class)
-		   WHEN c.claimed_by IS NOT NULL AND c.claimed_until OPERATOR(pg_catalog.>) pg_catalog.now()
-		   THEN 'the remote calls in flight'
-		   ELSE s.waits_for
-	   END AS waiting_for,
-	   CASE WHEN c.failed THEN NULL ELSE c.next_attempt_at END AS next_attempt_at,
-	   c.retry_until,
-	   c.last_error
-  FROM peering.connections c
-  JOIN (SELECT t.step, t.number, t.waits_for,
-			   pg_catalog.max(t.number) OVER (PARTITION BY t.phase) AS total
-		  FROM peering.steps() t) s ON s.step OPERATOR(pg_catalog.=) c.step
- WHERE c.step OPERATOR(pg_catalog.<>) 'deleted';
-COMMENT ON COLUMN peering.progress.waiting_for IS 'What the connection waits for: a fix, a retry, the remote calls in flight, or what its step waits for (also while waiting on the remote side within retry_until)';
+-- peering.progress is re-created at the end of this script, with every
+-- operator and function named from pg_catalog.
 
 -- The trigger's search_path had pg_catalog only, so a type name such as
 -- text was first looked up in the caller's temporary schema (searched
@@ -177,16 +144,17 @@ COMMENT ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text,
 REVOKE ALL ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean, cidr[], boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION peering_plan(text, uuid, uuid, text, text, text, text, text, text, text, boolean, boolean, boolean, cidr[], boolean) TO peering_admin;
 
--- peering_alter
--- Changes an ACTIVE peering in place: the worker applies the new values at
--- the step alter (the same Azure peering, the same Aiven connection).
+-- peering_alter changes an ACTIVE peering in place: the worker applies the
+-- new values at the step alter (the same Azure peering, the same Aiven
+-- connection).  The teardown removes the IP filter entries a connection
+-- added (open_ip_filter) before its Aiven connection goes.
 ALTER TABLE peering.connections DROP CONSTRAINT connections_step_check;
 ALTER TABLE peering.connections ADD CONSTRAINT connections_step_check
 	CHECK (step IN ('app', 'app_sp', 'app_secret', 'app_role', 'app_role_assignment',
 					'provider_sp', 'peer_role', 'peer_role_assignment',
 					'aiven_request', 'aiven_pending', 'azure_peering', 'azure_peering_wait',
 					'app_secret_remove', 'aiven_active', 'active', 'alter',
-					'delete_azure_peering', 'delete_aiven', 'aiven_deleted',
+					'delete_azure_peering', 'ip_filter_close', 'delete_aiven', 'aiven_deleted',
 					'delete_role_assignments', 'delete_app', 'delete_roles', 'deleted'));
 
 CREATE FUNCTION peering_alter(id bigint,
@@ -203,3 +171,47 @@ COMMENT ON FUNCTION peering_alter(bigint, boolean, boolean, boolean, cidr[], boo
 'Changes an ACTIVE peering in place (the flags of the same Azure peering, the networks Aiven routes through the same connection, open_ip_filter); NULL leaves a property as it is; the worker applies it after COMMIT with an altered event';
 REVOKE ALL ON FUNCTION peering_alter(bigint, boolean, boolean, boolean, cidr[], boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION peering_alter(bigint, boolean, boolean, boolean, cidr[], boolean) TO peering_admin;
+
+-- A view binds its operators when it is created, and CREATE EXTENSION
+-- searches the target schema (public), where the database owner may have
+-- put an operator that fits better than pg_catalog's: 1.1 bound
+-- 'peering_retry(' || c.id to a public.||(text, bigint) if there was one.
+-- Every operator and function here is pg_catalog's by name.  A row waiting
+-- on the remote side within its budget (retry class 'waiting') waits for
+-- what its step waits for; retry_until says until when.
+-- The column hint says which services drop the VNet's traffic and what
+-- fixes it.
+CREATE OR REPLACE VIEW peering.progress AS
+SELECT c.id,
+	   s.number AS step_number,
+	   s.total AS steps,
+	   c.step,
+	   c.state,
+	   c.azure_peering_state,
+	   c.azure_sync_level,
+	   pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) c.step_since))::integer
+		   AS seconds_in_step,
+	   CASE
+		   WHEN c.failed
+		   THEN pg_catalog.format('a fix, then peering_retry(%s)', c.id)
+		   WHEN c.retry_class IS NOT NULL AND c.retry_class OPERATOR(pg_catalog.<>) 'waiting'
+		   THEN pg_catalog.format('a retry after a %s failure', c.retry_class)
+		   WHEN c.claimed_by IS NOT NULL AND c.claimed_until OPERATOR(pg_catalog.>) pg_catalog.now()
+		   THEN 'the remote calls in flight'
+		   ELSE s.waits_for
+	   END AS waiting_for,
+	   CASE WHEN c.failed THEN NULL ELSE c.next_attempt_at END AS next_attempt_at,
+	   c.retry_until,
+	   c.last_error,
+	   CASE
+		   WHEN pg_catalog.cardinality(c.unreachable_services) OPERATOR(pg_catalog.>) 0
+		   THEN pg_catalog.format('the IP filter of service(s) %s admits none of the address prefixes of VNet %s, so their traffic from it is dropped: call peering_alter(%s, open_ip_filter => true), or add the prefixes to those services'' IP filters',
+								  pg_catalog.array_to_string(c.unreachable_services, ', '), c.vnet_name, c.id)
+	   END AS hint
+  FROM peering.connections c
+  JOIN (SELECT t.step, t.number, t.waits_for,
+			   pg_catalog.max(t.number) OVER (PARTITION BY t.phase) AS total
+		  FROM peering.steps() t) s ON s.step OPERATOR(pg_catalog.=) c.step
+ WHERE c.step OPERATOR(pg_catalog.<>) 'deleted';
+COMMENT ON COLUMN peering.progress.waiting_for IS 'What the connection waits for: a fix, a retry, the remote calls in flight, or what its step waits for (also while waiting on the remote side within retry_until)';
+COMMENT ON COLUMN peering.progress.hint IS 'What to do about services of the project VPC that drop the VNet''s traffic (unreachable_services), or NULL';

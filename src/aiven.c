@@ -392,3 +392,168 @@ aiven_update_user_peer_network_cidrs(const char *token, const char *project,
 	if (!rest_ok(resp))
 		remote_raise(SERVICE_AIVEN, operation, resp);
 }
+
+/* ----------------------------------------------------------------------
+ * Services and their IP filters; the refresh of a VPC's peerings
+ * ----------------------------------------------------------------------
+ */
+
+/* {base}/v1/project/{project}/service[/{service}] */
+static char *
+aiven_service_url(const char *project, const char *service)
+{
+	char	   *url = psprintf("%s/v1/project/%s/service",
+							   rest_base_url(peering_aiven_url),
+							   http_escape(project));
+
+	if (service)
+		url = psprintf("%s/%s", url, http_escape(service));
+	return url;
+}
+
+static AivenIpFilterEntry *
+aiven_ip_filter_entry_from_json(json_t *item, const HttpResponse *resp,
+								const char *operation)
+{
+	AivenIpFilterEntry *e = palloc0(sizeof(AivenIpFilterEntry));
+
+	if (json_is_string(item))
+		e->network = pstrdup(json_string_value(item));
+	else if (json_is_object(item))
+	{
+		e->network = json_get_text(item, "network");
+		e->description = json_get_text(item, "description");
+	}
+	if (e->network == NULL)
+		rest_unexpected(SERVICE_AIVEN, operation, resp,
+						"an ip_filter entry is neither a network nor an object with one");
+	e->json = json_to_text(item);
+	return e;
+}
+
+static AivenService *
+aiven_service_from_json(json_t *obj, const HttpResponse *resp,
+						const char *operation)
+{
+	AivenService *s = palloc0(sizeof(AivenService));
+	json_t	   *filter;
+	json_t	   *item;
+	size_t		i;
+
+	if (!json_is_object(obj))
+		rest_unexpected(SERVICE_AIVEN, operation, resp,
+						"a service is not a JSON object");
+	s->service_name = json_get_text(obj, "service_name");
+	s->project_vpc_id = json_get_text(obj, "project_vpc_id");
+	if (s->service_name == NULL)
+		rest_unexpected(SERVICE_AIVEN, operation, resp,
+						"a service lacks service_name");
+	/* no ip_filter: Aiven's default, 0.0.0.0/0 */
+	filter = json_object_get(json_object_get(obj, "user_config"), "ip_filter");
+	if (filter == NULL)
+		s->ip_filter = list_make1(aiven_ip_filter_entry("0.0.0.0/0", NULL));
+	else if (!json_is_array(filter))
+		rest_unexpected(SERVICE_AIVEN, operation, resp,
+						"a service's user_config.ip_filter is not an array");
+	json_array_foreach(filter, i, item)
+		s->ip_filter = lappend(s->ip_filter,
+							   aiven_ip_filter_entry_from_json(item, resp, operation));
+	return s;
+}
+
+/* A project's services, parsed once for all their readers. */
+static void *
+aiven_services_parse(const HttpResponse *resp, const char *operation)
+{
+	json_t	   *root = rest_json(SERVICE_AIVEN, operation, resp);
+	json_t	   *list = json_object_get(root, "services");
+	json_t	   *item;
+	size_t		i;
+	List	   *services = NIL;
+
+	if (!json_is_array(list))
+		rest_unexpected(SERVICE_AIVEN, operation, resp, "no \"services\" array");
+	json_array_foreach(list, i, item)
+		services = lappend(services, aiven_service_from_json(item, resp, operation));
+	json_decref(root);
+	/* NIL cannot be told from "not parsed yet": an empty list is a cell */
+	return services ? services : list_make1(NULL);
+}
+
+/*
+ * GET /v1/project/{project}/service: a list of AivenService *, shared with
+ * every reader of the same answer (read only); with project_gone_ok, NIL
+ * when the project does not exist (teardown).
+ */
+List *
+aiven_list_services(const char *token, const char *project, bool project_gone_ok)
+{
+	char	   *operation = psprintf(_("could not list the services of project \"%s\""), project);
+	HttpResponse *resp = aiven_send(token, "GET", aiven_service_url(project, NULL), NULL);
+	List	   *services;
+
+	if (project_gone_ok && resp->status == 404)
+		return NIL;
+	if (!rest_ok(resp))
+		remote_raise(SERVICE_AIVEN, operation, resp);
+	services = rest_parse_shared(resp, operation, aiven_services_parse);
+	return linitial(services) == NULL ? NIL : services;
+}
+
+/* An entry of ours: {"network": network, "description": description}. */
+AivenIpFilterEntry *
+aiven_ip_filter_entry(const char *network, const char *description)
+{
+	AivenIpFilterEntry *e = palloc0(sizeof(AivenIpFilterEntry));
+
+	e->network = pstrdup(network);
+	e->description = description ? pstrdup(description) : NULL;
+	e->json = description ?
+		rest_body(json_pack("{s:s, s:s}", "network", network, "description", description)) :
+		rest_body(json_string(network));
+	return e;
+}
+
+/*
+ * PUT /v1/project/{project}/service/{service} with {"user_config":
+ * {"ip_filter": [...]}}: Aiven keeps the other keys of user_config.
+ */
+void
+aiven_update_ip_filter(const char *token, const char *project,
+					   const char *service, const List *ip_filter)
+{
+	char	   *operation = psprintf(_("could not update the IP filter of service \"%s\" of project \"%s\""),
+									 service, project);
+	json_t	   *entries = json_array();
+	ListCell   *lc;
+	HttpResponse *resp;
+
+	foreach(lc, ip_filter)
+	{
+		const AivenIpFilterEntry *e = lfirst(lc);
+
+		json_array_append_new(entries, json_loads(e->json, JSON_DECODE_ANY, NULL));
+	}
+	resp = aiven_send(token, "PUT", aiven_service_url(project, service),
+					  rest_body(json_pack("{s:{s:o}}", "user_config", "ip_filter", entries)));
+	if (!rest_ok(resp))
+		remote_raise(SERVICE_AIVEN, operation, resp);
+}
+
+/*
+ * POST …/vpcs/{id}/peering-connections/refresh: Aiven re-reads the peer
+ * networks of the VPC's connections (a customer VNet that grew).
+ */
+void
+aiven_refresh_peerings(const char *token, const char *project, const char *vpc_id)
+{
+	char	   *operation = psprintf(_("could not ask Aiven to refresh the peering connections of project VPC \"%s\" of project \"%s\""),
+									 vpc_id, project);
+	HttpResponse *resp = aiven_send(token, "POST",
+									psprintf("%s/peering-connections/refresh",
+											 aiven_vpc_url(project, vpc_id)),
+									NULL);
+
+	if (!rest_ok(resp))
+		remote_raise(SERVICE_AIVEN, operation, resp);
+}

@@ -722,6 +722,8 @@ step_aiven_active(PeeringConn *c, StepResult *r)
 		/* an existing connection found, or one repaired, may route others */
 		char	   *routed = sync_routed_networks(c, p);
 
+		/* ACTIVE is known reachable, or not, from the first moment */
+		step_check_reachability(c, false);
 		c->active_since = GetCurrentTimestamp();
 		if (routed != NULL)
 			step_advance(r, "the peering is ACTIVE; %s", routed);
@@ -733,26 +735,60 @@ step_aiven_active(PeeringConn *c, StepResult *r)
 									  pe->peering_state ? pe->peering_state : "unknown"));
 }
 
-/*
- * A change of the customer's VNet address space leaves the provider's
- * peering back to it RemoteNotInSync until the provider syncs it.  Nothing
- * here may write that side, so it is reported once per change, not failed.
- */
+/* A return to FullyInSync is recorded (a stale side is reported elsewhere). */
 static void
 report_sync_level(PeeringConn *c, const char *was)
 {
 	if (c->azure_sync_level == NULL || peering_str_eq(was, c->azure_sync_level))
 		return;
-	if (arm_sync_level_remote_stale(c->azure_sync_level))
-		conn_event(c, EVENT_DRIFT,
-				   psprintf("the address space of VNet %s changed and the provider's peering back to it has not taken it yet (peeringSyncLevel %s): the new addresses are not reachable from project VPC %s until the provider syncs its side; ask the provider's support if this lasts",
-							c->vnet_name, c->azure_sync_level, c->project_vpc_id),
-				   NULL, NULL);
-	else if (was != NULL && !arm_sync_level_local_stale(c->azure_sync_level))
+	if (was != NULL && !arm_sync_level_remote_stale(c->azure_sync_level) &&
+		!arm_sync_level_local_stale(c->azure_sync_level))
 		conn_event(c, EVENT_STEP,
 				   psprintf("the address spaces of the peering are in sync again (peeringSyncLevel %s)",
 							c->azure_sync_level),
 				   NULL, NULL);
+}
+
+/*
+ * A change of the customer's VNet address space leaves the provider's
+ * peering back to it RemoteNotInSync.  Nothing here may write that side:
+ * Aiven is asked to re-read the VNet once per change (a new address space,
+ * or a peering newly stale), and the sync level is followed as a retry of
+ * class replication.  Once peering.replication_retry_budget is spent it is
+ * reported once as drift, never failed.  True when r says what to do.
+ */
+static bool
+follow_remote_sync(PeeringConn *c, StepResult *r, const char *was, bool space_changed)
+{
+	bool		following = peering_str_eq(c->retry_class,
+										   remote_retry_name(REMOTE_RETRY_PROPAGATION));
+	char	   *waiting = psprintf("Aiven has not synced its side of the peering with the address space of VNet %s yet (peeringSyncLevel %s)",
+								   c->vnet_name, c->azure_sync_level);
+
+	if (space_changed || !arm_sync_level_remote_stale(was))
+	{
+		aiven_refresh_peerings(auth_aiven_token(c->attempt.aiven_cred), c->project,
+							   c->project_vpc_id);
+		conn_event(c, EVENT_STEP,
+				   psprintf("asked Aiven to re-read the address space of VNet %s (peeringSyncLevel %s)",
+							c->vnet_name, c->azure_sync_level),
+				   NULL, NULL);
+		step_retry_later(r, REMOTE_RETRY_PROPAGATION, waiting);
+		return true;
+	}
+	if (!following)
+		return false;
+	/* a second short of the budget: the engine would fail the retry */
+	if (GetCurrentTimestamp() < TimestampTzPlusMilliseconds(c->retry_until, -1000))
+	{
+		step_retry_later(r, REMOTE_RETRY_PROPAGATION, waiting);
+		return true;
+	}
+	conn_event(c, EVENT_DRIFT,
+			   psprintf("the address space of VNet %s changed and the provider's peering back to it has not taken it yet (peeringSyncLevel %s), although Aiven was asked to refresh it: the new addresses are not reachable from project VPC %s until the provider syncs its side; ask the provider's support if this lasts",
+						c->vnet_name, c->azure_sync_level, c->project_vpc_id),
+			   NULL, NULL);
+	return false;
 }
 
 /* What to do about a drift that was not (or no longer) repaired. */
@@ -805,6 +841,11 @@ step_active(PeeringConn *c, StepResult *r)
 		pe->allow_vnet_access && !stale;
 	if (in_place && step_options_equal(&pe->options, step_desired_options(c)) && !routed_differ)
 	{
+		bool		remote_stale = arm_sync_level_remote_stale(pe->sync_level);
+		bool		space_changed = step_check_reachability(c, remote_stale);
+
+		if (remote_stale && follow_remote_sync(c, r, was_sync_level, space_changed))
+			return;
 		step_wait_for(r, pstrdup("the next re-check"));
 		return;
 	}

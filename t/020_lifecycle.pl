@@ -38,7 +38,7 @@ sub steps_of
 my @create_steps = steps_of('create');
 my @delete_steps = steps_of('delete');
 is(scalar @create_steps, 14, 'creation takes 14 steps');
-is(scalar @delete_steps, 6, 'deletion takes 6 steps');
+is(scalar @delete_steps, 7, 'deletion takes 7 steps');
 
 sub provider_sps
 {

@@ -5,8 +5,11 @@
 #    peering_retry syncs it (PUT ?syncRemoteAddressSpace=true); with it on,
 #    the re-check syncs it and records a repair.
 #  - the customer's VNet grows: the peering is RemoteNotInSync, which only
-#    the provider can sync: reported once as an event, never failed nor
-#    written to, and reported again once the provider synced its side.
+#    the provider can sync: Aiven is asked once to refresh its side; when
+#    that does not help within peering.replication_retry_budget it is
+#    reported once as a drift event, never failed nor written to, and
+#    reported again once the provider synced its side.  (A refresh that
+#    works: t/116_reachability.pl.)
 #
 # Copyright (c) 2026, peering developers
 # Released under the PostgreSQL License (see LICENSE).
@@ -105,7 +108,10 @@ my @prefixes = @{ vnet_of(fake_world(), $w->{provider_vnet_id})->{address_prefix
 is(customer_peering()->{peeringSyncLevel}, 'FullyInSync',
 	"the fake: in sync with @prefixes");
 
-# ---- The customer's VNet grows: the provider's side is stale.
+# ---- The customer's VNet grows: the provider's side is stale, and Aiven's
+# refresh does not sync it within the budget.
+fake_seed({ settings => { aiven_refresh_seconds => 3600 } });
+reload_with($node, 'peering.replication_retry_budget', '3');
 $seq = request_seq();
 my $cvid = "/subscriptions/$w->{subscription_id}/resourceGroups/$w->{resource_group}"
   . "/providers/Microsoft.Network/virtualNetworks/$w->{vnet_name}";
@@ -115,12 +121,18 @@ is(customer_peering()->{peeringSyncLevel}, 'RemoteNotInSync',
 $node->poll_query_until('postgres',
 	"SELECT azure_sync_level = 'RemoteNotInSync' FROM peering.connections WHERE id = $id")
   or diag('RemoteNotInSync not recorded');
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM peering.events WHERE connection_id = $id AND kind = 'drift' AND message ~ 'peeringSyncLevel RemoteNotInSync'")
+  or diag('no drift event');
 is(events_like('drift', 'peeringSyncLevel RemoteNotInSync'), 1,
-	'RemoteNotInSync is reported once as a drift event');
+	'RemoteNotInSync is reported once as a drift event, once the budget is spent');
+is(scalar(grep { $_->{method} eq 'POST' && $_->{path} =~ m{/peering-connections/refresh$} }
+		@{ requests_since($seq) }),
+	1, 'after one refresh call');
 like(
 	$node->safe_psql('postgres',
 		"SELECT message FROM peering.events WHERE connection_id = $id AND kind = 'drift' ORDER BY id DESC LIMIT 1"),
-	qr/address space of VNet \Q$w->{vnet_name}\E changed.*until the provider syncs its side/,
+	qr/address space of VNet \Q$w->{vnet_name}\E changed.*asked to refresh it.*until the provider syncs its side/,
 	'the event says what changed and who syncs it');
 # a few more re-checks: still one event, never failed, never repaired
 my $checks = $node->safe_psql('postgres', "SELECT checked_at FROM peering.connections WHERE id = $id");
@@ -133,6 +145,9 @@ is($row->{state}, 'ACTIVE', 'still ACTIVE');
 is(events_like('drift', 'peeringSyncLevel RemoteNotInSync'), 1, 'and is not reported again');
 is(events_like('repair', 'RemoteNotInSync'), 0, 'nor repaired');
 is(sync_puts($seq), 0, 'no sync PUT for the remote side');
+is(scalar(grep { $_->{method} eq 'POST' && $_->{path} =~ m{/peering-connections/refresh$} }
+		@{ requests_since($seq) }),
+	1, 'and no second refresh for the same change');
 
 # The provider syncs its side: back to FullyInSync, reported.
 my ($theirs) = grep { lc $_->{remote_id} eq lc $cvid }

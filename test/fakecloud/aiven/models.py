@@ -48,6 +48,7 @@ class ProjectVpc:
     provider_vnet_id: Optional[str] = None
     connections: list = field(default_factory=list)
     since: float = 0.0  # when the current state began (APPROVED turns ACTIVE after vpc_build_seconds)
+    refresh_due: Optional[float] = None  # a refresh asked for: the provider re-reads the peer VNets then
 
     @property
     def is_azure(self):
@@ -55,6 +56,20 @@ class ProjectVpc:
 
 
 @dataclass
+class AivenService:
+    """A service of a project (only what peering looks at: its project VPC and its
+    user_config, whose `ip_filter` admits client networks)."""
+    service_name: str
+    project_vpc_id: Optional[str]
+    user_config: dict
+    create_time: str
+    update_time: str
+    service_type: str = "pg"
+    state: str = "RUNNING"
+
+
+@dataclass
 class AivenProject:
     name: str
     vpcs: dict = field(default_factory=dict)  # project_vpc_id -> ProjectVpc
+    services: dict = field(default_factory=dict)  # service_name -> AivenService

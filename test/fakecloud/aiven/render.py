@@ -25,3 +25,11 @@ def vpc_json(vpc, with_connections=True, null_state_info=False):
         o["peering_connections"] = [connection_json(c, null_state_info) for c in vpc.connections]
         o["pending_build_only_peering_connections"] = None
     return o
+
+
+def service_json(s, cloud_name):
+    """The keys peering reads and a few more the real answer carries; user_config a copy."""
+    return {"service_name": s.service_name, "service_type": s.service_type, "state": s.state,
+            "cloud_name": cloud_name, "plan": "business-4", "project_vpc_id": s.project_vpc_id,
+            "create_time": s.create_time, "update_time": s.update_time,
+            "user_config": json.loads(json.dumps(s.user_config))}

@@ -1,6 +1,7 @@
 # Copyright (c) 2026, peering developers
-"""The Aiven API (`/aiven/v1/project/{project}/…`): project VPCs and their peering connections.
-The connections' life after creation is in core/transitions.py."""
+"""The Aiven API (`/aiven/v1/project/{project}/…`): project VPCs and their peering connections,
+and the project's services with their IP filters.  The connections' life after creation is in
+core/transitions.py."""
 
 import ipaddress
 import json
@@ -11,7 +12,7 @@ from ..core.common import HttpError, iso, new_id, Resp
 from ..core.routing import Service
 from ..core.transitions import set_state
 from .models import PeeringConnection
-from .render import connection_json, vpc_json
+from .render import connection_json, service_json, vpc_json
 
 PROJECT_RE = re.compile(r"^/v1/project/(?P<project>[^/]+)(?P<rest>/.*)?$")
 PEER = r"/vpcs/(?P<vpc>[^/]+)/peering-connections/peer-accounts/(?P<account>[^/]+)"
@@ -29,6 +30,8 @@ class AivenService(Service):
         ("DELETE", PEER + r"/peer-resource-groups/(?P<rg>[^/]+)/peer-vpcs/(?P<vnet>[^/]+)", "delete_connection"),
         ("DELETE", PEER + r"/peer-vpcs/(?P<vnet>[^/]+)", "delete_connection"),
         ("PUT", r"/vpcs/(?P<vpc>[^/]+)/user-peer-network-cidrs", "update_user_peer_network_cidrs"),
+        ("GET", r"/service", "list_services"),
+        ("PUT", r"/service/(?P<service>[^/]+)", "update_service"),
     ]
 
     def handle(self, req):
@@ -98,7 +101,66 @@ class AivenService(Service):
         return Resp(200, out)
 
     def refresh(self, req, proj, vpc):
-        return Resp(200, vpc_json(self.vpc(proj, vpc), null_state_info=self.null_state_info()))
+        """Aiven's side of the VPC's peerings re-reads the peer VNets' address spaces, at once or
+        after `aiven_refresh_seconds` (core/transitions.refresh_step); no body."""
+        v = self.vpc(proj, vpc)
+        self.w.ask_refresh(v, req.now)
+        return Resp(200, vpc_json(v, null_state_info=self.null_state_info()))
+
+    # -- services -------------------------------------------------------------------------
+
+    def _cloud_of(self, proj, s):
+        v = proj.vpcs.get(s.project_vpc_id) if s.project_vpc_id else None
+        return v.cloud_name if v else "azure-westeurope"
+
+    def list_services(self, req, proj):
+        return Resp(200, {"services": [service_json(s, self._cloud_of(proj, s)) for s in proj.services.values()]})
+
+    @classmethod
+    def _invalid_user_config(cls, detail):
+        # the shape of terraform-provider-aiven#984's answer
+        return cls.error(400, "Invalid 'user_config': Invalid input for %s" % detail)
+
+    @classmethod
+    def check_ip_filter(cls, entries):
+        """Aiven's schema: an array of network strings or {network, description?} objects; a
+        network is an address or a CIDR (host bits allowed)."""
+        if not isinstance(entries, list):
+            raise cls._invalid_user_config("ip_filter: %s is not of type 'array'" % json.dumps(entries))
+        for e in entries:
+            net = e.get("network") if isinstance(e, dict) else e
+            if isinstance(e, dict) and (set(e) - {"network", "description"} or
+                                        not isinstance(e.get("description", ""), str) or
+                                        len(e.get("description", "")) > 1024):
+                raise cls._invalid_user_config("ip_filter: %s is not valid under any of the given schemas"
+                                               % json.dumps(e))
+            try:
+                if not isinstance(net, str) or net != net.strip():
+                    raise ValueError(net)
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise cls._invalid_user_config("ip_filter: %s is not valid under any of the given schemas"
+                                               % json.dumps(e))
+
+    def update_service(self, req, proj, service):
+        """`user_config` keys given replace those keys; the others are kept."""
+        s = proj.services.get(service)
+        if s is None:
+            raise self.error(404, "Service %s does not exist" % service)
+        try:
+            body = req.json_body()
+        except ValueError:
+            raise self.error(400, "Invalid JSON in request body")
+        if not isinstance(body, dict):
+            raise self.error(400, "Request body must be a JSON object")
+        uc = body.get("user_config", {})
+        if not isinstance(uc, dict):
+            raise self.error(400, "Invalid 'user_config': %s is not of type 'object'" % json.dumps(uc))
+        if "ip_filter" in uc:
+            self.check_ip_filter(uc["ip_filter"])
+        s.user_config.update(json.loads(json.dumps(uc)))
+        s.update_time = iso(req.now)
+        return Resp(200, {"service": service_json(s, self._cloud_of(proj, s))})
 
     def delete_connection(self, req, proj, vpc, account, vnet, rg=None):
         """The form without an RG prefers a connection without one."""

@@ -21,10 +21,11 @@ SETTING_KEYS = {
     "role_definition_propagation_seconds": float, "graph_replication_seconds": float,
     "secret_propagation_seconds": float, "async_operation_seconds": float, "recycle_bin_seconds": float,
     "token_lifetime_seconds": float, "page_size": int, "latency_ms": float, "vpc_build_seconds": float,
-    "aiven_null_state_info": _flag,
+    "aiven_null_state_info": _flag, "aiven_refresh_seconds": float,
 }
 _COMMON = {"token_lifetime_seconds": 3599.0, "page_size": 2, "latency_ms": 0.0,
-           "recycle_bin_seconds": 30 * 86400.0, "vpc_build_seconds": 0.0, "aiven_null_state_info": False}
+           "recycle_bin_seconds": 30 * 86400.0, "vpc_build_seconds": 0.0, "aiven_null_state_info": False,
+           "aiven_refresh_seconds": 0.0}
 SCENARIOS = {
     # every delay 0: tests see the end state at once
     "test": dict(_COMMON, aiven_build_seconds=0.0, aiven_activate_seconds=0.0, aiven_delete_seconds=0.0,

@@ -6,7 +6,8 @@ output key.  Seeded principals and grants are already past every delay."""
 import ipaddress
 import secrets
 
-from ..aiven.models import PeeringConnection
+from ..aiven.models import AivenService, PeeringConnection
+from ..aiven.routes import AivenService as AivenApi
 from ..arm.authz import ROLE_DEFINITION_ID_RE
 from ..arm.render import role_assignment_id
 from .common import did, is_uuid, iso, new_id, norm, overlapping
@@ -178,6 +179,30 @@ def aiven_vpcs(cloud, items, now):
                                     ids()["provider_subscription_id"], created=now, state=spec.get("state") or "ACTIVE")
             out.append({"project": project, "project_vpc_id": vpc.project_vpc_id, "cloud_name": vpc.cloud_name,
                         "network_cidr": cidr, "provider_vnet_id": vpc.provider_vnet_id})
+    return out
+
+
+def aiven_services(cloud, items, now):
+    """Services of a project, in a project VPC or not (`project_vpc_id` null), with the IP
+    filter given (checked as Aiven's PUT checks it; default Aiven's `0.0.0.0/0`)."""
+    w, out = cloud.world, []
+    for spec in items or []:
+        project = spec.get("project") or ids()["project"]
+        proj = w.projects.get(project)
+        if proj is None:
+            raise ValueError("unknown project %r" % project)
+        vpc_id = spec.get("project_vpc_id")
+        if vpc_id is not None and vpc_id not in proj.vpcs:
+            raise ValueError("no project VPC %r" % vpc_id)
+        ip_filter = spec.get("ip_filter", ["0.0.0.0/0"])
+        try:
+            AivenApi.check_ip_filter(ip_filter)
+        except Exception:
+            raise ValueError("invalid ip_filter %r" % (ip_filter,))
+        proj.services[spec["service_name"]] = AivenService(
+            service_name=spec["service_name"], project_vpc_id=vpc_id, user_config={"ip_filter": list(ip_filter)},
+            create_time=iso(now), update_time=iso(now))
+        out.append({"project": project, "service_name": spec["service_name"]})
     return out
 
 
@@ -431,6 +456,7 @@ SEEDERS = [
     ("aiven_projects", "aiven_projects", aiven_projects),
     ("aiven_vpcs", "aiven_vpcs", aiven_vpcs),
     ("aiven_vpc_states", "aiven_vpc_states", aiven_vpc_states),
+    ("aiven_services", "aiven_services", aiven_services),
     ("active_peerings", "active_peerings", active_peerings),
     ("aiven_set_state", "aiven_set_state", aiven_set_state),
     ("remove_aiven_vpcs", "removed_aiven_vpcs", remove_aiven_vpcs),

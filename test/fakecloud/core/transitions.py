@@ -18,6 +18,7 @@ def tick(w, now):
     for _ in range(4):  # a change on one side can move the other; a few rounds settle it
         changed = sync_peerings(w, now)
         changed |= vpc_step(w, now)
+        changed |= refresh_step(w, now)
         changed |= aiven_step(w, now)
         if not changed:
             break
@@ -104,6 +105,18 @@ def vpc_step(w, now):
         w.visited += 1
         if now - vpc.since >= w.settings["vpc_build_seconds"]:
             w.set_vpc_state(vpc, "ACTIVE", now)
+            changed = True
+    return changed
+
+
+def refresh_step(w, now):
+    """Refreshes asked for (POST …/peering-connections/refresh) whose time came (only those are
+    visited)."""
+    changed = False
+    for vpc in list(w.refreshing_vpcs.values()):
+        w.visited += 1
+        if now >= vpc.refresh_due:
+            w.refresh_provider_peerings(vpc)
             changed = True
     return changed
 

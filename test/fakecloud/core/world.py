@@ -48,6 +48,7 @@ class World:
         self._watched = {}  # uid -> (ProjectVpc, PeeringConnection)
         self._by_link = {}  # (lower customer VNet id, lower provider VNet id) -> {uid: (vpc, connection)}
         self.building_vpcs = {}  # project VPC id -> ProjectVpc in state APPROVED (transitions.vpc_step)
+        self.refreshing_vpcs = {}  # project VPC id -> ProjectVpc with a refresh due (transitions.refresh_step)
         self.policy_denials = []  # seeded Azure Policy assignments with a deny effect (arm/guard.py)
         self.locks = []  # seeded management locks (arm/guard.py)
         self.visited = 0  # records the transitions examined; tests compare it across world sizes
@@ -375,10 +376,29 @@ class World:
         else:
             self.building_vpcs.pop(vpc.project_vpc_id, None)
 
+    def ask_refresh(self, vpc, now):
+        """A refresh of the VPC's peerings: done at the next tick once `aiven_refresh_seconds`
+        passed (a second call before then changes nothing)."""
+        if vpc.refresh_due is None:
+            vpc.refresh_due = now + self.settings["aiven_refresh_seconds"]
+            self.refreshing_vpcs[vpc.project_vpc_id] = vpc
+
+    def refresh_provider_peerings(self, vpc):
+        """The provider's peerings of the VPC's connections take their customer VNets' current
+        address spaces (what Aiven's refresh does)."""
+        vpc.refresh_due = None
+        self.refreshing_vpcs.pop(vpc.project_vpc_id, None)
+        for c in vpc.connections:
+            pv = self.vnets.get(_k(c.provider_peering[0])) if c.provider_peering else None
+            q = pv.peerings.get(c.provider_peering[1]) if pv else None
+            if q is not None:
+                self.sync_remote_address_space(q)
+
     def remove_project_vpc(self, vpc):
         """The harness removes a project VPC: its provider VNet (and that VNet's peerings) go too."""
         self.projects[vpc.project].vpcs.pop(vpc.project_vpc_id, None)
         self.building_vpcs.pop(vpc.project_vpc_id, None)
+        self.refreshing_vpcs.pop(vpc.project_vpc_id, None)
         for c in list(vpc.connections):
             self.remove_connection(vpc, c)
         if vpc.provider_vnet_id:

@@ -216,5 +216,104 @@ class TestAiven(FakeCase):
                               400, "user_peer_network_cidrs")
 
 
+class TestServices(FakeCase):
+    """The project's services and their IP filters (aiven-client get_services, update_service)."""
+
+    def services(self):
+        r = self.aiven("GET", "/project/%s/service" % self.w["project"])
+        self.assertEqual(r.status, 200, r)
+        return {s["service_name"]: s for s in r.json["services"]}
+
+    def put(self, name, body):
+        return self.aiven("PUT", "/project/%s/service/%s" % (self.w["project"], name), body)
+
+    def test_seeded_services_and_their_update(self):
+        W = self.w
+        mixed = ["10.1.0.0/16", {"network": "192.168.0.0/24", "description": "office"}]
+        self.seed(aiven_services=[{"service_name": "pg-a", "project_vpc_id": W["project_vpc_id"], "ip_filter": mixed},
+                                  {"service_name": "pg-b", "project_vpc_id": None}])
+        s = self.services()
+        self.assertEqual(s["pg-a"]["project_vpc_id"], W["project_vpc_id"])
+        self.assertEqual(s["pg-a"]["user_config"]["ip_filter"], mixed)
+        self.assertEqual(s["pg-a"]["state"], "RUNNING")
+        self.assertIsNone(s["pg-b"]["project_vpc_id"])
+        self.assertEqual(s["pg-b"]["user_config"]["ip_filter"], ["0.0.0.0/0"])
+        # other user_config keys are kept
+        self.assertEqual(self.put("pg-a", {"user_config": {"pg_version": "15"}}).status, 200)
+        new = mixed + [{"network": "10.2.0.0/16", "description": "peering connection 1"}]
+        r = self.put("pg-a", {"user_config": {"ip_filter": new}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["service"]["user_config"], {"ip_filter": new, "pg_version": "15"})
+        self.assertEqual(self.services()["pg-a"]["user_config"]["ip_filter"], new)
+
+    def test_update_is_validated(self):
+        self.seed(aiven_services=[{"service_name": "pg-a", "project_vpc_id": self.w["project_vpc_id"]}])
+        for bad in ("10.1.0.0/33", "not-a-network", " 10.1.0.0/16", 5, {"description": "x"},
+                    {"network": "10.1.0.0/16", "comment": "x"}):
+            r = self.put("pg-a", {"user_config": {"ip_filter": [bad]}})
+            self.assertEqual(r.status, 400, (bad, r))
+            self.assertIn("Invalid 'user_config': Invalid input for ip_filter", r.json["message"])
+            self.assertEqual(r.json["errors"][0]["status"], 400)
+        r = self.put("pg-a", {"user_config": {"ip_filter": None}})
+        self.assertEqual(r.json["message"],
+                         "Invalid 'user_config': Invalid input for ip_filter: null is not of type 'array'")
+        self.assertEqual(self.services()["pg-a"]["user_config"]["ip_filter"], ["0.0.0.0/0"])
+        r = self.put("pg-nope", {"user_config": {"ip_filter": []}})
+        self.assertEqual(r.status, 404, r)
+        self.assertEqual(self.fake("POST", "/_fake/seed", {"aiven_services": [
+            {"service_name": "x", "project_vpc_id": str(uuid.uuid4())}]}).status, 400)
+        self.assertEqual(self.fake("POST", "/_fake/seed", {"aiven_services": [
+            {"service_name": "x", "ip_filter": ["10.0.0.0/40"]}]}).status, 400)
+
+
+class TestRefresh(FakeCase):
+    """POST …/peering-connections/refresh (aiven-client refresh_project_vpc_peering_connections):
+    Aiven's side re-reads the customer VNet's address space."""
+
+    def setUp(self):
+        super().setUp()
+        W = self.w
+        self.seed(vnets=[{"resource_group": "rg-peering", "name": "vnet-grow", "address_prefixes": ["10.40.0.0/16"]}],
+                  active_peerings=[{"project_vpc_id": W["project_vpc_id"], "resource_group": "rg-peering",
+                                    "vnet": "vnet-grow", "peering_name": "grow-to-mst"}])
+        self.path = self.vnet_id("vnet-grow") + "/virtualNetworkPeerings/grow-to-mst"
+
+    def level(self):
+        return self.arm("GET", self.path, self.admin()).json["properties"]["peeringSyncLevel"]
+
+    def grow(self):
+        self.seed(address_spaces=[{"subscription": self.w["subscription_id"], "resource_group": "rg-peering",
+                                   "name": "vnet-grow", "address_prefixes": ["10.40.0.0/16", "10.41.0.0/16"]}])
+
+    def refresh(self):
+        return self.aiven("POST", "/project/%s/vpcs/%s/peering-connections/refresh" % (
+            self.w["project"], self.w["project_vpc_id"]))
+
+    def test_refresh_syncs_the_provider_side(self):
+        self.grow()
+        self.assertEqual(self.level(), "RemoteNotInSync")
+        r = self.refresh()
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["project_vpc_id"], self.w["project_vpc_id"])
+        self.assertIn("peering_connections", r.json)
+        self.assertEqual(self.level(), "FullyInSync")
+        r = self.aiven("POST", "/project/%s/vpcs/%s/peering-connections/refresh" % (self.w["project"], uuid.uuid4()))
+        self.assertEqual(r.status, 404, r)
+
+    def test_refresh_after_a_delay(self):
+        self.seed(settings={"aiven_refresh_seconds": 0.5})
+        self.grow()
+        self.assertEqual(self.refresh().status, 200)
+        self.assertEqual(self.level(), "RemoteNotInSync")
+        level, _ = self.eventually(self.level, lambda x: x != "RemoteNotInSync")
+        self.assertEqual(level, "FullyInSync")
+
+    def test_nothing_syncs_without_a_refresh(self):
+        self.grow()
+        self.assertEqual(self.aiven("GET", "/project/%s/vpcs/%s" % (self.w["project"], self.w["project_vpc_id"])).status,
+                         200)
+        self.assertEqual(self.level(), "RemoteNotInSync")
+
+
 if __name__ == "__main__":
     unittest.main()
