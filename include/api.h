@@ -19,7 +19,6 @@ extern PeeringConn *api_requested_connection(FunctionCallInfo fcinfo, bool creat
 
 extern List *api_cidr_list_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 
-extern bool api_same_cidrs(const List *a, const List *b);
 
 extern void api_check_alter(const PeeringConn *c, const PeeringConn *after);
 

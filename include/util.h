@@ -21,6 +21,9 @@ extern bool peering_str_eq(const char *a, const char *b);
 
 extern bool peering_str_same(const char *a, const char *b);
 extern bool peering_string_list_member(const List *list, const char *s);
+extern bool peering_string_lists_same(const List *a, const List *b);
+extern bool peering_networks_overlap(const char *a, const char *b);
+extern bool peering_network_within(const char *inner, const char *outer);
 extern char *peering_string_list_text(const List *list);
 
 extern int	peering_name_index(const char *const *names, int count, const char *name);

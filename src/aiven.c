@@ -26,17 +26,24 @@
  * ----------------------------------------------------------------------
  */
 
+/* {base}/v1/project/{project}/{collection}[/{id}] */
+static char *
+aiven_project_url(const char *project, const char *collection, const char *id)
+{
+	char	   *url = psprintf("%s/v1/project/%s/%s",
+							   rest_base_url(peering_aiven_url),
+							   http_escape(project), collection);
+
+	if (id)
+		url = psprintf("%s/%s", url, http_escape(id));
+	return url;
+}
+
 /* {base}/v1/project/{project}/vpcs[/{vpc_id}] */
 static char *
 aiven_vpc_url(const char *project, const char *vpc_id)
 {
-	char	   *url = psprintf("%s/v1/project/%s/vpcs",
-							   rest_base_url(peering_aiven_url),
-							   http_escape(project));
-
-	if (vpc_id)
-		url = psprintf("%s/%s", url, http_escape(vpc_id));
-	return url;
+	return aiven_project_url(project, "vpcs", vpc_id);
 }
 
 static HttpResponse *
@@ -398,19 +405,6 @@ aiven_update_user_peer_network_cidrs(const char *token, const char *project,
  * ----------------------------------------------------------------------
  */
 
-/* {base}/v1/project/{project}/service[/{service}] */
-static char *
-aiven_service_url(const char *project, const char *service)
-{
-	char	   *url = psprintf("%s/v1/project/%s/service",
-							   rest_base_url(peering_aiven_url),
-							   http_escape(project));
-
-	if (service)
-		url = psprintf("%s/%s", url, http_escape(service));
-	return url;
-}
-
 static AivenIpFilterEntry *
 aiven_ip_filter_entry_from_json(json_t *item, const HttpResponse *resp,
 								const char *operation)
@@ -489,7 +483,7 @@ List *
 aiven_list_services(const char *token, const char *project, bool project_gone_ok)
 {
 	char	   *operation = psprintf(_("could not list the services of project \"%s\""), project);
-	HttpResponse *resp = aiven_send(token, "GET", aiven_service_url(project, NULL), NULL);
+	HttpResponse *resp = aiven_send(token, "GET", aiven_project_url(project, "service", NULL), NULL);
 	List	   *services;
 
 	if (project_gone_ok && resp->status == 404)
@@ -534,7 +528,7 @@ aiven_update_ip_filter(const char *token, const char *project,
 
 		json_array_append_new(entries, json_loads(e->json, JSON_DECODE_ANY, NULL));
 	}
-	resp = aiven_send(token, "PUT", aiven_service_url(project, service),
+	resp = aiven_send(token, "PUT", aiven_project_url(project, "service", service),
 					  rest_body(json_pack("{s:{s:o}}", "user_config", "ip_filter", entries)));
 	if (!rest_ok(resp))
 		remote_raise(SERVICE_AIVEN, operation, resp);

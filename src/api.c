@@ -25,7 +25,6 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/inet.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -355,15 +354,6 @@ default_peering_name(const char *project, const char *vpc_id)
 	return name;
 }
 
-static bool
-cidrs_overlap(const char *a, const char *b)
-{
-	Datum		x = DirectFunctionCall1(inet_in, CStringGetDatum(a));
-	Datum		y = DirectFunctionCall1(inet_in, CStringGetDatum(b));
-
-	return DatumGetBool(DirectFunctionCall2(network_overlap, x, y));
-}
-
 /*
  * An application the user brings: a client secret that gets a token in the
  * subscription's tenant, and an application that other tenants may use
@@ -447,7 +437,7 @@ refuse_cidrs_overlapping_vpc(const PeeringConn *c)
 	{
 		char	   *cidr = lfirst(lc);
 
-		if (cidrs_overlap(cidr, c->vpc_network_cidr))
+		if (peering_networks_overlap(cidr, c->vpc_network_cidr))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("user_peer_network_cidrs network %s overlaps network %s of project VPC %s",
@@ -519,7 +509,7 @@ preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 	{
 		char	   *prefix = lfirst(lc);
 
-		if (cidrs_overlap(prefix, vpc->network_cidr))
+		if (peering_networks_overlap(prefix, vpc->network_cidr))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("address space %s of virtual network \"%s\" overlaps network %s of project VPC %s",
@@ -895,22 +885,6 @@ alter_bool_arg(FunctionCallInfo fcinfo, int argno, bool *property)
 		*property = PG_GETARG_BOOL(argno);
 }
 
-/* Do two lists name the same networks, in any order? */
-bool
-api_same_cidrs(const List *a, const List *b)
-{
-	ListCell   *lc;
-
-	if (list_length(a) != list_length(b))
-		return false;
-	foreach(lc, a)
-	{
-		if (!peering_string_list_member(b, lfirst(lc)))
-			return false;
-	}
-	return true;
-}
-
 /*
  * Only a live connection is changed in place: one being deleted, failed
  * or still being created is refused, with what to do instead.
@@ -976,7 +950,7 @@ peering_alter(PG_FUNCTION_ARGS)
 		List	   *cidrs = api_cidr_list_arg(fcinfo, 4, "user_peer_network_cidrs");
 
 		/* a reordered list is the same networks: nothing to change */
-		if (!api_same_cidrs(cidrs, c->user_peer_network_cidrs))
+		if (!peering_string_lists_same(cidrs, c->user_peer_network_cidrs))
 			after->user_peer_network_cidrs = cidrs;
 	}
 	alter_bool_arg(fcinfo, 5, &after->open_ip_filter);
@@ -985,7 +959,7 @@ peering_alter(PG_FUNCTION_ARGS)
 	if (after->allow_forwarded_traffic == c->allow_forwarded_traffic &&
 		after->allow_gateway_transit == c->allow_gateway_transit &&
 		after->use_remote_gateways == c->use_remote_gateways &&
-		api_same_cidrs(after->user_peer_network_cidrs, c->user_peer_network_cidrs) &&
+		peering_string_lists_same(after->user_peer_network_cidrs, c->user_peer_network_cidrs) &&
 		after->open_ip_filter == c->open_ip_filter)
 	{
 		ereport(NOTICE,

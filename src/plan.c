@@ -343,7 +343,7 @@ plan_alter(PeeringPlan *p)
 				  bool_text(asked->allow_gateway_transit));
 	plan_property(p, "use_remote_gateways", bool_text(c->use_remote_gateways),
 				  bool_text(asked->use_remote_gateways));
-	if (api_same_cidrs(c->user_peer_network_cidrs, asked->user_peer_network_cidrs))
+	if (peering_string_lists_same(c->user_peer_network_cidrs, asked->user_peer_network_cidrs))
 		plan_row(p, "exists", psprintf("user_peer_network_cidrs %s",
 									   peering_string_list_text(c->user_peer_network_cidrs)));
 	else

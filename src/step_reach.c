@@ -19,7 +19,6 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
-#include "utils/inet.h"
 
 #include "aiven.h"
 #include "arm.h"
@@ -45,25 +44,16 @@ entry_is_ours(const PeeringConn *c, const AivenIpFilterEntry *e)
 }
 
 /*
- * Does an IP filter network (an address or a CIDR, host bits allowed, as
- * Aiven takes them) admit prefix: is prefix inside it?  Another family never.
+ * Does an IP filter admit prefix: is prefix inside one of its networks (an
+ * address or a CIDR, host bits allowed, as Aiven takes them)?
  */
-static bool
-network_admits(const char *network, const char *prefix)
-{
-	Datum		n = DirectFunctionCall1(inet_in, CStringGetDatum(network));
-	Datum		p = DirectFunctionCall1(inet_in, CStringGetDatum(prefix));
-
-	return DatumGetBool(DirectFunctionCall2(network_subeq, p, n));
-}
-
 static bool
 filter_admits(const List *filter, const char *prefix)
 {
 	ListCell   *lc;
 
 	foreach(lc, filter)
-		if (network_admits(((AivenIpFilterEntry *) lfirst(lc))->network, prefix))
+		if (peering_network_within(prefix, ((AivenIpFilterEntry *) lfirst(lc))->network))
 			return true;
 	return false;
 }
@@ -217,19 +207,6 @@ observe_address_space(PeeringConn *c)
 	return changed;
 }
 
-static bool
-string_lists_same(const List *a, const List *b)
-{
-	ListCell   *lc;
-
-	if (list_length(a) != list_length(b))
-		return false;
-	foreach(lc, a)
-		if (!peering_string_list_member(b, lfirst(lc)))
-			return false;
-	return true;
-}
-
 /* The names, comma-separated. */
 static char *
 names_text(const List *names)
@@ -252,7 +229,7 @@ record_unreachable(PeeringConn *c, List *names)
 
 	c->unreachable_services.known = true;
 	c->unreachable_services.items = names;
-	if (was.known ? string_lists_same(was.items, names) : names == NIL)
+	if (was.known ? peering_string_lists_same(was.items, names) : names == NIL)
 		return;
 	if (names == NIL)
 		conn_event(c, EVENT_REACHABILITY,

@@ -12,6 +12,8 @@
 #include "common/cryptohash.h"
 #include "common/sha1.h"
 #include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/inet.h"
 
 #include "util.h"
 
@@ -130,6 +132,46 @@ peering_string_list_text(const List *list)
 	foreach(lc, list)
 		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", (char *) lfirst(lc));
 	return buf.data;
+}
+
+/* Do two lists of strings hold the same strings, in any order? */
+bool
+peering_string_lists_same(const List *a, const List *b)
+{
+	ListCell   *lc;
+
+	if (list_length(a) != list_length(b))
+		return false;
+	foreach(lc, a)
+	{
+		if (!peering_string_list_member(b, lfirst(lc)))
+			return false;
+	}
+	return true;
+}
+
+/* A relation of inet (network_overlap, network_subeq, ...) of two networks in text form. */
+static bool
+network_relation(PGFunction relation, const char *a, const char *b)
+{
+	Datum		x = DirectFunctionCall1(inet_in, CStringGetDatum(a));
+	Datum		y = DirectFunctionCall1(inet_in, CStringGetDatum(b));
+
+	return DatumGetBool(DirectFunctionCall2(relation, x, y));
+}
+
+/* Do two networks (addresses or CIDRs, in text form) share an address? */
+bool
+peering_networks_overlap(const char *a, const char *b)
+{
+	return network_relation(network_overlap, a, b);
+}
+
+/* Is network inner inside (or equal to) outer?  Another family never is. */
+bool
+peering_network_within(const char *inner, const char *outer)
+{
+	return network_relation(network_subeq, inner, outer);
 }
 
 /* The index of name in a name table of an enum, or -1 (name may be NULL). */

@@ -142,17 +142,22 @@ class AivenService(Service):
                 raise cls._invalid_user_config("ip_filter: %s is not valid under any of the given schemas"
                                                % json.dumps(e))
 
-    def update_service(self, req, proj, service):
-        """`user_config` keys given replace those keys; the others are kept."""
-        s = proj.services.get(service)
-        if s is None:
-            raise self.error(404, "Service %s does not exist" % service)
+    def _object_body(self, req):
+        """The request's JSON object; anything else → 400 (Aiven's answer to a bad body)."""
         try:
             body = req.json_body()
         except ValueError:
             raise self.error(400, "Invalid JSON in request body")
         if not isinstance(body, dict):
             raise self.error(400, "Request body must be a JSON object")
+        return body
+
+    def update_service(self, req, proj, service):
+        """`user_config` keys given replace those keys; the others are kept."""
+        s = proj.services.get(service)
+        if s is None:
+            raise self.error(404, "Service %s does not exist" % service)
+        body = self._object_body(req)
         uc = body.get("user_config", {})
         if not isinstance(uc, dict):
             raise self.error(400, "Invalid 'user_config': %s is not of type 'object'" % json.dumps(uc))
@@ -180,12 +185,7 @@ class AivenService(Service):
 
     def _connection_request(self, req, v):
         """The validated POST body: (body, CIDR list)."""
-        try:
-            body = req.json_body()
-        except ValueError:
-            raise self.error(400, "Invalid JSON in request body")
-        if not isinstance(body, dict):
-            raise self.error(400, "Request body must be a JSON object")
+        body = self._object_body(req)
         required = ["peer_cloud_account", "peer_vpc"] + (list(AZURE_FIELDS) if v.is_azure else [])
         for f in ("peer_cloud_account", "peer_vpc", "peer_region") + AZURE_FIELDS:
             val = body.get(f)
@@ -269,12 +269,7 @@ class AivenService(Service):
         Both keys are optional.  Checked whole before anything changes; a connection may route at
         most 128.  Answers the VPC."""
         v = self.vpc(proj, vpc)
-        try:
-            body = req.json_body()
-        except ValueError:
-            raise self.error(400, "Invalid JSON in request body")
-        if not isinstance(body, dict):
-            raise self.error(400, "Request body must be a JSON object")
+        body = self._object_body(req)
         add = body.get("add") or []
         delete = body.get("delete") or []
         if not isinstance(add, list) or not all(isinstance(a, dict) for a in add):
