@@ -41,6 +41,8 @@ typedef struct AivenVpc
 
 extern List *aiven_list_vpcs(const char *token, const char *project);
 
+extern HttpRequest *aiven_vpc_request(const char *token, const char *project,
+									  const char *vpc_id);
 extern AivenVpc *aiven_get_vpc(const char *token, const char *project,
 							   const char *vpc_id, bool project_gone_ok);
 
