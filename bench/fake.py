@@ -6,7 +6,8 @@ summed up by kind, and the fake's own throughput.  Standard library only; loopba
 
     fake.py WORLD_JSON seed JSON                 POST /_fake/seed, print the answer
     fake.py WORLD_JSON reset | clear-log         a fresh world | an empty request log
-    fake.py WORLD_JSON vpcs N                    N new project VPCs; their ids, one a line
+    fake.py WORLD_JSON vpcs N [FIRST_CIDR]       N new project VPCs, each its own /24; their ids, one a line
+    fake.py WORLD_JSON vnets N                   N new VNets vnet-bulk-J (10.J.0.0/16) in rg-bench
     fake.py WORLD_JSON mesh N VNETS VPCS CSV     N ACTIVE peerings; CSV of peering.connections rows
     fake.py WORLD_JSON log-summary               the request log since clear-log, by kind (JSON)
     fake.py WORLD_JSON throughput CLIENTS N SECS GET loop: requests/s the fake serves
@@ -175,15 +176,19 @@ def throughput(fake, clients, total, seconds):
 
 
 def census(fake, vnet):
-    """What the cloud holds for the peerings of one VNet: applications of
-    the extension, customer-side Azure peerings, live Aiven connections."""
+    """What the cloud holds for the peerings of one VNet (or of every VNet whose name starts with
+    what precedes a final "*"): applications of the extension, customer-side Azure peerings,
+    live Aiven connections."""
     w = fake.control("GET", "/world")
+
+    def named(name):
+        return name.lower().startswith(vnet[:-1].lower()) if vnet.endswith("*") else name.lower() == vnet.lower()
     apps = [a for a in w["applications"] if (a.get("uniqueName") or "").startswith("peering-")]
-    peerings = [p for v in w["virtualNetworks"] if v["name"] == vnet
+    peerings = [p for v in w["virtualNetworks"] if named(v["name"])
                 for p in v["peerings"] if p.get("owner", "customer") == "customer"]
     conns = [c for p in w["aiven"]["projects"] for v in p["vpcs"]
              for c in v.get("peering_connections") or []
-             if c["peer_vpc"] == vnet.lower() and c["state"] != "DELETED"]
+             if named(c["peer_vpc"]) and c["state"] != "DELETED"]
     return {"applications": len(apps), "azure_peerings": len(peerings), "aiven_connections": len(conns)}
 
 
@@ -196,7 +201,10 @@ def main(argv):
     elif cmd == "clear-log":
         fake.control("DELETE", "/requests")
     elif cmd == "vpcs":
-        print("\n".join(new_vpcs(fake, int(args[0]))))
+        print("\n".join(new_vpcs(fake, int(args[0]), *args[1:2])))
+    elif cmd == "vnets":
+        fake.seed(vnets=[{"resource_group": "rg-bench", "name": "vnet-bulk-%d" % j,
+                          "address_prefixes": ["10.%d.0.0/16" % j]} for j in range(int(args[0]))])
     elif cmd == "mesh":
         mesh(fake, int(args[0]), int(args[1]), int(args[2]), args[3])
     elif cmd == "census":

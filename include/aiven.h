@@ -74,6 +74,8 @@ extern AivenIpFilterEntry *aiven_ip_filter_entry(const char *network,
 
 extern List *aiven_list_vpcs(const char *token, const char *project);
 
+extern HttpRequest *aiven_vpc_request(const char *token, const char *project,
+									  const char *vpc_id);
 extern AivenVpc *aiven_get_vpc(const char *token, const char *project,
 							   const char *vpc_id, bool project_gone_ok);
 

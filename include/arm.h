@@ -59,6 +59,13 @@ typedef struct ArmPeering
 	char	   *async_operation;	/* Azure-AsyncOperation URL after a PUT */
 } ArmPeering;
 
+extern HttpRequest *arm_read_request(const char *token, const char *url);
+extern char *arm_vnet_id(const char *subscription, const char *resource_group,
+						 const char *vnet);
+extern char *arm_vnet_url(const char *subscription, const char *resource_group,
+						  const char *vnet);
+extern char *arm_subscriptions_url(void);
+extern char *arm_peering_url(const char *vnet_id, const char *name, const char *query);
 extern char *arm_get_subscription_tenant(const char *token, const char *subscription);
 
 extern char *arm_get_foreign_subscription_tenant(const char *token,

@@ -86,6 +86,8 @@ typedef struct HttpResponse
 extern void http_init(void);
 
 extern HttpResponse *http_perform(const HttpRequest *req);
+extern void http_prefetch(List *reqs);
+extern void http_prefetch_discard(void);
 
 /* A batch of requests in flight together (curl multi); see http.c. */
 typedef struct HttpBatch HttpBatch;

@@ -55,6 +55,17 @@ aiven_send(const char *token, const char *method, const char *url,
 }
 
 /*
+ * The GET aiven_get_vpc() sends: for http_prefetch(), which hands its
+ * answer to that read.
+ */
+HttpRequest *
+aiven_vpc_request(const char *token, const char *project, const char *vpc_id)
+{
+	return rest_request(SERVICE_AIVEN, "GET", aiven_vpc_url(project, vpc_id), "aivenv1",
+						token, NULL);
+}
+
+/*
  * Aiven's messages for two answers without an error_code, the markers of
  * their rules in remote.c: an unknown project, and a peering request in a
  * project VPC that is still being built.

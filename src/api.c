@@ -21,6 +21,7 @@
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "storage/proc.h"
 #include "executor/spi.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -446,21 +447,89 @@ refuse_cidrs_overlapping_vpc(const PeeringConn *c)
 	}
 }
 
-/* Read-only checks against Azure and Aiven; fills what they teach. */
-static void
-preflight(PeeringConn *c, Credential *azure, Credential *aiven)
+/*
+ * What the pre-flights of one transaction read remotely and share: the
+ * tenant of a subscription, a VNet.  Creates made together read each once
+ * (the worker reads them again when it acts).  Kept in
+ * TopTransactionContext, for the transaction that made them.
+ */
+typedef struct PreflightMemo
 {
-	char	   *arm_token = auth_azure_token(azure, NULL, AZURE_ARM);
-	char	   *tenant;
-	ArmVnet    *vnet;
-	AivenVpc   *vpc;
+	char	   *key;			/* credential, subscription[, group, VNet] */
+	char	   *tenant;			/* a subscription's, or NULL */
+	ArmVnet    *vnet;			/* or NULL */
+} PreflightMemo;
+
+static List *preflight_memos = NIL;
+static LocalTransactionId preflight_memos_lxid = InvalidLocalTransactionId;
+
+static PreflightMemo *
+preflight_memo(const char *key)
+{
 	ListCell   *lc;
 
-	/* a supplied token has one audience; other kinds must reach Graph too */
-	if (azure->kind != CREDENTIAL_AZURE_TOKEN)
-		(void) auth_azure_token(azure, NULL, AZURE_GRAPH);
+	if (preflight_memos_lxid != MyProc->lxid)
+	{
+		preflight_memos = NIL;
+		preflight_memos_lxid = MyProc->lxid;
+	}
+	foreach(lc, preflight_memos)
+	{
+		PreflightMemo *m = lfirst(lc);
 
-	tenant = arm_get_subscription_tenant(arm_token, c->subscription_id);
+		if (strcmp(m->key, key) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+static void
+preflight_remember(const char *key, const char *tenant, const ArmVnet *vnet)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	PreflightMemo *m = palloc0(sizeof(PreflightMemo));
+	ListCell   *lc;
+
+	m->key = pstrdup(key);
+	if (tenant != NULL)
+		m->tenant = pstrdup(tenant);
+	if (vnet != NULL)
+	{
+		m->vnet = palloc0(sizeof(ArmVnet));
+		m->vnet->id = pstrdup(vnet->id);
+		m->vnet->name = pstrdup(vnet->name);
+		m->vnet->location = pstrdup(vnet->location);
+		foreach(lc, vnet->address_prefixes)
+			m->vnet->address_prefixes = lappend(m->vnet->address_prefixes,
+												pstrdup(lfirst(lc)));
+	}
+	preflight_memos = lappend(preflight_memos, m);
+	MemoryContextSwitchTo(old);
+}
+
+/* The memo keys of the connection's subscription and VNet. */
+static char *
+tenant_key(const PeeringConn *c, const Credential *azure)
+{
+	return psprintf("%s/%s", azure->name, peering_lower(c->subscription_id));
+}
+
+static char *
+vnet_key(const PeeringConn *c, const Credential *azure)
+{
+	return psprintf("%s/%s/%s/%s", azure->name, peering_lower(c->subscription_id),
+					peering_lower(c->resource_group), peering_lower(c->vnet_name));
+}
+
+/* The subscription's tenant, checked against the credential's. */
+static char *
+preflight_tenant(PeeringConn *c, Credential *azure, const char *arm_token)
+{
+	char	   *key = tenant_key(c, azure);
+	PreflightMemo *memo = preflight_memo(key);
+	char	   *tenant = memo ? memo->tenant :
+		arm_get_subscription_tenant(arm_token, c->subscription_id);
+
 	if (tenant == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -473,37 +542,108 @@ preflight(PeeringConn *c, Credential *azure, Credential *aiven)
 				 errmsg("subscription %s belongs to tenant %s, but credential \"%s\" is for tenant %s",
 						c->subscription_id, tenant, azure->name, azure->tenant_id),
 				 errhint("Use a credential of the subscription's tenant.")));
-	c->tenant_id = peering_lower(tenant);
+	if (memo == NULL)
+		preflight_remember(key, tenant, NULL);
+	return tenant;
+}
 
-	vnet = arm_get_vnet(arm_token, c->subscription_id, c->resource_group, c->vnet_name);
+/* The VNet, which must exist. */
+static ArmVnet *
+preflight_vnet(PeeringConn *c, Credential *azure, const char *arm_token)
+{
+	char	   *key = vnet_key(c, azure);
+	PreflightMemo *memo = preflight_memo(key);
+	ArmVnet    *vnet = memo ? memo->vnet :
+		arm_get_vnet(arm_token, c->subscription_id, c->resource_group, c->vnet_name);
+
 	if (vnet == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("virtual network \"%s\" does not exist in resource group \"%s\" of subscription %s",
 						c->vnet_name, c->resource_group, c->subscription_id),
 				 errhint("Check vnet_name and resource_group.")));
-	c->vnet_id = vnet->id;
+	if (memo == NULL)
+		preflight_remember(key, NULL, vnet);
+	return vnet;
+}
 
-	vpc = aiven_get_vpc(auth_aiven_token(aiven), c->project, c->project_vpc_id, false);
-	if (vpc == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("project VPC %s does not exist in project \"%s\"",
-						c->project_vpc_id, c->project),
-				 errhint("SELECT * FROM peering_vpcs('%s') lists the project's VPCs.", c->project)));
-	if (strncmp(vpc->cloud_name, "azure-", 6) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("project VPC %s is in cloud \"%s\", not in Azure",
-						c->project_vpc_id, vpc->cloud_name),
-				 errhint("Choose a project VPC whose cloud_name starts with \"azure-\".")));
-	if (strcmp(vpc->state, "DELETING") == 0 || strcmp(vpc->state, "DELETED") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("project VPC %s is %s", c->project_vpc_id, vpc->state)));
-	c->vpc_network_cidr = vpc->network_cidr;
+/*
+ * The reads of preflight() that no earlier pre-flight of this transaction
+ * made, sent together (http_prefetch): the subscriptions' first page, the
+ * VNet, the project VPC and the peering by name.  One round trip, whatever
+ * the number of peerings anywhere.
+ */
+static void
+preflight_send_ahead(PeeringConn *c, Credential *azure, const char *arm_token,
+					 const char *aiven_token)
+{
+	List	   *ahead = NIL;
+	PreflightMemo *vnet = preflight_memo(vnet_key(c, azure));
+
+	if (preflight_memo(tenant_key(c, azure)) == NULL)
+		ahead = lappend(ahead, arm_read_request(arm_token, arm_subscriptions_url()));
+	if (vnet == NULL)
+		ahead = lappend(ahead, arm_read_request(arm_token,
+												arm_vnet_url(c->subscription_id, c->resource_group,
+															 c->vnet_name)));
+	ahead = lappend(ahead, aiven_vpc_request(aiven_token, c->project, c->project_vpc_id));
 	if (!c->adopted)
-		refuse_peering_name_taken(c, arm_token, step_aiven_peering_in(c, vpc));
+		ahead = lappend(ahead, arm_read_request(arm_token,
+												arm_peering_url(vnet ? vnet->vnet->id :
+																arm_vnet_id(c->subscription_id,
+																			c->resource_group,
+																			c->vnet_name),
+																c->peering_name, NULL)));
+	http_prefetch(ahead);
+}
+
+/* Read-only checks against Azure and Aiven; fills what they teach. */
+static void
+preflight(PeeringConn *c, Credential *azure, Credential *aiven)
+{
+	char	   *arm_token = auth_azure_token(azure, NULL, AZURE_ARM);
+	char	   *aiven_token = auth_aiven_token(aiven);
+	ArmVnet    *volatile vnet = NULL;
+	AivenVpc   *volatile vpc = NULL;
+	ListCell   *lc;
+
+	/* a supplied token has one audience; other kinds must reach Graph too */
+	if (azure->kind != CREDENTIAL_AZURE_TOKEN)
+		(void) auth_azure_token(azure, NULL, AZURE_GRAPH);
+
+	PG_TRY();
+	{
+		preflight_send_ahead(c, azure, arm_token, aiven_token);
+		c->tenant_id = peering_lower(preflight_tenant(c, azure, arm_token));
+		vnet = preflight_vnet(c, azure, arm_token);
+		c->vnet_id = vnet->id;
+
+		vpc = aiven_get_vpc(aiven_token, c->project, c->project_vpc_id, false);
+		if (vpc == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("project VPC %s does not exist in project \"%s\"",
+							c->project_vpc_id, c->project),
+					 errhint("SELECT * FROM peering_vpcs('%s') lists the project's VPCs.", c->project)));
+		if (strncmp(vpc->cloud_name, "azure-", 6) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("project VPC %s is in cloud \"%s\", not in Azure",
+							c->project_vpc_id, vpc->cloud_name),
+					 errhint("Choose a project VPC whose cloud_name starts with \"azure-\".")));
+		if (strcmp(vpc->state, "DELETING") == 0 || strcmp(vpc->state, "DELETED") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("project VPC %s is %s", c->project_vpc_id, vpc->state)));
+		c->vpc_network_cidr = vpc->network_cidr;
+		if (!c->adopted)
+			refuse_peering_name_taken(c, arm_token, step_aiven_peering_in(c, vpc));
+	}
+	PG_FINALLY();
+	{
+		http_prefetch_discard();
+	}
+	PG_END_TRY();
 
 	foreach(lc, vnet->address_prefixes)
 	{

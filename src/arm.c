@@ -56,7 +56,8 @@ arm_role_assignment_url(const char *scope, const char *guid)
 				   ARM_API_AUTHORIZATION, NULL);
 }
 
-static char *
+/* The URL of a VNet's peering (query: more parameters, or NULL). */
+char *
 arm_peering_url(const char *vnet_id, const char *name, const char *query)
 {
 	return arm_url(psprintf("%s/virtualNetworkPeerings/%s", vnet_id, http_escape(name)),
@@ -74,6 +75,38 @@ arm_check_link(const char *url, const char *operation, const HttpResponse *resp)
 		(url[len] != '/' && url[len] != '?' && url[len] != '\0'))
 		rest_unexpected(SERVICE_ARM, operation, resp,
 						"a link points outside peering.arm_url");
+}
+
+/*
+ * The GET of url as every read here sends it: for http_prefetch(), which
+ * hands its answer to the read that follows.
+ */
+HttpRequest *
+arm_read_request(const char *token, const char *url)
+{
+	return rest_request(SERVICE_ARM, "GET", url, "Bearer", token, NULL);
+}
+
+/* The ARM id of a VNet, from the names the user gave. */
+char *
+arm_vnet_id(const char *subscription, const char *resource_group, const char *vnet)
+{
+	return psprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/virtualNetworks/%s",
+					http_escape(subscription), http_escape(resource_group), http_escape(vnet));
+}
+
+/* The URL of that VNet. */
+char *
+arm_vnet_url(const char *subscription, const char *resource_group, const char *vnet)
+{
+	return arm_url(arm_vnet_id(subscription, resource_group, vnet), ARM_API_NETWORK, NULL);
+}
+
+/* The URL of the first page of GET /subscriptions. */
+char *
+arm_subscriptions_url(void)
+{
+	return arm_url("/subscriptions", ARM_API_SUBSCRIPTIONS, NULL);
 }
 
 /* Sends; aux_token, when given, goes in x-ms-authorization-auxiliary. */
@@ -324,7 +357,7 @@ arm_get_subscription_tenant(const char *token, const char *subscription)
 {
 	const char *operation = _("could not list subscriptions");
 	const HttpResponse *page = NULL;
-	json_t	   *sub = arm_find(token, arm_url("/subscriptions", ARM_API_SUBSCRIPTIONS, NULL),
+	json_t	   *sub = arm_find(token, arm_subscriptions_url(),
 							   "subscriptionId", subscription, operation, &page);
 	char	   *tenant;
 
@@ -400,11 +433,7 @@ arm_get_vnet(const char *token, const char *subscription,
 			 const char *resource_group, const char *vnet)
 {
 	char	   *operation = psprintf(_("could not read virtual network \"%s\""), vnet);
-	char	   *path = psprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/virtualNetworks/%s",
-								http_escape(subscription),
-								http_escape(resource_group),
-								http_escape(vnet));
-	HttpResponse *resp = arm_read(token, arm_url(path, ARM_API_NETWORK, NULL),
+	HttpResponse *resp = arm_read(token, arm_vnet_url(subscription, resource_group, vnet),
 								  operation);
 	json_t	   *root;
 	json_t	   *prefixes;

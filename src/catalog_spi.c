@@ -11,14 +11,18 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -608,26 +612,34 @@ pin_search_path(void)
 
 /*
  * The installed version of the extension, palloc'd; NULL if not installed.
- * Runs as the current user, outside catalog scope: the worker asks before
- * it touches the tables.
+ * Read from pg_extension by its name index, not by a query: every
+ * transaction that touches the tables asks, and planning a query each time
+ * cost more than the answer.
  */
 char *
 catalog_installed_version(void)
 {
-	MemoryContext caller = CurrentMemoryContext;
 	char	   *version = NULL;
-	int			nestlevel = pin_search_path();
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension"
-					" WHERE extname OPERATOR(pg_catalog.=) 'peering'",
-					true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed reading pg_extension");
-	if (SPI_processed > 0)
-		spi_result_field(0, "extversion", COLUMN_TEXT, &version, caller);
-	SPI_finish();
-	AtEOXact_GUC(true, nestlevel);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("peering"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		value = heap_getattr(tuple, Anum_pg_extension_extversion,
+										 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = TextDatumGetCString(value);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
 	return version;
 }
 

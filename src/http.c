@@ -74,6 +74,17 @@ struct HttpBatch
 
 HttpPerformHook http_perform_hook = NULL;
 
+static HttpResponse *http_take_prefetched(const HttpRequest *req);
+
+/* Answers sent ahead by http_prefetch(), each waiting for its request. */
+typedef struct HttpPrefetched
+{
+	const HttpRequest *req;
+	HttpResponse *resp;
+} HttpPrefetched;
+
+static List *http_prefetched = NIL;
+
 static bool http_initialized = false;
 static CURLSH *http_share = NULL;
 static int	http_share_pid = 0;
@@ -810,8 +821,72 @@ http_perform(const HttpRequest *req)
 
 	if (http_perform_hook != NULL)
 		return http_perform_hook(req);
-	http_execute(&req, &resp, 1, 1);
+	resp = http_take_prefetched(req);
+	if (resp == NULL)
+		http_execute(&req, &resp, 1, 1);
 	return resp;
+}
+
+/*
+ * Sends the requests (a List of HttpRequest *) together and keeps their
+ * answers for the http_perform() of the same method and URL that follows:
+ * a caller that knows which reads it will make waits for one round trip
+ * instead of one per read, and reads each answer in its usual place.  The
+ * requests must live until http_prefetch_discard().
+ */
+void
+http_prefetch(List *reqs)
+{
+	int			n = list_length(reqs);
+	const HttpRequest **req_array = palloc(sizeof(HttpRequest *) * Max(n, 1));
+	HttpResponse **resps = palloc0(sizeof(HttpResponse *) * Max(n, 1));
+	ListCell   *lc;
+	int			i;
+
+	foreach(lc, reqs)
+		req_array[foreach_current_index(lc)] = lfirst(lc);
+	http_execute(req_array, resps, n, n);
+	for (i = 0; i < n; i++)
+	{
+		HttpPrefetched *p = palloc(sizeof(HttpPrefetched));
+
+		p->req = req_array[i];
+		p->resp = resps[i];
+		http_prefetched = lappend(http_prefetched, p);
+	}
+}
+
+/* The answer sent ahead for a request like req, handed out once; or NULL. */
+static HttpResponse *
+http_take_prefetched(const HttpRequest *req)
+{
+	ListCell   *lc;
+
+	foreach(lc, http_prefetched)
+	{
+		HttpPrefetched *p = lfirst(lc);
+		HttpResponse *resp = p->resp;
+
+		if (p->req->service == req->service &&
+			strcmp(p->req->method, req->method) == 0 &&
+			strcmp(p->req->url, req->url) == 0)
+		{
+			http_prefetched = foreach_delete_current(http_prefetched, lc);
+			pfree(p);
+			return resp;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Forgets the answers sent ahead that nobody asked for; on every exit of
+ * the caller of http_prefetch(), errors included (PG_FINALLY).
+ */
+void
+http_prefetch_discard(void)
+{
+	http_prefetched = NIL;
 }
 
 /*

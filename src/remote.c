@@ -233,6 +233,11 @@ static const RemoteRule remote_rules[] = {
 	"the address space overlaps a virtual network already peered",
 	"Peer a VNet whose address space overlaps neither the project VPC nor the VNets it is already peered with.",
 	REMOTE_RETRY_NEVER},
+	/* Azure allows 500 peerings per VNet by default ("Networking limits") */
+	{SERVICE_ARM, HTTP(400), "PeeringLimitExceeded", ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+	"the virtual network has as many peerings as Azure allows",
+	"Azure allows 500 peerings per virtual network: delete a peering the VNet no longer needs, or peer another VNet, then call peering_retry().",
+	REMOTE_RETRY_NEVER},
 	{SERVICE_ARM, HTTP_4XX, "ReferencedResourceNotProvisioned", ERRCODE_OBJECT_IN_USE,
 	"a referenced resource is still being provisioned", NULL,
 	REMOTE_RETRY_TRANSIENT},

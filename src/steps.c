@@ -957,18 +957,32 @@ step_restart(const PeeringConn *c)
 /*
  * Reads the Aiven connection and, once known, the Azure peering into c,
  * for peering_status(); nothing for a deleted connection.  Raises on a
- * remote failure.
+ * remote failure.  The two reads go out together.
  */
 void
 step_refresh(PeeringConn *c)
 {
-	AivenPeering *p;
+	bool		azure = c->vnet_id != NULL && c->azure_peering_id != NULL;
 
 	if (step_is(c, STEP_DELETED))
 		return;
-	p = step_aiven_connection(c);
-	step_observe_aiven(c, p);
-	if (c->vnet_id != NULL && c->azure_peering_id != NULL)
-		step_observe_azure(c);
+	/* the two reads do not wait for each other: one round trip */
+	if (azure)
+		http_prefetch(list_make2(aiven_vpc_request(auth_aiven_token(c->attempt.aiven_cred),
+												   c->project, c->project_vpc_id),
+								 arm_read_request(step_admin_token(c, AZURE_ARM),
+												  arm_peering_url(c->vnet_id, c->peering_name,
+																  NULL))));
+	PG_TRY();
+	{
+		step_observe_aiven(c, step_aiven_connection(c));
+		if (azure)
+			step_observe_azure(c);
+	}
+	PG_FINALLY();
+	{
+		http_prefetch_discard();
+	}
+	PG_END_TRY();
 }
 

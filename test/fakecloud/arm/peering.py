@@ -13,6 +13,8 @@ OPERATION_READ = "Microsoft.Network/locations/operations/read"
 OPERATION_RESULT_READ = "Microsoft.Network/locations/operationResults/read"
 AZ_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9_]$|^[A-Za-z0-9]$")
 FLAGS = ("allowVirtualNetworkAccess", "allowForwardedTraffic", "allowGatewayTransit", "useRemoteGateways")
+# Azure's default limit of virtual network peerings per virtual network (README "Peering PUT")
+PEERINGS_PER_VNET = 500
 
 
 class PeeringHandlers:
@@ -176,6 +178,10 @@ class PeeringHandlers:
                 raise self.error(400, "VnetAlreadyPeeredWithRemoteVnet",
                                  "Virtual network %s is already peered with remote virtual network %s by peering %s."
                                  % (v.id, rv.id, q.id))
+        if existing is None and len(v.peerings) >= PEERINGS_PER_VNET:
+            raise self.error(400, "PeeringLimitExceeded",
+                             "Cannot create peering %s. Virtual network %s already has %d peerings, the limit of "
+                             "virtual network peerings per virtual network." % (pid, v.id, PEERINGS_PER_VNET))
 
     def _overlap_with_peered(self, v, pid, remote_id):
         """The error the PUT's operation ends with when this VNet overlaps a VNet the remote one is

@@ -9,6 +9,7 @@ import secrets
 from ..aiven.models import AivenService, PeeringConnection
 from ..aiven.routes import AivenService as AivenApi
 from ..arm.authz import ROLE_DEFINITION_ID_RE
+from ..arm.peering import PEERINGS_PER_VNET
 from ..arm.render import role_assignment_id
 from .common import did, is_uuid, iso, new_id, norm, overlapping
 from .scenario import ids, SETTING_KEYS
@@ -304,6 +305,8 @@ def _active_peering(w, spec, past):
         raise ValueError("no VNet %s/%s to peer" % (spec["resource_group"], spec["vnet"]))
     if overlapping(v.address_prefixes, [vpc.network_cidr]):
         raise ValueError("VNet %s overlaps project VPC %s" % (v.id, vpc.network_cidr))
+    if len(v.peerings) >= PEERINGS_PER_VNET:
+        raise ValueError("VNet %s already has %d peerings, Azure's limit" % (v.id, PEERINGS_PER_VNET))
     account, rg, name = v.subscription.lower(), v.resource_group.lower(), v.name.lower()
     if any((c.peer_cloud_account, c.peer_resource_group, c.peer_vpc) == (account, rg, name)
            for c in vpc.connections):

@@ -75,6 +75,29 @@ class TestScale(FakeCase):
         self.assertEqual([c["state"] for c in self.vpc_conns(vpc_ids[0]) if c["peer_vpc"] == "vnet-mesh-1"],
                          ["ACTIVE"])
 
+    def test_a_vnet_holds_at_most_500_peerings(self):
+        """Azure's default limit of peerings per virtual network: the 501st PUT is refused, and so
+        is a seeded 501st; once one is gone the PUT goes through."""
+        self.assertEqual(self.fake("POST", "/_fake/reset").status, 200)
+        W = self.w
+        self.seed_mesh(500, 1, 500)
+        a = self.admin(ARM_SCOPE)
+        path = self.mesh_path(0) + "/virtualNetworkPeerings/one-too-many"
+        body = {"properties": {"remoteVirtualNetwork": {"id": self.vnet_id(W["second_vnet_name"])},
+                               "allowVirtualNetworkAccess": True}}
+        r = self.arm("PUT", path, a, body)
+        self.assertEqual((r.status, r.json["error"]["code"]), (400, "PeeringLimitExceeded"), r)
+        self.assertIn("already has 500 peerings", r.json["error"]["message"])
+        more = self.seed(aiven_vpcs=[{"network_cidr": "10.210.0.0/24"}])["aiven_vpcs"][0]["project_vpc_id"]
+        r = self.fake("POST", "/_fake/seed", {"active_peerings": [{
+            "project_vpc_id": more, "subscription": W["subscription_id"], "resource_group": "rg-mesh",
+            "vnet": "vnet-mesh-0", "peering_name": "x"}]})
+        self.assertEqual(r.status, 400, r)
+        self.seed(remove_peerings=[{"subscription": W["subscription_id"], "resource_group": "rg-mesh",
+                                    "vnet": "vnet-mesh-0", "name": "to-vpc-0"}])
+        self.assertEqual(self.arm("PUT", path, a, body).status, 201)
+        self.assertEqual(self.arm("PUT", path, a, body).status, 200)  # an update is no new peering
+
     def work_of_requests(self, count, vnets, vpcs):
         """Records the transitions visit serving a fixed set of requests in a world of `count`
         ACTIVE peerings: reads whose answers do not depend on the world's size, and a change
