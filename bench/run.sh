@@ -66,6 +66,8 @@ bound_s() { calc "math.ceil($1 / $PARALLEL) * $LATENCY_MS / 1000"; }
 
 # kB of PID's VmRSS, RssAnon (its own memory) or RssShmem (shared buffers it touched)
 rss_kb() { awk -v f="${2:-VmRSS}:" '$1 == f {print $2}' "/proc/$1/status"; }
+# seconds of CPU PID has used (user and system)
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 worker_pid() { sql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'peering worker'"; }
 
 # wait_until SQL VALUE [SECONDS]: polls (50 ms) until the query answers
@@ -156,7 +158,7 @@ SQL
 }
 
 figure_recheck() {
-	local n=$RECHECK_N small=$((RECHECK_N / 10)) wpid rss0 anon0 anon_small t_small t s
+	local n=$RECHECK_N small=$((RECHECK_N / 10)) wpid rss0 anon0 anon_small t_small t s cpu0
 	echo "== 1. Re-check cycle: $n ACTIVE peerings, $RECHECK_VPCS project VPCs, $RECHECK_VNETS VNets," \
 		"latency $LATENCY_MS ms, max_parallel_requests $PARALLEL"
 	fresh_start "$LATENCY_MS"
@@ -166,6 +168,7 @@ figure_recheck() {
 	t_small=$(recheck_cycle "$small")
 	anon_small=$(rss_kb "$wpid" RssAnon)
 	fake clear-log
+	cpu0=$(cpu_s "$wpid")
 	t=$(recheck_cycle "$n")
 	s=$(fake log-summary)
 	printf '   cycle: %.2f s   bound ceil(requests/%d) x %d ms: %.2f s   (ratio %.2f; goal <= 2)\n' \
@@ -174,8 +177,9 @@ figure_recheck() {
 	printf '   requests: %s  (goal: %d Aiven VPC GETs + %d ARM peering lists)\n' \
 		"$(summary '"%d: %d Aiven VPC GETs, %d ARM peering lists, %d other, %d not 2xx" % (s["requests"], s["aiven_vpc_gets"], s["arm_peering_lists"], s["requests"] - s["aiven_vpc_gets"] - s["arm_peering_lists"], s["failed"])' <<<"$s")" \
 		"$RECHECK_VPCS" "$RECHECK_VNETS"
-	printf '   remote requests from the first to the last: %.2f s; a cycle of the first %d rows before it: %.2f s\n' \
-		"$(summary 's["span_s"]' <<<"$s")" "$small" "$t_small"
+	printf '   the worker'"'"'s CPU time in the cycle: %.2f s; remote requests from the first to the last: %.2f s\n' \
+		"$(calc "$(cpu_s "$wpid") - $cpu0")" "$(summary 's["span_s"]' <<<"$s")"
+	printf '   a cycle of the first %d rows before it: %.2f s\n' "$small" "$t_small"
 	printf '   worker RSS: %d kB before, %d kB after the cycles (with the shared buffers it touched)\n' \
 		"$rss0" "$(rss_kb "$wpid")"
 	printf '   its own memory (RssAnon): %d kB before, %d kB after the %d-row cycle, %d kB after the %d-row one (goal <= 32768 kB, flat)\n' \

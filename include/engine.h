@@ -22,7 +22,7 @@
  * Connections loaded and worked through together within a cycle: what the
  * worker holds of rows, attempts and requests at once.
  */
-#define ENGINE_BATCH_SIZE	256
+#define ENGINE_BATCH_SIZE	512
 
 /*
  * Bytes of shared answers a cycle keeps for its later batches; past them

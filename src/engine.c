@@ -75,6 +75,7 @@ typedef struct Run
 	bool		waiting;		/* a request of the attempt is out */
 	int			steps;			/* steps completed in this cycle */
 	bool		goes_on;		/* saved, its next step starts at once */
+	bool		quiet;			/* finished: only looked, found nothing new */
 	/* what one replay allocates is freed by the next; saved outlives both */
 	MemoryContext attempt_cxt;	/* conn and the step's allocations */
 	MemoryContext saved_cxt;	/* saved, once it is a finished attempt's conn */
@@ -147,6 +148,7 @@ typedef struct Engine
 	HTAB	   *answers;		/* SharedAnswer by key */
 	HTAB	   *gates;			/* SubscriptionGate by subscription */
 	List	   *finished;		/* of Run *: steps done, not saved yet */
+	int			loud;			/* how many of them are not quiet */
 	TimestampTz claimed_at;		/* when the cycle's connections were claimed */
 	int			batch_no;		/* the batch running */
 	TimestampTz deadline;		/* no new step starts after this */
@@ -158,6 +160,7 @@ static Engine *engine = NULL;
 static Run *current_run = NULL;
 
 static void run_attempt(Engine *e, Run *run);
+static bool run_goes_on(Engine *e, const Run *run);
 
 /* ----------------------------------------------------------------
  * Requests: keys, the hook, the queue
@@ -614,7 +617,11 @@ run_attempt(Engine *e, Run *run)
 			ed = peering_catch_error(run->attempt_cxt);
 			if (run->waiting)
 			{
+				/* the next replay starts afresh: nothing to keep meanwhile */
 				MemoryContextSwitchTo(e->cxt);
+				MemoryContextDelete(run->attempt_cxt);
+				run->attempt_cxt = NULL;
+				run->conn = NULL;
 				return;
 			}
 			engine_classify_error(run->conn, ed, r);
@@ -626,6 +633,10 @@ run_attempt(Engine *e, Run *run)
 	engine_apply_outcome(run->conn, r);
 	MemoryContextSwitchTo(e->cxt);
 	run->steps++;
+	/* one that found nothing new can wait to be saved with the others */
+	run->quiet = !run_goes_on(e, run) && catalog_only_rechecked(run->saved, run->conn);
+	if (!run->quiet)
+		e->loud++;
 	e->finished = lappend(e->finished, run);
 }
 
@@ -821,7 +832,7 @@ engine_save(Engine *e)
 		bool		saved;
 
 		/* nothing new: saved together below */
-		if (!goes_on && catalog_only_rechecked(run->saved, run->conn))
+		if (run->quiet)
 		{
 			rechecked[n_rechecked++] = run;
 			continue;
@@ -857,6 +868,7 @@ engine_save(Engine *e)
 		run_release(lfirst(lc));
 	list_free(e->finished);
 	e->finished = NIL;
+	e->loud = 0;
 
 	foreach(lc, going_on)
 	{
@@ -904,7 +916,11 @@ engine_wait(Engine *e, long gate_ms)
 /*
  * Starts the steps of a batch of claimed connections, then sends, waits and
  * saves until no request is queued or in flight and nothing is left to
- * save.  A read made for an earlier batch of the cycle serves them too.
+ * save.  A step that changed something is saved as soon as it is done, so
+ * that its next step can start; those that only looked and found nothing
+ * new are saved together once the batch has nothing else to do, or with
+ * the next save.  A read made for an earlier batch of the cycle serves them
+ * too.
  */
 static void
 engine_loop(Engine *e, List *conns)
@@ -921,14 +937,19 @@ engine_loop(Engine *e, List *conns)
 	for (;;)
 	{
 		long		gate_ms;
+		bool		idle;
 
-		engine_save(e);
+		/* a step that changed something is saved at once, the others later */
+		if (e->loud > 0)
+			engine_save(e);
 		gate_ms = engine_submit(e);
-		if (http_batch_size(e->batch) == 0 && e->queue == NIL && e->finished == NIL)
+		idle = http_batch_size(e->batch) == 0 && e->queue == NIL;
+		if (idle && e->finished == NIL)
 			break;
-		if (e->finished != NIL)
-			continue;
-		engine_wait(e, gate_ms);
+		if (idle || e->loud > 0)
+			engine_save(e);
+		else
+			engine_wait(e, gate_ms);
 	}
 }
 
