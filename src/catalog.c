@@ -302,9 +302,9 @@ catalog_find_shared_objects(PeeringConn *c)
  * not waited for.  Returns their ids, in the order they are best worked
  * through (due time, VNet, project VPC: neighbours share their reads, and
  * a VNet's list of peerings, the largest answer, is needed by the rows of
- * one stretch only), in
- * an array palloc'd in the caller's context; *count says how many.  The
- * rows themselves are loaded by catalog_load_claimed(), a batch at a time.
+ * one stretch only), in an array palloc'd in the caller's context; *count
+ * says how many.  The rows themselves are loaded by catalog_load_claimed(),
+ * a batch at a time.
  */
 int64 *
 catalog_claim_due(int limit, int *count)
