@@ -144,7 +144,9 @@ typedef struct PeeringConn
 /* Name of the internal credential holding a connection's app secret. */
 #define APP_CREDENTIAL_FMT "peering_app_" INT64_FORMAT
 
-extern List *catalog_claim_due(int limit);
+extern int64 *catalog_claim_due(int limit, int *count);
+
+extern List *catalog_load_claimed(const int64 *ids, int n);
 
 extern PeeringConn *catalog_load(int64 id, bool lock);
 
@@ -158,6 +160,10 @@ extern Credential *catalog_get_credential(const char *name, bool missing_ok);
 
 extern bool catalog_save(PeeringConn *before, PeeringConn *after, bool progress,
 						 bool keep_claim);
+
+extern bool catalog_only_rechecked(const PeeringConn *before, const PeeringConn *after);
+
+extern void catalog_save_rechecks(PeeringConn *const *conns, int n);
 
 extern void catalog_record_save_failure(int64 id, const char *message);
 

@@ -56,6 +56,7 @@ extern bool spi_fields_equal(ColumnKind kind, const void *a, const void *b);
 extern void spi_field_copy_deep(ColumnKind kind, void *field);
 extern char *spi_copy_or_null(const char *s);
 extern int	spi_arg_field(QueryArgs *args, ColumnKind kind, const void *field);
+extern int	spi_arg_array(QueryArgs *args, Oid elemtype, Datum *elems, bool *nulls, int n);
 extern int	spi_arg_int8(QueryArgs *args, int64 value);
 extern int	spi_arg_int4(QueryArgs *args, int32 value);
 extern int	spi_arg_bool(QueryArgs *args, bool value);
@@ -63,9 +64,12 @@ extern int	spi_arg_text(QueryArgs *args, const char *value);
 extern int	spi_arg_uuid(QueryArgs *args, const char *value);
 extern int	spi_arg_timestamptz(QueryArgs *args, TimestampTz value);
 extern int	catalog_exec(const char *sql, QueryArgs *args, int expected);
+extern int	spi_result_column(const char *column);
 extern Datum spi_result_datum(int row, const char *column, bool *isnull);
 extern void spi_result_field(int row, const char *column, ColumnKind kind, void *field,
 			 MemoryContext cxt);
+extern void spi_result_field_at(int row, int fno, ColumnKind kind, void *field,
+								MemoryContext cxt);
 extern int64 spi_result_int8(int row, const char *column);
 extern void catalog_enter(CatalogScope *scope);
 extern void catalog_leave(CatalogScope *scope);

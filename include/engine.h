@@ -16,7 +16,19 @@
  * fall due together share their reads; the engine keeps
  * peering.max_parallel_requests in flight whatever the number.
  */
-#define ENGINE_CLAIM_LIMIT	4096
+#define ENGINE_CLAIM_LIMIT	16384
+
+/*
+ * Connections loaded and worked through together within a cycle: what the
+ * worker holds of rows, attempts and requests at once.
+ */
+#define ENGINE_BATCH_SIZE	512
+
+/*
+ * Bytes of shared answers a cycle keeps for its later batches; past them
+ * those read longest ago are dropped, and read again if asked again.
+ */
+#define ENGINE_ANSWERS_BUDGET	(16 * 1024 * 1024)
 
 /* How a driver starts and commits its short transactions. */
 typedef struct CycleHooks

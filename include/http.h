@@ -111,6 +111,8 @@ extern void http_batch_end(HttpBatch *b);
 typedef HttpResponse *(*HttpPerformHook) (const HttpRequest *req);
 extern PGDLLIMPORT HttpPerformHook http_perform_hook;
 
+extern HttpResponse *http_response_move(HttpResponse *resp);
+
 extern bool http_is_transient(const HttpResponse *resp);
 
 extern char *http_escape(const char *s);

@@ -20,6 +20,8 @@
 
 extern void jsonutil_init(void);
 
+extern MemoryContext jsonutil_use_context(MemoryContext cxt);
+
 extern json_t *json_parse_body(const HttpResponse *resp);
 
 extern char *json_get_text(json_t *root, const char *path);

@@ -94,19 +94,39 @@ spi_arg_column(QueryArgs *args, const ConnColumn *col, const PeeringConn *c)
  * Connections in memory
  * ---------------------------------------------------------------- */
 
+/* Where SPI_tuptable (a SELECT * of connections) holds each column. */
+typedef struct ConnRowColumns
+{
+	int			id;
+	int			generation;
+	int			columns[lengthof(conn_columns)];
+} ConnRowColumns;
+
+static void
+conn_row_columns(ConnRowColumns *fnos)
+{
+	fnos->id = spi_result_column("id");
+	fnos->generation = spi_result_column("generation");
+	foreach_conn_column(col)
+		fnos->columns[col - conn_columns] = spi_result_column(col->name);
+}
+
 /*
- * Builds a PeeringConn in cxt from row of SPI_tuptable (a SELECT * of
- * connections).
+ * Builds a PeeringConn in cxt from row of SPI_tuptable, whose columns fnos
+ * locates.
  */
 static PeeringConn *
-conn_from_row(int row, MemoryContext cxt)
+conn_from_row(int row, const ConnRowColumns *fnos, MemoryContext cxt)
 {
 	PeeringConn *c = MemoryContextAllocZero(cxt, sizeof(PeeringConn));
+	bool		isnull;
 
-	c->id = spi_result_int8(row, "id");
-	spi_result_field(row, "generation", COLUMN_INT4, &c->generation, cxt);
+	c->id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+										fnos->id, &isnull));
+	spi_result_field_at(row, fnos->generation, COLUMN_INT4, &c->generation, cxt);
 	foreach_conn_column(col)
-		spi_result_field(row, col->name, col->kind, column_field(col, c), cxt);
+		spi_result_field_at(row, fnos->columns[col - conn_columns], col->kind,
+							column_field(col, c), cxt);
 	return c;
 }
 
@@ -278,21 +298,26 @@ catalog_find_shared_objects(PeeringConn *c)
 /*
  * Claims up to limit due connections for this process, a lease of
  * catalog_claim_lease_ms() that a later claim may take over once it lapses
- * or its process is gone, and loads them in the caller's memory context.
- * Rows another transaction has locked are skipped, not waited for.
+ * or its process is gone.  Rows another transaction has locked are skipped,
+ * not waited for.  Returns their ids, in the order they are best worked
+ * through (due time, VNet, project VPC: neighbours share their reads, and
+ * a VNet's list of peerings, the largest answer, is needed by the rows of
+ * one stretch only), in an array palloc'd in the caller's context; *count
+ * says how many.  The rows themselves are loaded by catalog_load_claimed(),
+ * a batch at a time.
  */
-List *
-catalog_claim_due(int limit)
+int64 *
+catalog_claim_due(int limit, int *count)
 {
 	CatalogScope scope;
 	QueryArgs	args = {0};
-	List	   *result = NIL;
-	uint64		i;
+	int64	   *ids;
 
 	spi_arg_int4(&args, limit);
 	spi_arg_int4(&args, catalog_claim_lease_ms());
 	catalog_enter(&scope);
-	catalog_exec("UPDATE peering.connections c"
+	catalog_exec("WITH claimed AS ("
+				 " UPDATE peering.connections c"
 				 "   SET claimed_by = pg_backend_pid(),"
 				 "       claimed_until = now() + $2 * interval '1 ms'"
 				 " WHERE c.id IN ("
@@ -303,16 +328,49 @@ catalog_claim_due(int limit)
 				 "           OR d.claimed_by = pg_backend_pid()"
 				 "           OR NOT EXISTS (SELECT FROM pg_stat_activity a"
 				 "                          WHERE a.pid = d.claimed_by))"
-				 "    ORDER BY d.next_attempt_at, d.project_vpc_id, d.vnet_id"
+				 "    ORDER BY d.next_attempt_at, d.vnet_id, d.project_vpc_id"
 				 "    LIMIT $1"
 				 "    FOR UPDATE SKIP LOCKED)"
-				 " RETURNING c.*",
-				 &args, SPI_OK_UPDATE_RETURNING);
-	for (i = 0; i < SPI_processed; i++)
+				 " RETURNING c.id, c.next_attempt_at, c.project_vpc_id, c.vnet_id)"
+				 " SELECT id FROM claimed ORDER BY next_attempt_at, vnet_id, project_vpc_id",
+				 &args, SPI_OK_SELECT);
+	*count = (int) SPI_processed;
+	ids = MemoryContextAlloc(scope.caller_cxt, sizeof(int64) * Max(*count, 1));
+	for (int i = 0; i < *count; i++)
+		ids[i] = spi_result_int8(i, "id");
+	catalog_leave(&scope);
+	return ids;
+}
+
+/*
+ * Loads the n connections of ids this process still holds claimed, in that
+ * order, in the caller's memory context (a List of PeeringConn *).
+ */
+List *
+catalog_load_claimed(const int64 *ids, int n)
+{
+	CatalogScope scope;
+	QueryArgs	args = {0};
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	ConnRowColumns fnos;
+	List	   *result = NIL;
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	spi_arg_array(&args, INT8OID, elems, NULL, n);
+	catalog_enter(&scope);
+	catalog_exec("SELECT c.* FROM unnest($1) WITH ORDINALITY AS u(id, n)"
+				 "  JOIN peering.connections c ON c.id = u.id"
+				 " WHERE c.claimed_by = pg_backend_pid()"
+				 " ORDER BY u.n",
+				 &args, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		conn_row_columns(&fnos);
+	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(scope.caller_cxt);
 
-		result = lappend(result, conn_from_row(i, scope.caller_cxt));
+		result = lappend(result, conn_from_row(i, &fnos, scope.caller_cxt));
 		MemoryContextSwitchTo(old);
 	}
 	catalog_leave(&scope);
@@ -329,6 +387,7 @@ catalog_load(int64 id, bool lock)
 	CatalogScope scope;
 	QueryArgs	args = {0};
 	PeeringConn *c = NULL;
+	ConnRowColumns fnos;
 
 	spi_arg_int8(&args, id);
 	catalog_enter(&scope);
@@ -337,7 +396,10 @@ catalog_load(int64 id, bool lock)
 				 "SELECT * FROM peering.connections WHERE id = $1",
 				 &args, SPI_OK_SELECT);
 	if (SPI_processed > 0)
-		c = conn_from_row(0, scope.caller_cxt);
+	{
+		conn_row_columns(&fnos);
+		c = conn_from_row(0, &fnos, scope.caller_cxt);
+	}
 	catalog_leave(&scope);
 	return c;
 }
@@ -569,6 +631,79 @@ catalog_save(PeeringConn *before, PeeringConn *after, bool progress, bool keep_c
 
 	catalog_leave(&scope);
 	return current;
+}
+
+/*
+ * Did the attempt from before to after only look, and find nothing new:
+ * every column the same but when the connection is due next, nothing
+ * queued to append or store?  Then catalog_save_rechecks() saves it.
+ */
+bool
+catalog_only_rechecked(const PeeringConn *before, const PeeringConn *after)
+{
+	if (after->attempt.events != NIL || after->attempt.new_app_secret != NULL ||
+		after->attempt.drop_app_secret)
+		return false;
+	foreach_conn_column(col)
+	{
+		if (col->offset != offsetof(PeeringConn, next_attempt_at) &&
+			!spi_fields_equal(col->kind, column_field(col, before), column_field(col, after)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Saves n connections for which catalog_only_rechecked() holds, in one
+ * statement, as catalog_save() would: checked_at where the look is newer
+ * than the row's, next_attempt_at where the generation is unchanged since
+ * the claim and no other driver holds it, and this process's claims
+ * released.  A row a user's open transaction has locked is skipped, not
+ * waited for: its result is dropped and it is taken again later.
+ */
+void
+catalog_save_rechecks(PeeringConn *const *conns, int n)
+{
+	CatalogScope scope;
+	QueryArgs	args = {0};
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *generations = palloc(sizeof(Datum) * n);
+	Datum	   *due = palloc(sizeof(Datum) * n);
+	bool	   *due_null = palloc(sizeof(bool) * n);
+	Datum	   *checked = palloc(sizeof(Datum) * n);
+	bool	   *checked_null = palloc(sizeof(bool) * n);
+
+	for (int i = 0; i < n; i++)
+	{
+		ids[i] = Int64GetDatum(conns[i]->id);
+		generations[i] = Int32GetDatum(conns[i]->generation);
+		due[i] = TimestampTzGetDatum(conns[i]->next_attempt_at);
+		due_null[i] = conns[i]->next_attempt_at == 0;
+		checked[i] = TimestampTzGetDatum(conns[i]->attempt.observed_at);
+		checked_null[i] = !conns[i]->attempt.checked;
+	}
+	spi_arg_array(&args, INT8OID, ids, NULL, n);
+	spi_arg_array(&args, INT4OID, generations, NULL, n);
+	spi_arg_array(&args, TIMESTAMPTZOID, due, due_null, n);
+	spi_arg_array(&args, TIMESTAMPTZOID, checked, checked_null, n);
+	catalog_enter(&scope);
+	catalog_exec("WITH u AS (SELECT * FROM unnest($1, $2, $3, $4)"
+				 "             AS u(id, generation, next_attempt_at, checked_at)),"
+				 " mine AS (SELECT c.id FROM peering.connections c JOIN u ON c.id = u.id"
+				 "           FOR UPDATE OF c SKIP LOCKED)"
+				 " UPDATE peering.connections c"
+				 "   SET next_attempt_at = CASE WHEN c.generation = u.generation"
+				 "         AND coalesce(c.claimed_by, pg_backend_pid()) = pg_backend_pid()"
+				 "         THEN u.next_attempt_at ELSE c.next_attempt_at END,"
+				 "       checked_at = CASE WHEN u.checked_at >= c.checked_at OR c.checked_at IS NULL"
+				 "         THEN coalesce(u.checked_at, c.checked_at) ELSE c.checked_at END,"
+				 "       claimed_by = CASE WHEN c.claimed_by = pg_backend_pid()"
+				 "         THEN NULL ELSE c.claimed_by END,"
+				 "       claimed_until = CASE WHEN c.claimed_by = pg_backend_pid()"
+				 "         THEN NULL ELSE c.claimed_until END"
+				 "  FROM u WHERE c.id = u.id AND c.id IN (SELECT id FROM mine)",
+				 &args, SPI_OK_UPDATE);
+	catalog_leave(&scope);
 }
 
 /*

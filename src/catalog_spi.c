@@ -32,6 +32,7 @@
 #include "utils/syscache.h"
 #include "storage/proc.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "catalog_spi.h"
 #include "peering.h"
@@ -215,14 +216,40 @@ spi_field_to_datum(ColumnKind kind, const void *field, bool *isnull)
 	pg_unreachable();
 }
 
+/*
+ * A uuid in its text form, in 37 bytes: uuid_out() builds it in a 1 kB
+ * StringInfo, which a claim of thousands of rows, each with a dozen ids,
+ * would keep.
+ */
+static char *
+uuid_text(Datum value)
+{
+	static const char hex[] = "0123456789abcdef";
+	const pg_uuid_t *uuid = DatumGetUUIDP(value);
+	char	   *text = palloc(2 * UUID_LEN + 5);
+	char	   *p = text;
+
+	for (int i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[uuid->data[i] >> 4];
+		*p++ = hex[uuid->data[i] & 0x0F];
+	}
+	*p = '\0';
+	return text;
+}
+
 /* Sets a field of kind from a Datum, allocating in the current context. */
 void
 spi_field_from_datum(ColumnKind kind, void *field, Datum value, bool isnull)
 {
 	switch (kind)
 	{
-		case COLUMN_TEXT:
 		case COLUMN_UUID:
+			*(char **) field = isnull ? NULL : uuid_text(value);
+			break;
+		case COLUMN_TEXT:
 		case COLUMN_CIDR:
 			*(char **) field = isnull ? NULL :
 				DatumGetCString(DirectFunctionCall1(kinds[kind].out, value));
@@ -389,6 +416,26 @@ spi_arg_field(QueryArgs *args, ColumnKind kind, const void *field)
 	return spi_add_arg(args, kinds[kind].type, value, isnull);
 }
 
+/*
+ * Appends a one-dimensional array of n elements of elemtype (nulls may be
+ * NULL for none) as a parameter; returns its number.
+ */
+int
+spi_arg_array(QueryArgs *args, Oid elemtype, Datum *elems, bool *nulls, int n)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return spi_add_arg(args, get_array_type(elemtype),
+					   PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, elemtype,
+														  typlen, typbyval, typalign)),
+					   false);
+}
+
 int
 spi_arg_int8(QueryArgs *args, int64 value)
 {
@@ -526,17 +573,25 @@ catalog_exec(const char *sql, QueryArgs *args, int expected)
 }
 
 /*
- * The binary value of a column of SPI_tuptable row; raises if the result
- * has no such column.
+ * The number of a column of SPI_tuptable, for spi_result_field_at(); raises
+ * if the result has no such column.
  */
-Datum
-spi_result_datum(int row, const char *column, bool *isnull)
+int
+spi_result_column(const char *column)
 {
 	int			fno = SPI_fnumber(SPI_tuptable->tupdesc, column);
 
 	if (fno <= 0)
 		elog(ERROR, "column \"%s\" missing from query result", column);
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, fno, isnull);
+	return fno;
+}
+
+/* The binary value of a column of SPI_tuptable row; raises if there is none. */
+Datum
+spi_result_datum(int row, const char *column, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						 spi_result_column(column), isnull);
 }
 
 /* Sets a field of kind from a column of SPI_tuptable row, allocating in cxt. */
@@ -544,8 +599,19 @@ void
 spi_result_field(int row, const char *column, ColumnKind kind, void *field,
 			 MemoryContext cxt)
 {
+	spi_result_field_at(row, spi_result_column(column), kind, field, cxt);
+}
+
+/*
+ * spi_result_field() by column number: a row loader looks each column up
+ * once per result, not once per row.
+ */
+void
+spi_result_field_at(int row, int fno, ColumnKind kind, void *field, MemoryContext cxt)
+{
 	bool		isnull;
-	Datum		value = spi_result_datum(row, column, &isnull);
+	Datum		value = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+									  fno, &isnull);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 
 	spi_field_from_datum(kind, field, value, isnull);

@@ -24,7 +24,13 @@
  * A finished step is saved in a short transaction, in a subtransaction of
  * its own so that one row cannot fail the others; the connection keeps its
  * claim and goes on with its next step at once when that is due, and lets
- * the claim go otherwise.
+ * the claim go otherwise.  Steps that only looked and found nothing new (a
+ * re-check of an ACTIVE peering, a poll) are saved together, one statement
+ * for all of them.
+ *
+ * The claimed connections are worked through in batches, each in a memory
+ * context reset after it; the answers that many connections share are
+ * kept across batches, each in a context of its own, within a budget.
  */
 #include "postgres.h"
 
@@ -63,10 +69,13 @@ typedef struct Run
 	PeeringConn *saved;			/* the row as claimed or as last saved */
 	PeeringConn *conn;			/* the current attempt: a copy of saved */
 	TimestampTz started;		/* when the attempt began */
+	TimestampTz fresh_since;	/* a read sent since then serves the attempt */
 	List	   *answers;		/* of Answer *: what the attempt has */
 	List	   *asked;			/* of Asked *: this replay's requests */
 	bool		waiting;		/* a request of the attempt is out */
 	int			steps;			/* steps completed in this cycle */
+	bool		goes_on;		/* saved, its next step starts at once */
+	bool		quiet;			/* finished: only looked, found nothing new */
 	/* what one replay allocates is freed by the next; saved outlives both */
 	MemoryContext attempt_cxt;	/* conn and the step's allocations */
 	MemoryContext saved_cxt;	/* saved, once it is a finished attempt's conn */
@@ -105,14 +114,19 @@ typedef struct Flight
 	List	   *waiters;		/* of Waiter * */
 } Flight;
 
-/* The latest answer to a shareable request, for connections that ask after it. */
+/*
+ * The latest answer to a shareable request, for connections that ask after
+ * it, in the cycle's batches.
+ */
 typedef struct SharedAnswer
 {
 	uint8		key[KEY_LEN];	/* hash key: first */
 	Flight	   *flight;			/* in flight now, or NULL */
 	HttpResponse *resp;			/* last answer, or NULL */
+	MemoryContext cxt;			/* resp and its parse, or NULL */
 	TimestampTz sent;			/* when that answer was asked for */
 	Run		   *writer;			/* whose write it answered first */
+	int			used_in;		/* the last batch that read it */
 } SharedAnswer;
 
 /* ARM's budget for one subscription, as its answers tell. */
@@ -125,7 +139,8 @@ typedef struct SubscriptionGate
 typedef struct Engine
 {
 	const CycleHooks *hooks;
-	MemoryContext cxt;
+	MemoryContext cxt;			/* the batch's: reset after each batch */
+	MemoryContext answers_cxt;	/* shared answers, each in a context of its own */
 	MemoryContext save_cxt;		/* reset after each row's save */
 	HttpBatch  *batch;
 	List	   *queue;			/* of Flight *: not yet in the batch */
@@ -133,6 +148,9 @@ typedef struct Engine
 	HTAB	   *answers;		/* SharedAnswer by key */
 	HTAB	   *gates;			/* SubscriptionGate by subscription */
 	List	   *finished;		/* of Run *: steps done, not saved yet */
+	int			loud;			/* how many of them are not quiet */
+	TimestampTz claimed_at;		/* when the cycle's connections were claimed */
+	int			batch_no;		/* the batch running */
 	TimestampTz deadline;		/* no new step starts after this */
 	int			due_again;
 } Engine;
@@ -142,6 +160,7 @@ static Engine *engine = NULL;
 static Run *current_run = NULL;
 
 static void run_attempt(Engine *e, Run *run);
+static bool run_goes_on(Engine *e, const Run *run);
 
 /* ----------------------------------------------------------------
  * Requests: keys, the hook, the queue
@@ -323,13 +342,15 @@ engine_send(Engine *e, Run *run, const HttpRequest *req, const uint8 *key,
 		{
 			shared->flight = NULL;
 			shared->resp = NULL;
+			shared->cxt = NULL;
+			shared->used_in = 0;
 			shared->sent = 0;
 			shared->writer = NULL;
 		}
-		/* a read must be newer than the attempt; a write is the same write */
+		/* a read must be fresh for the attempt; a write is the same write */
 		f = shared->flight;
 		if (f != NULL &&
-			(f->sent == 0 || f->sent >= run->started || request_is_write(req)))
+			(f->sent == 0 || f->sent >= run->fresh_since || request_is_write(req)))
 		{
 			f->waiters = lappend(f->waiters, w);
 			return;
@@ -380,10 +401,11 @@ engine_perform(const HttpRequest *req)
 		 * to write once more (say, a peering whose operation failed).
 		 */
 		if (shared != NULL && shared->resp != NULL &&
-			(shared->sent >= run->started ||
+			(shared->sent >= run->fresh_since ||
 			 (request_is_write(req) && shared->writer != run &&
 			  shared->resp->status >= 200 && shared->resp->status < 300)))
 		{
+			shared->used_in = engine->batch_no;
 			run->answers = lappend(run->answers, new_answer(key, occurrence, shared->resp));
 			MemoryContextSwitchTo(step_cxt);
 			return shared->resp;
@@ -485,6 +507,26 @@ engine_submit(Engine *e)
 	return wait;
 }
 
+/*
+ * Keeps resp as the shared answer, moved into a context of its own that
+ * engine_evict_answers() can free; the answer it replaces goes with the
+ * batch, whose runs may still read it.
+ */
+static HttpResponse *
+keep_shared_answer(Engine *e, SharedAnswer *shared, HttpResponse *resp)
+{
+	MemoryContext cxt = AllocSetContextCreate(e->answers_cxt, "peering answer",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	if (shared->cxt != NULL)
+		MemoryContextSetParent(shared->cxt, e->cxt);
+	shared->resp = http_response_move(resp);
+	shared->cxt = cxt;
+	MemoryContextSwitchTo(old);
+	return shared->resp;
+}
+
 /* Hands an answer to everyone waiting for it, and runs their steps again. */
 static void
 engine_deliver(Engine *e, Flight *f, HttpResponse *resp)
@@ -501,10 +543,11 @@ engine_deliver(Engine *e, Flight *f, HttpResponse *resp)
 			shared->flight = NULL;
 		if (shared->resp == NULL || f->sent >= shared->sent)
 		{
-			shared->resp = resp;
+			resp = keep_shared_answer(e, shared, resp);
 			shared->sent = f->sent;
 			shared->writer = ((Waiter *) linitial(f->waiters))->run;
 		}
+		shared->used_in = e->batch_no;
 	}
 	foreach(lc, f->waiters)
 	{
@@ -574,7 +617,11 @@ run_attempt(Engine *e, Run *run)
 			ed = peering_catch_error(run->attempt_cxt);
 			if (run->waiting)
 			{
+				/* the next replay starts afresh: nothing to keep meanwhile */
 				MemoryContextSwitchTo(e->cxt);
+				MemoryContextDelete(run->attempt_cxt);
+				run->attempt_cxt = NULL;
+				run->conn = NULL;
 				return;
 			}
 			engine_classify_error(run->conn, ed, r);
@@ -586,14 +633,22 @@ run_attempt(Engine *e, Run *run)
 	engine_apply_outcome(run->conn, r);
 	MemoryContextSwitchTo(e->cxt);
 	run->steps++;
+	/* one that found nothing new can wait to be saved with the others */
+	run->quiet = !run_goes_on(e, run) && catalog_only_rechecked(run->saved, run->conn);
+	if (!run->quiet)
+		e->loud++;
 	e->finished = lappend(e->finished, run);
 }
 
-/* Starts an attempt at the connection's current step. */
+/*
+ * Starts an attempt at the connection's current step, which a read sent
+ * since fresh_since serves (0: since the attempt began).
+ */
 static void
-run_start(Engine *e, Run *run)
+run_start(Engine *e, Run *run, TimestampTz fresh_since)
 {
 	run->started = GetCurrentTimestamp();
+	run->fresh_since = fresh_since != 0 ? fresh_since : run->started;
 	run->answers = NIL;
 	run_attempt(e, run);
 }
@@ -614,26 +669,37 @@ run_goes_on(Engine *e, const Run *run)
  * Saving
  * ---------------------------------------------------------------- */
 
+/* A save, for save_in_subtransaction(). */
+typedef struct SaveWork
+{
+	Run		   *run;			/* one run, saved by catalog_save() */
+	bool		keep_claim;
+	bool		current;		/* out: its progress was written */
+	PeeringConn **rechecked;	/* or these, by catalog_save_rechecks() */
+	int			n;
+} SaveWork;
+
 /*
- * Saves one run in a subtransaction; false if that failed.  A row locked by
- * someone else is left for a later cycle; any other failure is recorded on
- * the row itself, so that a row that cannot be saved stops instead of
- * failing every cycle.
+ * Runs the save in a subtransaction of its own; NULL when it went through,
+ * else the error (a cancel or shutdown is thrown on).
  */
-static bool
-save_run(Run *run, bool keep_claim, bool *current)
+static ErrorData *
+save_in_subtransaction(SaveWork *work)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool ok = false;
+	ErrorData  *volatile failure = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		*current = catalog_save(run->saved, run->conn, true, keep_claim);
+		if (work->run != NULL)
+			work->current = catalog_save(work->run->saved, work->run->conn, true,
+										 work->keep_claim);
+		else
+			catalog_save_rechecks(work->rechecked, work->n);
 		ReleaseCurrentSubTransaction();
-		ok = true;
 	}
 	PG_CATCH();
 	{
@@ -648,20 +714,99 @@ save_run(Run *run, bool keep_claim, bool *current)
 		if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED ||
 			ed->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
 			ReThrowError(ed);
-		ereport(LOG,
-				(errmsg("peering: could not save connection " INT64_FORMAT ": %s",
-						run->conn->id, ed->message)));
-		if (ed->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-			catalog_record_save_failure(run->conn->id, ed->message);
+		failure = ed;
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
-	return ok;
+	return failure;
 }
 
 /*
- * Saves every finished run in one short transaction, then starts the next
+ * Saves one run in a subtransaction; false if that failed.  A row locked by
+ * someone else is left for a later cycle; any other failure is recorded on
+ * the row itself, so that a row that cannot be saved stops instead of
+ * failing every cycle.
+ */
+static bool
+save_run(Run *run, bool keep_claim, bool *current)
+{
+	SaveWork	work = {.run = run,.keep_claim = keep_claim};
+	ErrorData  *ed = save_in_subtransaction(&work);
+
+	*current = work.current;
+	if (ed == NULL)
+		return true;
+	ereport(LOG,
+			(errmsg("peering: could not save connection " INT64_FORMAT ": %s",
+					run->conn->id, ed->message)));
+	if (ed->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		catalog_record_save_failure(run->conn->id, ed->message);
+	return false;
+}
+
+/*
+ * Saves the runs whose step only looked and found nothing new in one
+ * statement; if that fails, each on its own, so that the failure is
+ * recorded on the row that causes it.
+ */
+static void
+save_rechecks(Engine *e, Run **runs, int n)
+{
+	SaveWork	work = {.rechecked = palloc(sizeof(PeeringConn *) * n),.n = n};
+	ErrorData  *ed;
+
+	for (int i = 0; i < n; i++)
+		work.rechecked[i] = runs[i]->conn;
+	ed = save_in_subtransaction(&work);
+	if (ed == NULL)
+		return;
+	ereport(LOG,
+			(errmsg("peering: could not save %d re-checked connections together, saving each: %s",
+					n, ed->message)));
+	for (int i = 0; i < n; i++)
+	{
+		bool		current;
+
+		(void) save_run(runs[i], false, &current);
+		MemoryContextReset(e->save_cxt);
+	}
+}
+
+/*
+ * Frees what a run that is done for this cycle allocated, without waiting
+ * for the end of its batch.
+ */
+static void
+run_release(Run *run)
+{
+	if (run->goes_on)
+	{
+		run->goes_on = false;
+		return;
+	}
+	if (run->attempt_cxt != NULL)
+		MemoryContextDelete(run->attempt_cxt);
+	if (run->saved_cxt != NULL)
+		MemoryContextDelete(run->saved_cxt);
+	run->attempt_cxt = run->saved_cxt = NULL;
+	run->conn = NULL;
+	run->saved = NULL;
+	run->answers = NIL;
+}
+
+/* Counts a saved run that is due again at once, for the next cycle. */
+static void
+count_due_again(Engine *e, const Run *run)
+{
+	if (!run->conn->failed && run->conn->next_attempt_at != 0 &&
+		run->conn->next_attempt_at <= GetCurrentTimestamp())
+		e->due_again++;
+}
+
+/*
+ * Saves every finished run in one short transaction (those that only
+ * looked and found nothing new in one statement), then starts the next
  * step of those that go on: only after COMMIT, so that each step is
  * committed before the next one calls out.
  */
@@ -670,10 +815,13 @@ engine_save(Engine *e)
 {
 	List	   *going_on = NIL;
 	List	   *credentials = NIL;
+	Run		  **rechecked;
+	int			n_rechecked = 0;
 	ListCell   *lc;
 
 	if (e->finished == NIL)
 		return;
+	rechecked = palloc(sizeof(Run *) * list_length(e->finished));
 	e->hooks->begin();
 	MemoryContextSwitchTo(e->cxt);
 	foreach(lc, e->finished)
@@ -683,25 +831,44 @@ engine_save(Engine *e)
 		bool		current = false;
 		bool		saved;
 
+		/* nothing new: saved together below */
+		if (run->quiet)
+		{
+			rechecked[n_rechecked++] = run;
+			continue;
+		}
 		MemoryContextSwitchTo(e->save_cxt);
 		saved = save_run(run, goes_on, &current);
 		MemoryContextSwitchTo(e->cxt);
 		MemoryContextReset(e->save_cxt);
 		if (!saved)
 			continue;
-		if (goes_on && current)
+		run->goes_on = goes_on && current;
+		if (run->goes_on)
 			going_on = lappend(going_on, run);
-		else if (!run->conn->failed && run->conn->next_attempt_at != 0 &&
-				 run->conn->next_attempt_at <= GetCurrentTimestamp())
-			e->due_again++;
+		else
+			count_due_again(e, run);
 	}
+	if (n_rechecked > 0)
+	{
+		MemoryContextSwitchTo(e->save_cxt);
+		save_rechecks(e, rechecked, n_rechecked);
+		MemoryContextSwitchTo(e->cxt);
+		MemoryContextReset(e->save_cxt);
+		for (int i = 0; i < n_rechecked; i++)
+			count_due_again(e, rechecked[i]);
+	}
+	pfree(rechecked);
 	/* what the next steps need, as of everything just saved */
 	foreach(lc, going_on)
 		step_prepare(((Run *) lfirst(lc))->conn, &credentials);
 	e->hooks->commit();
 	MemoryContextSwitchTo(e->cxt);
+	foreach(lc, e->finished)
+		run_release(lfirst(lc));
 	list_free(e->finished);
 	e->finished = NIL;
+	e->loud = 0;
 
 	foreach(lc, going_on)
 	{
@@ -713,7 +880,7 @@ engine_save(Engine *e)
 		run->saved_cxt = run->attempt_cxt;
 		run->attempt_cxt = spare;
 		run->saved->attempt.events = NIL;
-		run_start(e, run);
+		run_start(e, run, 0);
 	}
 	list_free(going_on);
 }
@@ -747,8 +914,13 @@ engine_wait(Engine *e, long gate_ms)
 }
 
 /*
- * Starts the claimed connections' steps, then sends, waits and saves until
- * no request is queued or in flight and nothing is left to save.
+ * Starts the steps of a batch of claimed connections, then sends, waits and
+ * saves until no request is queued or in flight and nothing is left to
+ * save.  A step that changed something is saved as soon as it is done, so
+ * that its next step can start; those that only looked and found nothing
+ * new are saved together once the batch has nothing else to do, or with
+ * the next save.  A read made for an earlier batch of the cycle serves them
+ * too.
  */
 static void
 engine_loop(Engine *e, List *conns)
@@ -760,20 +932,112 @@ engine_loop(Engine *e, List *conns)
 		Run		   *run = palloc0(sizeof(Run));
 
 		run->saved = lfirst(lc);
-		run_start(e, run);
+		run_start(e, run, e->claimed_at);
 	}
 	for (;;)
 	{
 		long		gate_ms;
+		bool		idle;
 
-		engine_save(e);
+		/* a step that changed something is saved at once, the others later */
+		if (e->loud > 0)
+			engine_save(e);
 		gate_ms = engine_submit(e);
-		if (http_batch_size(e->batch) == 0 && e->queue == NIL && e->finished == NIL)
+		idle = http_batch_size(e->batch) == 0 && e->queue == NIL;
+		if (idle && e->finished == NIL)
 			break;
-		if (e->finished != NIL)
-			continue;
-		engine_wait(e, gate_ms);
+		if (idle || e->loud > 0)
+			engine_save(e);
+		else
+			engine_wait(e, gate_ms);
 	}
+}
+
+/*
+ * Loads the next batch of claimed connections (a short transaction) with
+ * what their steps need, in the batch's context.
+ */
+static List *
+engine_load_batch(Engine *e, const int64 *ids, int n)
+{
+	List	   *conns;
+	List	   *credentials = NIL;
+	ListCell   *lc;
+
+	e->hooks->begin();
+	MemoryContextSwitchTo(e->cxt);
+	conns = catalog_load_claimed(ids, n);
+	foreach(lc, conns)
+		step_prepare(lfirst(lc), &credentials);
+	e->hooks->commit();
+	MemoryContextSwitchTo(e->cxt);
+	return conns;
+}
+
+static int
+answer_by_use(const void *a, const void *b)
+{
+	const SharedAnswer *x = *(SharedAnswer *const *) a;
+	const SharedAnswer *y = *(SharedAnswer *const *) b;
+
+	return (x->used_in > y->used_in) - (x->used_in < y->used_in);
+}
+
+/*
+ * Keeps the shared answers within ENGINE_ANSWERS_BUDGET bytes: past it,
+ * those read longest ago are dropped (a later batch that asks again reads
+ * afresh).  Between batches only, when no run holds an answer.
+ */
+static void
+engine_evict_answers(Engine *e)
+{
+	HASH_SEQ_STATUS status;
+	SharedAnswer *shared;
+	SharedAnswer **kept;
+	int			n = 0;
+	Size		total = 0;
+
+	if (MemoryContextMemAllocated(e->answers_cxt, true) <= ENGINE_ANSWERS_BUDGET)
+		return;
+	kept = palloc(sizeof(SharedAnswer *) * hash_get_num_entries(e->answers));
+	hash_seq_init(&status, e->answers);
+	while ((shared = hash_seq_search(&status)) != NULL)
+	{
+		if (shared->cxt == NULL)
+			continue;
+		kept[n++] = shared;
+		total += MemoryContextMemAllocated(shared->cxt, true);
+	}
+	qsort(kept, n, sizeof(SharedAnswer *), answer_by_use);
+	for (int i = 0; i < n && total > ENGINE_ANSWERS_BUDGET; i++)
+	{
+		total -= MemoryContextMemAllocated(kept[i]->cxt, true);
+		MemoryContextDelete(kept[i]->cxt);
+		kept[i]->cxt = NULL;
+		kept[i]->resp = NULL;
+	}
+	pfree(kept);
+}
+
+/*
+ * Ends a batch: what its runs allocated is freed, and answers past the
+ * budget; the others stay for the next batch, but none remembers a run as
+ * its writer any more.
+ */
+static void
+engine_end_batch(Engine *e)
+{
+	HASH_SEQ_STATUS status;
+	SharedAnswer *shared;
+
+	hash_seq_init(&status, e->answers);
+	while ((shared = hash_seq_search(&status)) != NULL)
+		shared->writer = NULL;
+	MemoryContextSwitchTo(e->answers_cxt);
+	MemoryContextReset(e->cxt);
+	engine_evict_answers(e);
+	MemoryContextSwitchTo(e->cxt);
+	e->batch_no++;
 }
 
 static HTAB *
@@ -788,51 +1052,65 @@ engine_hash(const char *name, Size keysize, Size entrysize, MemoryContext cxt)
 }
 
 /*
- * One cycle: claims at most limit due connections (a short transaction),
- * runs their steps with no transaction open while a request is out, and
- * saves each finished step in a short transaction, a subtransaction per
- * connection.  A connection whose next step is due at once goes on within
- * the cycle.  Called with no transaction open: hooks begin and commit each
- * short transaction.  Allocates in cycle_cxt, which it leaves current.
- * Returns how many connections are due again at once.
+ * One cycle: claims at most limit due connections (a short transaction) and
+ * works through them in batches of ENGINE_BATCH_SIZE: each batch is loaded
+ * in a short transaction, its steps run with no transaction open while a
+ * request is out, and each finished step is saved in a short transaction
+ * (engine_save).  A connection whose next step is due at once goes on
+ * within its batch.  What a batch allocates is freed after it, so the
+ * memory of a cycle does not grow with the number of connections; the
+ * answers are kept for the later batches, up to ENGINE_ANSWERS_BUDGET
+ * (engine_evict_answers).  Connections not started before the deadline
+ * stay claimed for the next cycle.  Called with no transaction open: hooks
+ * begin and commit each short transaction.  Allocates in cycle_cxt, which
+ * it leaves current.
+ * Returns how many connections are due again at once, those not started
+ * included.
  */
 int
 engine_cycle(const CycleHooks *hooks, MemoryContext cycle_cxt, int limit)
 {
 	Engine	   *e;
-	List	   *conns;
-	List	   *credentials = NIL;
-	ListCell   *lc;
+	int64	   *ids;
+	int			n;
+	volatile int done = 0;
 
 	/* phase 1: claim due work in a short transaction */
 	hooks->begin();
 	MemoryContextSwitchTo(cycle_cxt);
-	conns = catalog_claim_due(limit);
-	foreach(lc, conns)
-		step_prepare(lfirst(lc), &credentials);
+	ids = catalog_claim_due(limit, &n);
 	hooks->commit();
 	MemoryContextSwitchTo(cycle_cxt);
-	if (conns == NIL)
+	if (n == 0)
 		return 0;
 
 	e = palloc0(sizeof(Engine));
 	e->hooks = hooks;
-	e->cxt = cycle_cxt;
+	e->claimed_at = GetCurrentTimestamp();
+	e->cxt = AllocSetContextCreate(cycle_cxt, "peering batch", ALLOCSET_DEFAULT_SIZES);
+	e->answers_cxt = AllocSetContextCreate(cycle_cxt, "peering answers", ALLOCSET_DEFAULT_SIZES);
 	e->save_cxt = AllocSetContextCreate(cycle_cxt, "peering save", ALLOCSET_DEFAULT_SIZES);
 	e->answers = engine_hash("peering shared answers", KEY_LEN, sizeof(SharedAnswer), cycle_cxt);
 	e->gates = engine_hash("peering subscription gates", 64, sizeof(SubscriptionGate),
 						   cycle_cxt);
 	/* stop starting steps well before the claims run out */
-	e->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+	e->deadline = TimestampTzPlusMilliseconds(e->claimed_at,
 											  (int64) catalog_claim_lease_ms() / 2);
 
-	/* phase 2 and 3: the network, with saves in short transactions */
+	/* phase 2 and 3, a batch at a time: the network, saves in short transactions */
 	e->batch = http_batch_begin(peering_max_parallel_requests);
 	http_batch_observe(e->batch, gate_observe, e);
 	engine = e;
 	PG_TRY();
 	{
-		engine_loop(e, conns);
+		while (done < n && GetCurrentTimestamp() < e->deadline)
+		{
+			int			size = Min(n - done, ENGINE_BATCH_SIZE);
+
+			engine_loop(e, engine_load_batch(e, ids + done, size));
+			engine_end_batch(e);
+			done += size;
+		}
 	}
 	PG_FINALLY();
 	{
@@ -842,5 +1120,6 @@ engine_cycle(const CycleHooks *hooks, MemoryContext cycle_cxt, int limit)
 		http_batch_end(e->batch);
 	}
 	PG_END_TRY();
-	return e->due_again;
+	MemoryContextSwitchTo(cycle_cxt);
+	return e->due_again + (n - done);
 }

@@ -223,6 +223,29 @@ http_response_free(HttpResponse *resp)
 }
 
 /*
+ * Moves a response (not yet parsed: no memo) into the current memory
+ * context, every string it holds included, and frees the original.
+ */
+HttpResponse *
+http_response_move(HttpResponse *resp)
+{
+	HttpResponse *copy = palloc(sizeof(HttpResponse));
+
+	memcpy(copy, resp, sizeof(HttpResponse));
+	copy->body = palloc(resp->body_len + 1);
+	memcpy(copy->body, resp->body, resp->body_len + 1);
+	copy->request_id = resp->request_id ? pstrdup(resp->request_id) : NULL;
+	copy->location = resp->location ? pstrdup(resp->location) : NULL;
+	copy->async_operation = resp->async_operation ? pstrdup(resp->async_operation) : NULL;
+	copy->www_authenticate = resp->www_authenticate ? pstrdup(resp->www_authenticate) : NULL;
+	copy->error = resp->error ? pstrdup(resp->error) : NULL;
+	copy->memo = NULL;
+	copy->memo_parse = NULL;
+	http_response_free(resp);
+	return copy;
+}
+
+/*
  * A response with no HTTP status, for a failure that kept one from
  * arriving; it takes over error (palloc'd).
  */

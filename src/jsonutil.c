@@ -24,10 +24,30 @@
 
 static bool jsonutil_initialized = false;
 
+/* where jansson allocates instead of CurrentMemoryContext, or NULL */
+static MemoryContext jsonutil_cxt = NULL;
+
 static void *
 jsonutil_malloc(size_t size)
 {
+	if (jsonutil_cxt != NULL)
+		return MemoryContextAllocExtended(jsonutil_cxt, size, MCXT_ALLOC_NO_OOM);
 	return palloc_extended(size, MCXT_ALLOC_NO_OOM);
+}
+
+/*
+ * Makes jansson allocate its documents in cxt (NULL: CurrentMemoryContext
+ * again) and returns the previous choice, so that a parse can build its
+ * result where it must live and its JSON tree in a scratch context
+ * (rest_parse_shared()).
+ */
+MemoryContext
+jsonutil_use_context(MemoryContext cxt)
+{
+	MemoryContext previous = jsonutil_cxt;
+
+	jsonutil_cxt = cxt;
+	return previous;
 }
 
 static void

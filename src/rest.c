@@ -97,9 +97,11 @@ rest_json(RemoteService service, const char *operation, const HttpResponse *resp
 /*
  * parse(resp, operation) of an answer that many connections read (a VNet's
  * peerings, a project VPC): made once and kept with the response, in its
- * memory context, for every later reader.  The result is shared: read it,
- * never change it.  Not for answers that carry secrets.  A response already
- * kept parsed by another function is parsed again, unkept.
+ * memory context, for every later reader.  The JSON document is built in a
+ * scratch context freed after the parse, so that only the result stays:
+ * it must hold no jansson value.  The result is shared: read it, never
+ * change it.  Not for answers that carry secrets.  A response already kept
+ * parsed by another function is parsed again, unkept.
  */
 void *
 rest_parse_shared(const HttpResponse *resp, const char *operation, RestParse parse)
@@ -107,6 +109,8 @@ rest_parse_shared(const HttpResponse *resp, const char *operation, RestParse par
 	/* a memo of the response's own content, not a change of it */
 	HttpResponse *memo = unconstify(HttpResponse *, resp);
 	MemoryContext old;
+	MemoryContext scratch;
+	MemoryContext json_cxt;
 	void	   *result;
 
 	if (memo->memo != NULL && memo->memo_parse == parse)
@@ -114,12 +118,17 @@ rest_parse_shared(const HttpResponse *resp, const char *operation, RestParse par
 	if (memo->memo != NULL)
 		return parse(resp, operation);	/* read another way already */
 	old = MemoryContextSwitchTo(GetMemoryChunkContext(memo));
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "peering JSON document",
+									ALLOCSET_DEFAULT_SIZES);
+	json_cxt = jsonutil_use_context(scratch);
 	PG_TRY();
 	{
 		result = parse(resp, operation);
 	}
 	PG_FINALLY();
 	{
+		jsonutil_use_context(json_cxt);
+		MemoryContextDelete(scratch);
 		MemoryContextSwitchTo(old);
 	}
 	PG_END_TRY();
