@@ -178,6 +178,7 @@ secret_file_read(const Credential *cred)
 	char	   *buf = palloc(SECRET_FILE_MAX + 1);
 	char	   *secret;
 	size_t		len;
+	size_t		read_len;
 	int			fd;
 	int			save_errno;
 	SecretFileProblem problem;
@@ -206,6 +207,7 @@ secret_file_read(const Credential *cred)
 		explicit_bzero(buf, len);
 		secret_file_report(cred, problem);
 	}
+	read_len = len;
 
 	while (len > 0 && isspace((unsigned char) buf[len - 1]))
 		len--;
@@ -213,7 +215,8 @@ secret_file_read(const Credential *cred)
 		len = 0;				/* reported as empty: a binary file is no secret */
 
 	secret = (len > 0) ? pnstrdup(buf, len) : NULL;
-	explicit_bzero(buf, SECRET_FILE_MAX + 1);
+	/* only what was read holds the secret: the worker reads it per replay */
+	explicit_bzero(buf, read_len);
 	pfree(buf);
 
 	if (secret == NULL)

@@ -3,8 +3,9 @@
 # statement trigger with transition tables: ACTIVE peerings whose remote
 # state did not change are saved together, one UPDATE for all of them that
 # moves nothing but checked_at, next_attempt_at and the claim, and no event;
-# a peering that changed (its Azure peering deleted behind our back, its VNet
-# grown) is still saved in full, with its drift event, next to them.
+# a peering that changed (its Azure peering deleted behind our back: a drift
+# event; its VNet grown: Aiven asked to refresh) is still saved in full next
+# to them.
 #
 # Copyright (c) 2026, peering developers
 # Released under the PostgreSQL License (see LICENSE).
@@ -154,27 +155,39 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM peering.connections WHERE 
 	'1', 'the others are not stopped');
 
 # The second VNet grows: its peerings are RemoteNotInSync, a change that is
-# saved and reported once, without stopping them.
+# saved, with Aiven asked once each to refresh its side; the next re-check
+# finds them FullyInSync again; the one after that, nothing new.
 my $second = conn($node, $ids[-1]);
 my $grown = scalar @vpcs;
+my $events_of_grown = sub {
+	my ($where) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM peering.events e JOIN peering.connections c ON c.id = e.connection_id"
+		  . " WHERE c.vnet_id = '$second->{vnet_id}' AND $where");
+};
 grow_vnet($second->{vnet_id}, '10.77.0.0/16');
 $r = recheck('NOT failed');
-is_deeply([ @$r{qw(claimed saved changed events)} ], [ $n - 1, $n - 1, $grown, $grown ],
-	'the grown VNet\'s peerings are saved with their change and an event each');
+is_deeply([ @$r{qw(claimed saved changed)} ], [ $n - 1, $n - 1, $grown ],
+	'the grown VNet\'s peerings are saved with their change');
 is( $node->safe_psql(
 		'postgres',
 		"SELECT count(*) FROM peering.connections WHERE vnet_id = '$second->{vnet_id}'"
 		  . " AND azure_sync_level = 'RemoteNotInSync' AND NOT failed"),
 	$grown,
 	'they record RemoteNotInSync and go on');
+is($events_of_grown->("e.message ~ '^asked Aiven to re-read'"), $grown,
+	'Aiven is asked once each to refresh its side');
+$r = recheck('NOT failed');
+is($r->{changed}, $grown, 'the next re-check saves them FullyInSync again');
 is( $node->safe_psql(
 		'postgres',
-		"SELECT count(*) FROM peering.events e JOIN peering.connections c ON c.id = e.connection_id"
-		  . " WHERE c.vnet_id = '$second->{vnet_id}' AND e.kind = 'drift'"),
+		"SELECT count(*) FROM peering.connections WHERE vnet_id = '$second->{vnet_id}'"
+		  . " AND azure_sync_level = 'FullyInSync' AND retry_class IS NULL AND NOT failed"),
 	$grown,
-	'one drift event each');
+	'FullyInSync, no retry left');
+is($events_of_grown->("e.kind = 'drift'"), 0, 'no drift event');
 $r = recheck('NOT failed');
 is_deeply([ @$r{qw(claimed saved changed events)} ], [ $n - 1, $n - 1, 0, 0 ],
-	'the next re-check finds nothing new');
+	'the re-check after that finds nothing new');
 
 done_testing();
