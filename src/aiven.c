@@ -537,7 +537,10 @@ aiven_update_ip_filter(const char *token, const char *project,
 	{
 		const AivenIpFilterEntry *e = lfirst(lc);
 
-		json_array_append_new(entries, json_loads(e->json, JSON_DECODE_ANY, NULL));
+		/* an entry lost here would be a network cut off the service */
+		if (json_array_append_new(entries, json_loads(e->json, JSON_DECODE_ANY, NULL)) != 0)
+			elog(ERROR, "could not rebuild IP filter entry %s of service \"%s\"",
+				 e->network, service);
 	}
 	resp = aiven_send(token, "PUT", aiven_project_url(project, "service", service),
 					  rest_body(json_pack("{s:{s:o}}", "user_config", "ip_filter", entries)));

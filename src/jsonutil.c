@@ -143,11 +143,15 @@ json_get_text(json_t *root, const char *path)
 	return pnstrdup(json_string_value(node), json_string_length(node));
 }
 
-/* Compact JSON text, palloc'd. */
+/*
+ * Compact JSON text, palloc'd in CurrentMemoryContext (not in a scratch
+ * context jansson may be told to use: the text outlives the tree).
+ */
 char *
 json_to_text(json_t *value)
 {
 	char	   *text;
+	char	   *copy;
 
 	if (value == NULL)
 		return NULL;
@@ -158,6 +162,9 @@ json_to_text(json_t *value)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
-
-	return text;
+	if (jsonutil_cxt == NULL)
+		return text;
+	copy = pstrdup(text);
+	pfree(text);
+	return copy;
 }
