@@ -130,7 +130,10 @@ def log_summary(fake):
     return {"requests": len(log), "by_service": by_service,
             "arm_writes": sum(1 for e in log if kind_of(e)[1]),
             "role_definition_puts": sum(1 for e in log if e["method"] == "PUT" and "/roleDefinitions/" in e["path"]),
-            "aiven_vpc_gets": sum(1 for e in log if e["method"] == "GET" and e["path"].startswith("/aiven/")),
+            "aiven_vpc_gets": sum(1 for e in log if e["method"] == "GET" and e["path"].startswith("/aiven/")
+                                  and "/vpcs/" in e["path"]),
+            "aiven_service_lists": sum(1 for e in log if e["method"] == "GET" and e["path"].startswith("/aiven/")
+                                       and e["path"].endswith("/service")),
             "arm_peering_lists": sum(1 for e in log if e["method"] == "GET" and
                                      e["path"].endswith("/virtualNetworkPeerings")),
             "span_s": round(log[-1]["time"] - log[0]["time"], 3) if log else 0.0,

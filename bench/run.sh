@@ -106,17 +106,18 @@ INSERT INTO peering.connections (project, project_vpc_id, subscription_id, resou
 	app_object_id, app_sp_id, app_role_id, app_role_owned, app_role_assignment_id,
 	provider_sp_id, provider_sp_created, peer_role_id, peer_role_owned, peer_role_assignment_id,
 	to_tenant_id, to_network_id, azure_peering_id, state, state_message, azure_peering_state, azure_sync_level,
-	step, step_since, active_since, checked_at, next_attempt_at)
+	unreachable_services, step, step_since, active_since, checked_at, next_attempt_at)
 -- as a finished lifecycle leaves a row: no application secret (made just in time, removed at the
 -- end); custom roles and the provider's SP once per subscription, its role assignment once per VNet;
--- Aiven's state message and the peering's sync level as a re-check finds them (nothing to save)
+-- Aiven's state message, the peering's sync level and the services it reaches (the project has
+-- none) as a re-check finds them (nothing to save)
 SELECT project, project_vpc_id, subscription_id, resource_group, vnet_name, peering_name, 'azure', 'aiven',
 	tenant_id, vnet_id, 'peering-bench-' || app_id, app_id, gen_random_uuid(), gen_random_uuid(),
 	md5('app role ' || subscription_id)::uuid, true, gen_random_uuid(),
 	md5('provider sp ' || subscription_id)::uuid, true, md5('peer role ' || subscription_id)::uuid, true,
 	md5('peer role assignment ' || lower(vnet_id))::uuid,
 	to_tenant_id, to_network_id, azure_peering_id, 'ACTIVE', 'Peering connection active', 'Connected', 'FullyInSync',
-	'active', now(), now(),
+	'{}', 'active', now(), now(),
 	now() - interval '1 hour', now() + interval '1 day'
   FROM bench_rows ORDER BY vnet_name, project_vpc_id;
 ANALYZE peering.connections;
@@ -175,7 +176,7 @@ figure_recheck() {
 		"$t" "$PARALLEL" "$LATENCY_MS" "$(bound_s "$(summary 's["requests"]' <<<"$s")")" \
 		"$(calc "$t / $(bound_s "$(summary 's["requests"]' <<<"$s")")")"
 	printf '   requests: %s  (goal: %d Aiven VPC GETs + %d ARM peering lists)\n' \
-		"$(summary '"%d: %d Aiven VPC GETs, %d ARM peering lists, %d other, %d not 2xx" % (s["requests"], s["aiven_vpc_gets"], s["arm_peering_lists"], s["requests"] - s["aiven_vpc_gets"] - s["arm_peering_lists"], s["failed"])' <<<"$s")" \
+		"$(summary '"%d: %d Aiven VPC GETs, %d ARM peering lists, %d Aiven service lists, %d other, %d not 2xx" % (s["requests"], s["aiven_vpc_gets"], s["arm_peering_lists"], s["aiven_service_lists"], s["requests"] - s["aiven_vpc_gets"] - s["arm_peering_lists"] - s["aiven_service_lists"], s["failed"])' <<<"$s")" \
 		"$RECHECK_VPCS" "$RECHECK_VNETS"
 	printf '   the worker'"'"'s CPU time in the cycle: %.2f s; remote requests from the first to the last: %.2f s\n' \
 		"$(calc "$(cpu_s "$wpid") - $cpu0")" "$(summary 's["span_s"]' <<<"$s")"

@@ -974,47 +974,63 @@ engine_load_batch(Engine *e, const int64 *ids, int n)
 	return conns;
 }
 
+/* A shared answer that may be dropped, and what it holds. */
+typedef struct KeptAnswer
+{
+	SharedAnswer *shared;
+	Size		size;
+} KeptAnswer;
+
+/*
+ * Those used longest ago first; among those last used in the same batch,
+ * the largest: a VNet's list of peerings serves the rows of that VNet,
+ * which the claim puts together, while a project VPC's small answer serves
+ * rows all through the cycle.
+ */
 static int
 answer_by_use(const void *a, const void *b)
 {
-	const SharedAnswer *x = *(SharedAnswer *const *) a;
-	const SharedAnswer *y = *(SharedAnswer *const *) b;
+	const KeptAnswer *x = a;
+	const KeptAnswer *y = b;
 
-	return (x->used_in > y->used_in) - (x->used_in < y->used_in);
+	if (x->shared->used_in != y->shared->used_in)
+		return (x->shared->used_in > y->shared->used_in) - (x->shared->used_in < y->shared->used_in);
+	return (x->size < y->size) - (x->size > y->size);
 }
 
 /*
  * Keeps the shared answers within ENGINE_ANSWERS_BUDGET bytes: past it,
- * those read longest ago are dropped (a later batch that asks again reads
- * afresh).  Between batches only, when no run holds an answer.
+ * those answer_by_use() puts first are dropped (a later batch that asks
+ * again reads afresh).  Between batches only, when no run holds an answer.
  */
 static void
 engine_evict_answers(Engine *e)
 {
 	HASH_SEQ_STATUS status;
 	SharedAnswer *shared;
-	SharedAnswer **kept;
+	KeptAnswer *kept;
 	int			n = 0;
 	Size		total = 0;
 
 	if (MemoryContextMemAllocated(e->answers_cxt, true) <= ENGINE_ANSWERS_BUDGET)
 		return;
-	kept = palloc(sizeof(SharedAnswer *) * hash_get_num_entries(e->answers));
+	kept = palloc(sizeof(KeptAnswer) * hash_get_num_entries(e->answers));
 	hash_seq_init(&status, e->answers);
 	while ((shared = hash_seq_search(&status)) != NULL)
 	{
 		if (shared->cxt == NULL)
 			continue;
-		kept[n++] = shared;
-		total += MemoryContextMemAllocated(shared->cxt, true);
+		kept[n].shared = shared;
+		kept[n].size = MemoryContextMemAllocated(shared->cxt, true);
+		total += kept[n++].size;
 	}
-	qsort(kept, n, sizeof(SharedAnswer *), answer_by_use);
+	qsort(kept, n, sizeof(KeptAnswer), answer_by_use);
 	for (int i = 0; i < n && total > ENGINE_ANSWERS_BUDGET; i++)
 	{
-		total -= MemoryContextMemAllocated(kept[i]->cxt, true);
-		MemoryContextDelete(kept[i]->cxt);
-		kept[i]->cxt = NULL;
-		kept[i]->resp = NULL;
+		total -= kept[i].size;
+		MemoryContextDelete(kept[i].shared->cxt);
+		kept[i].shared->cxt = NULL;
+		kept[i].shared->resp = NULL;
 	}
 	pfree(kept);
 }
