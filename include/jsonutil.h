@@ -26,6 +26,8 @@ extern json_t *json_parse_body(const HttpResponse *resp);
 
 extern char *json_get_text(json_t *root, const char *path);
 
+extern bool json_get_string_list(json_t *value, List **list);
+
 extern char *json_to_text(json_t *value);
 
 #endif							/* PEERING_JSONUTIL_H */

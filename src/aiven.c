@@ -113,22 +113,11 @@ static void
 aiven_cidrs_from_json(AivenPeering *p, json_t *list, const HttpResponse *resp,
 					  const char *operation)
 {
-	json_t	   *item;
-	size_t		i;
-
 	if (list == NULL || json_is_null(list))
 		return;
-	if (!json_is_array(list))
+	if (!json_get_string_list(list, &p->user_peer_network_cidrs))
 		rest_unexpected(SERVICE_AIVEN, operation, resp,
-						"\"user_peer_network_cidrs\" is not an array");
-	json_array_foreach(list, i, item)
-	{
-		if (!json_is_string(item))
-			rest_unexpected(SERVICE_AIVEN, operation, resp,
-							"\"user_peer_network_cidrs\" holds something other than a string");
-		p->user_peer_network_cidrs = lappend(p->user_peer_network_cidrs,
-											 pstrdup(json_string_value(item)));
-	}
+						"\"user_peer_network_cidrs\" is not an array of strings");
 	p->user_peer_network_cidrs_known = true;
 }
 

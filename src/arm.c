@@ -437,8 +437,6 @@ arm_get_vnet(const char *token, const char *subscription,
 								  operation);
 	json_t	   *root;
 	json_t	   *prefixes;
-	json_t	   *prefix;
-	size_t		i;
 	ArmVnet    *result;
 
 	if (resp == NULL)
@@ -455,17 +453,9 @@ arm_get_vnet(const char *token, const char *subscription,
 	prefixes = json_object_get(json_object_get(json_object_get(root, "properties"),
 											   "addressSpace"),
 							   "addressPrefixes");
-	if (!json_is_array(prefixes))
+	if (!json_get_string_list(prefixes, &result->address_prefixes))
 		rest_unexpected(SERVICE_ARM, operation, resp,
-						"no \"properties.addressSpace.addressPrefixes\" array");
-	json_array_foreach(prefixes, i, prefix)
-	{
-		if (!json_is_string(prefix))
-			rest_unexpected(SERVICE_ARM, operation, resp,
-							"an address prefix is not a string");
-		result->address_prefixes = lappend(result->address_prefixes,
-										   pstrdup(json_string_value(prefix)));
-	}
+						"\"properties.addressSpace.addressPrefixes\" is not an array of strings");
 	json_decref(root);
 	return result;
 }

@@ -144,6 +144,27 @@ json_get_text(json_t *root, const char *path)
 }
 
 /*
+ * The strings of a JSON array, palloc'd, appended to *list; false (and
+ * *list as far as it got) when value is not an array of strings.
+ */
+bool
+json_get_string_list(json_t *value, List **list)
+{
+	json_t	   *item;
+	size_t		i;
+
+	if (!json_is_array(value))
+		return false;
+	json_array_foreach(value, i, item)
+	{
+		if (!json_is_string(item))
+			return false;
+		*list = lappend(*list, pnstrdup(json_string_value(item), json_string_length(item)));
+	}
+	return true;
+}
+
+/*
  * Compact JSON text, palloc'd in CurrentMemoryContext (not in a scratch
  * context jansson may be told to use: the text outlives the tree).
  */
